@@ -1,0 +1,23 @@
+/** A source of wall-clock time in milliseconds; tests substitute a manual clock. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock that only moves when told to, for deterministic tests. */
+export class ManualClock implements Clock {
+  constructor(private current = 0) {}
+
+  now(): number {
+    return this.current;
+  }
+
+  advance(ms: number): void {
+    this.current += ms;
+  }
+
+  set(ms: number): void {
+    this.current = ms;
+  }
+}

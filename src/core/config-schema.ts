@@ -1,0 +1,219 @@
+import { z } from 'zod';
+
+import { algorithms } from '../ratelimit/policy.js';
+import { parseCidr } from './ip.js';
+import { parseDuration } from './duration.js';
+
+/**
+ * The `bulwark.yaml` schema. Objects are strict so that a misspelt key is an error rather
+ * than a silently ignored policy.
+ */
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: (error as Error).message,
+      params: { bwk: 'BWK_ERR_CONFIG_DURATION' },
+    });
+    return z.NEVER;
+  }
+});
+
+const positiveDuration = duration.refine((ms) => ms > 0, {
+  message: 'must be longer than 0',
+  params: { bwk: 'BWK_ERR_CONFIG_DURATION' },
+});
+
+const cidr = z.string().superRefine((value, ctx) => {
+  try {
+    parseCidr(value);
+  } catch (error) {
+    ctx.addIssue({
+      code: 'custom',
+      message: (error as Error).message,
+      params: { bwk: 'BWK_ERR_CONFIG_CIDR' },
+    });
+  }
+});
+
+const KEY_PART = /^(ip|route|principal|user|apiKey|client|plan|method|header:[A-Za-z0-9-]+)$/;
+
+/** `ip`, `header:X-Tenant`, `ip+route`, or a list of parts that combine. */
+const keySpec = z.union([z.string(), z.array(z.string()).min(1)]).transform((value, ctx) => {
+  const parts = (Array.isArray(value) ? value : value.split('+')).map((part) => part.trim());
+  const bad = parts.find((part) => !KEY_PART.test(part));
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown key part "${bad}": allowed are ip, route, principal, user, apiKey, client, plan, method, header:NAME, combined with +`,
+      params: { bwk: 'BWK_ERR_CONFIG_KEY' },
+    });
+    return z.NEVER;
+  }
+  return parts;
+});
+
+export const rateLimitSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_.-]{1,64}$/,
+        'must be 1 to 64 letters, digits, dots, dashes or underscores',
+      ),
+    key: keySpec.default(['ip']),
+    limit: z.number().int().positive(),
+    window: positiveDuration,
+    algorithm: z.enum(algorithms).default('sliding-window-log'),
+    burst: z.number().int().positive().optional(),
+    blockFor: positiveDuration.optional(),
+    cost: z.number().int().positive().default(1),
+    /** Limits per plan; a principal without a listed plan gets `limit`. */
+    tiers: z.record(z.string(), z.number().int().positive()).optional(),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.burst !== undefined && value.algorithm !== 'gcra') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['burst'],
+        message: 'burst applies only to algorithm gcra',
+        params: { bwk: 'BWK_ERR_CONFIG_CONFLICT' },
+      });
+    }
+  });
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'];
+
+/** `POST /login`, `GET,HEAD /orders/:id`, `* /admin/*` or just `/path` for every method. */
+const routeMatch = z.string().transform((value, ctx) => {
+  const parts = value.trim().split(/\s+/);
+  const [methodText, path] = parts.length === 1 ? ['*', parts[0]!] : parts;
+  const methods = methodText === '*' ? [...METHODS] : (methodText ?? '').toUpperCase().split(',');
+  const badMethod = methods.find((method) => !METHODS.includes(method));
+  if (parts.length > 2 || !path?.startsWith('/') || badMethod !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid route "${value}": expected "METHOD /path" (methods ${METHODS.join(', ')} or *, comma-separated), path parameters as :name, wildcard *`,
+      params: { bwk: 'BWK_ERR_CONFIG_ROUTE' },
+    });
+    return z.NEVER;
+  }
+  return { methods, path, text: value.trim() };
+});
+
+export const routeSchema = z
+  .object({
+    match: routeMatch,
+    reportOnly: z.boolean().default(false),
+    rateLimits: z.array(rateLimitSchema).default([]),
+  })
+  .strict();
+
+const upstreamSchema = z.union(
+  [
+    z.string().url(),
+    z
+      .object({
+        url: z.string().url(),
+        connections: z.number().int().positive().default(128),
+        connectTimeout: positiveDuration.default(5_000),
+        headersTimeout: positiveDuration.default(30_000),
+        bodyTimeout: positiveDuration.default(30_000),
+      })
+      .strict(),
+  ],
+  {
+    error:
+      'must be an http:// URL such as http://127.0.0.1:3000, or an object with url and pool settings',
+  },
+);
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8080 }),
+    upstream: upstreamSchema,
+    trustProxy: z.array(cidr).default([]),
+    dataDir: z.string().default('./data'),
+    rateLimits: z.array(rateLimitSchema).default([]),
+    rateLimiting: z
+      .object({
+        reportOnly: z.boolean().default(false),
+        ipv6Prefix: z.number().int().min(1).max(128).default(64),
+        headers: z
+          .object({ draft: z.boolean().default(true), legacy: z.boolean().default(true) })
+          .strict()
+          .default({ draft: true, legacy: true }),
+      })
+      .strict()
+      .default({ reportOnly: false, ipv6Prefix: 64, headers: { draft: true, legacy: true } }),
+    routes: z.array(routeSchema).default([]),
+    storage: z
+      .object({
+        redis: z
+          .string()
+          .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+          .optional(),
+        keyPrefix: z.string().default('bwk:'),
+        /** What rate limiting does while Redis is unreachable. */
+        onRedisFailure: z.enum(['fallback', 'open', 'closed']).default('fallback'),
+        /** The local fallback admits limit ÷ this number on each instance. */
+        expectedInstances: z.number().int().positive().default(1),
+        commandTimeout: positiveDuration.default(100),
+      })
+      .strict()
+      .default({
+        keyPrefix: 'bwk:',
+        onRedisFailure: 'fallback',
+        expectedInstances: 1,
+        commandTimeout: 100,
+      }),
+    events: z
+      .object({
+        sink: z.enum(['file', 'stdout', 'none']).default('file'),
+        file: z.string().optional(),
+      })
+      .strict()
+      .default({ sink: 'file' }),
+    logging: z
+      .object({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    shutdownTimeout: positiveDuration.default(10_000),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.routes.forEach((route, index) => {
+      for (const method of route.match.methods) {
+        const id = `${method} ${route.match.path}`;
+        if (seen.has(id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', index, 'match'],
+            message: `route ${id} is declared twice`,
+            params: { bwk: 'BWK_ERR_CONFIG_DUPLICATE' },
+          });
+        }
+        seen.add(id);
+      }
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type BulwarkConfig = z.output<typeof configSchema>;
+export type RateLimitConfig = z.output<typeof rateLimitSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;

@@ -1,0 +1,73 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** The verified identity behind a request. Authentication guards fill it in. */
+export interface Principal {
+  type: 'user' | 'api_key' | 'client';
+  id: string;
+  /** Rate-limit tier, e.g. `free` or `pro`. */
+  plan?: string;
+  scopes?: readonly string[];
+}
+
+/** The route a request matched, with the policy attached to it at start. */
+export interface MatchedRoute<Policy = unknown> {
+  /** The route as written in configuration, e.g. `POST /login`. */
+  id: string;
+  params: Record<string, string | undefined>;
+  policy: Policy;
+}
+
+/**
+ * The framework-neutral view of a request that every guard reads. Adapters build it from
+ * their own request objects; guards never touch the socket.
+ */
+export interface RequestContext {
+  readonly id: string;
+  readonly correlationId: string;
+  readonly method: string;
+  /** Request target as received: path and query. */
+  readonly url: string;
+  /** Path without the query string. */
+  readonly path: string;
+  /** Header names in lower case, as Node delivers them. */
+  readonly headers: IncomingHttpHeaders;
+  /** Client address after trusted-proxy resolution, IPv4-mapped IPv6 normalised to IPv4. */
+  readonly ip: string;
+  /** Address of the TCP peer. */
+  readonly remoteAddress: string;
+  readonly receivedAt: number;
+  route: MatchedRoute | undefined;
+  principal: Principal | undefined;
+  /** Headers added to the response whatever the verdict, e.g. RateLimit. */
+  readonly responseHeaders: Record<string, string>;
+}
+
+export interface ContextInit {
+  id: string;
+  correlationId: string;
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  ip: string;
+  remoteAddress: string;
+  receivedAt: number;
+  route?: MatchedRoute;
+  principal?: Principal;
+}
+
+export function createContext(init: ContextInit): RequestContext {
+  const queryStart = init.url.indexOf('?');
+  return {
+    ...init,
+    path: queryStart === -1 ? init.url : init.url.slice(0, queryStart),
+    route: init.route,
+    principal: init.principal,
+    responseHeaders: {},
+  };
+}
+
+/** Returns the first value of a header that may have been sent several times. */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,42 @@
+import type { EventDraft } from '../events/schema.js';
+import type { RequestContext } from './context.js';
+import type { Problem } from './problem.js';
+
+/** A guard lets the request continue. */
+export interface Continue {
+  readonly action: 'continue';
+}
+
+/**
+ * A guard rejects the request. The adapter writes `status`, `headers` and the problem body;
+ * the pipeline publishes `event`, with outcome `blocked`, or `would_block` in report-only mode.
+ */
+export interface Reject {
+  readonly action: 'reject';
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly problem: Problem;
+  readonly event: Omit<EventDraft, 'outcome' | 'actor' | 'component' | 'correlationId'> & {
+    actor?: EventDraft['actor'];
+  };
+}
+
+export type Verdict = Continue | Reject;
+
+export const CONTINUE: Continue = Object.freeze({ action: 'continue' });
+
+/**
+ * A unit of protection with one job. `check` answers synchronously when its state is in
+ * memory; only guards that need I/O return a promise.
+ */
+export interface Guard {
+  readonly name: string;
+  /** Record rejections as `would_block` and let the request through. */
+  readonly reportOnly?: boolean;
+  check(ctx: RequestContext): Verdict | Promise<Verdict>;
+  close?(): Promise<void>;
+}
+
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}

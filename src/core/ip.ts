@@ -1,0 +1,118 @@
+import ipaddr from 'ipaddr.js';
+
+import { InvalidArgumentError } from './errors.js';
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+type Range = [Address, number];
+
+/**
+ * Parses an address, turning IPv4-mapped IPv6 (`::ffff:192.0.2.1`) into IPv4 so that one
+ * client has one identity whichever socket family it arrived on. Returns undefined when the
+ * text is not an IP address.
+ */
+export function parseIp(text: string): Address | undefined {
+  const trimmed = text.trim();
+  // Zone ids (fe80::1%eth0) name a local interface, not a client; drop them before parsing.
+  const withoutZone = trimmed.includes('%') ? trimmed.slice(0, trimmed.indexOf('%')) : trimmed;
+  if (!ipaddr.isValid(withoutZone)) return undefined;
+  const address = ipaddr.parse(withoutZone);
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (address as ipaddr.IPv6).toIPv4Address();
+  }
+  return address;
+}
+
+/** Normalises an address to its canonical text, or returns the input when it is not an IP. */
+export function normalizeIp(text: string): string {
+  return parseIp(text)?.toString() ?? text;
+}
+
+/** A set of CIDR ranges, matched against parsed addresses. */
+export class CidrList {
+  private readonly ranges: Range[];
+
+  constructor(cidrs: readonly string[]) {
+    this.ranges = cidrs.map(parseCidr);
+  }
+
+  get isEmpty(): boolean {
+    return this.ranges.length === 0;
+  }
+
+  contains(address: Address): boolean {
+    for (const [network, bits] of this.ranges) {
+      if (network.kind() === address.kind() && address.match(network, bits)) return true;
+    }
+    return false;
+  }
+}
+
+/** Parses `10.0.0.0/8`, `::1/128` or a bare address (a single host). */
+export function parseCidr(text: string): Range {
+  const slash = text.indexOf('/');
+  const address = parseIp(slash === -1 ? text : text.slice(0, slash));
+  const bitsText = slash === -1 ? undefined : text.slice(slash + 1);
+  if (!address)
+    throw new InvalidArgumentError(
+      `invalid CIDR "${text}": expected an address with an optional /prefix`,
+    );
+  const maxBits = address.kind() === 'ipv4' ? 32 : 128;
+  const bits = bitsText === undefined ? maxBits : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > maxBits) {
+    throw new InvalidArgumentError(
+      `invalid CIDR "${text}": prefix must be an integer from 0 to ${maxBits}`,
+    );
+  }
+  // An IPv4-mapped range such as ::ffff:10.0.0.0/104 becomes 10.0.0.0/8.
+  const mappedBits = maxBits === 128 && address.kind() === 'ipv4' ? bits - 96 : bits;
+  return [address, Math.max(0, mappedBits)];
+}
+
+/**
+ * Resolves the client address. Without trusted proxies the TCP peer is the client and
+ * `X-Forwarded-For` is ignored, because any client can send it. With trusted proxies, the
+ * header is walked from the right (the entry our nearest proxy appended) and the first
+ * address outside the trusted list is the client; entries left of it are client-controlled.
+ */
+export function resolveClientIp(
+  remoteAddress: string | undefined,
+  forwardedFor: string | string[] | undefined,
+  trusted: CidrList,
+): string {
+  const peer = parseIp(remoteAddress ?? '');
+  if (!peer) return remoteAddress ?? 'unknown';
+  if (trusted.isEmpty || !trusted.contains(peer) || forwardedFor === undefined)
+    return peer.toString();
+
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
+  let client: Address = peer;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = parseIp(stripPort(hops[i]!));
+    // A malformed entry cannot be trusted further; the last good address stands.
+    if (!hop) break;
+    client = hop;
+    if (!trusted.contains(hop)) break;
+  }
+  return client.toString();
+}
+
+function stripPort(hop: string): string {
+  const text = hop.trim();
+  if (text.startsWith('[')) return text.slice(1, text.indexOf(']'));
+  const colon = text.indexOf(':');
+  return colon !== -1 && colon === text.lastIndexOf(':') ? text.slice(0, colon) : text;
+}
+
+/**
+ * Returns the rate-limit identity of an address: IPv4 as is, IPv6 as its network prefix,
+ * because one subscriber usually holds a whole /64 and can rotate addresses inside it.
+ */
+export function ipKey(ip: string, ipv6PrefixBits: number): string {
+  const address = parseIp(ip);
+  if (!address || address.kind() === 'ipv4') return ip;
+  const bytes = (address as ipaddr.IPv6).toByteArray();
+  for (let bit = ipv6PrefixBits; bit < 128; bit++) {
+    bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  }
+  return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6PrefixBits}`;
+}

@@ -1,0 +1,151 @@
+import type { EventBus } from '../events/bus.js';
+import type { EventDraft } from '../events/schema.js';
+import type { RequestContext } from './context.js';
+import type { Guard, Reject, Verdict } from './guard.js';
+import { isPromise } from './guard.js';
+import type { Logger } from './logger.js';
+import { silentLogger } from './logger.js';
+import { problem } from './problem.js';
+
+/** What the adapter does with the request once every guard has run. */
+export type Decision =
+  | { action: 'continue'; headers: Record<string, string> }
+  | { action: 'reject'; status: number; headers: Record<string, string>; body: Reject['problem'] };
+
+export interface PipelineObserver {
+  /** Called with each guard's duration in seconds. */
+  guardTimed?(guard: string, seconds: number): void;
+}
+
+export interface PipelineOptions {
+  guards: readonly Guard[];
+  bus: EventBus;
+  logger?: Logger;
+  observer?: PipelineObserver;
+  /** Decides per request whether rejections only report (the route's `reportOnly`). */
+  reportOnlyFor?: (ctx: RequestContext) => boolean;
+}
+
+/**
+ * Runs guards in order (cheapest first) and stops at the first enforced rejection. The loop
+ * stays synchronous until a guard returns a promise, so in-memory policies add no awaits.
+ */
+export class Pipeline {
+  private readonly guards: readonly Guard[];
+  private readonly bus: EventBus;
+  private readonly logger: Logger;
+  private readonly observer: PipelineObserver | undefined;
+  private readonly reportOnlyFor: (ctx: RequestContext) => boolean;
+
+  constructor(options: PipelineOptions) {
+    this.guards = options.guards;
+    this.bus = options.bus;
+    this.logger = options.logger ?? silentLogger;
+    this.observer = options.observer;
+    this.reportOnlyFor = options.reportOnlyFor ?? (() => false);
+  }
+
+  run(ctx: RequestContext): Decision | Promise<Decision> {
+    return this.runFrom(ctx, 0);
+  }
+
+  async close(): Promise<void> {
+    for (const guard of this.guards) await guard.close?.();
+  }
+
+  private runFrom(ctx: RequestContext, start: number): Decision | Promise<Decision> {
+    for (let index = start; index < this.guards.length; index++) {
+      const guard = this.guards[index]!;
+      const began = this.observer ? performance.now() : 0;
+      let verdict: Verdict | Promise<Verdict>;
+      try {
+        verdict = guard.check(ctx);
+      } catch (error) {
+        return this.guardFailed(ctx, guard, error);
+      }
+      if (isPromise(verdict)) {
+        return verdict.then(
+          (settled) => this.afterGuard(ctx, guard, settled, began, index),
+          (error: unknown) => this.guardFailed(ctx, guard, error),
+        );
+      }
+      const decision = this.settle(ctx, guard, verdict, began);
+      if (decision) return decision;
+    }
+    return { action: 'continue', headers: ctx.responseHeaders };
+  }
+
+  private afterGuard(
+    ctx: RequestContext,
+    guard: Guard,
+    verdict: Verdict,
+    began: number,
+    index: number,
+  ): Decision | Promise<Decision> {
+    return this.settle(ctx, guard, verdict, began) ?? this.runFrom(ctx, index + 1);
+  }
+
+  /** Returns a final decision for an enforced rejection, or undefined to go on. */
+  private settle(
+    ctx: RequestContext,
+    guard: Guard,
+    verdict: Verdict,
+    began: number,
+  ): Decision | undefined {
+    if (this.observer?.guardTimed)
+      this.observer.guardTimed(guard.name, (performance.now() - began) / 1000);
+    if (verdict.action === 'continue') return undefined;
+
+    const reportOnly = guard.reportOnly === true || this.reportOnlyFor(ctx);
+    this.bus.publish(eventFor(ctx, guard, verdict, reportOnly));
+    if (reportOnly) return undefined;
+    return {
+      action: 'reject',
+      status: verdict.status,
+      headers: { ...ctx.responseHeaders, ...verdict.headers },
+      body: verdict.problem,
+    };
+  }
+
+  // A guard that throws is a bug or an outage in its store; the request gets a 500 problem
+  // and the process keeps running.
+  private guardFailed(ctx: RequestContext, guard: Guard, error: unknown): Decision {
+    this.logger.error({ err: error, guard: guard.name, requestId: ctx.id }, 'guard failed');
+    return {
+      action: 'reject',
+      status: 500,
+      headers: {},
+      body: problem('guard-failed', 500, 'Internal guard error', 'BWK_ERR_GUARD_FAILED', {
+        detail: `The ${guard.name} guard failed; the request was not forwarded.`,
+      }),
+    };
+  }
+}
+
+function eventFor(
+  ctx: RequestContext,
+  guard: Guard,
+  verdict: Reject,
+  reportOnly: boolean,
+): EventDraft {
+  const principal = ctx.principal;
+  const userAgent = ctx.headers['user-agent'];
+  return {
+    ...verdict.event,
+    component: guard.name,
+    outcome: reportOnly ? 'would_block' : 'blocked',
+    correlationId: ctx.correlationId,
+    actor: verdict.event.actor ?? {
+      type: principal ? principal.type : 'anonymous',
+      id: principal?.id,
+      ip: ctx.ip,
+      userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined,
+    },
+    target: {
+      method: ctx.method,
+      route: ctx.route?.id,
+      path: ctx.path.slice(0, 512),
+      ...verdict.event.target,
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * Redaction applied to event details before they reach the bus: secrets never appear in an
+ * event, and long strings are cut so that attacker input cannot flood a sink.
+ */
+
+const SECRET_KEY_PATTERN =
+  /pass(word)?|secret|token|api[-_]?key|authorization|cookie|credential|private/i;
+const MAX_STRING = 256;
+const MAX_DEPTH = 4;
+
+export function redactDetails(value: Record<string, unknown>): Record<string, unknown> {
+  return redactObject(value, 0);
+}
+
+function redactObject(value: Record<string, unknown>, depth: number): Record<string, unknown> {
+  // A prototype-less object, because keys may come from request data.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = SECRET_KEY_PATTERN.test(key) ? '[redacted]' : redactValue(inner, depth + 1);
+  }
+  return { ...out };
+}
+
+function redactValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') {
+    return value.length > MAX_STRING
+      ? `${value.slice(0, MAX_STRING)}…[${value.length} chars]`
+      : value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return '[truncated]';
+  if (Array.isArray(value)) return value.slice(0, 32).map((item) => redactValue(item, depth + 1));
+  return redactObject(value as Record<string, unknown>, depth);
+}
