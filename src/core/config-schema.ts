@@ -132,88 +132,114 @@ const upstreamSchema = z.union(
   },
 );
 
-export const configSchema = z
-  .object({
-    listen: z
-      .object({
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(8080),
-      })
-      .strict()
-      .default({ host: '127.0.0.1', port: 8080 }),
-    upstream: upstreamSchema,
-    trustProxy: z.array(cidr).default([]),
-    dataDir: z.string().default('./data'),
-    rateLimits: z.array(rateLimitSchema).default([]),
-    rateLimiting: z
-      .object({
-        reportOnly: z.boolean().default(false),
-        ipv6Prefix: z.number().int().min(1).max(128).default(64),
-        headers: z
-          .object({ draft: z.boolean().default(true), legacy: z.boolean().default(true) })
-          .strict()
-          .default({ draft: true, legacy: true }),
-      })
-      .strict()
-      .default({ reportOnly: false, ipv6Prefix: 64, headers: { draft: true, legacy: true } }),
-    routes: z.array(routeSchema).default([]),
-    storage: z
-      .object({
-        redis: z
-          .string()
-          .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-          .optional(),
-        keyPrefix: z.string().default('bwk:'),
-        /** What rate limiting does while Redis is unreachable. */
-        onRedisFailure: z.enum(['fallback', 'open', 'closed']).default('fallback'),
-        /** The local fallback admits limit ÷ this number on each instance. */
-        expectedInstances: z.number().int().positive().default(1),
-        commandTimeout: positiveDuration.default(100),
-      })
-      .strict()
-      .default({
-        keyPrefix: 'bwk:',
-        onRedisFailure: 'fallback',
-        expectedInstances: 1,
-        commandTimeout: 100,
-      }),
-    events: z
-      .object({
-        sink: z.enum(['file', 'stdout', 'none']).default('file'),
-        file: z.string().optional(),
-      })
-      .strict()
-      .default({ sink: 'file' }),
-    logging: z
-      .object({
-        level: z
-          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
-      })
-      .strict()
-      .default({ level: 'info' }),
-    shutdownTimeout: positiveDuration.default(10_000),
-  })
-  .strict()
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.routes.forEach((route, index) => {
-      for (const method of route.match.methods) {
-        const id = `${method} ${route.match.path}`;
-        if (seen.has(id)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['routes', index, 'match'],
-            message: `route ${id} is declared twice`,
-            params: { bwk: 'BWK_ERR_CONFIG_DUPLICATE' },
-          });
-        }
-        seen.add(id);
+/** Everything that shapes protection; shared by the gateway file and the library adapters. */
+const policyShape = {
+  trustProxy: z.array(cidr).default([]),
+  rateLimits: z.array(rateLimitSchema).default([]),
+  rateLimiting: z
+    .object({
+      reportOnly: z.boolean().default(false),
+      ipv6Prefix: z.number().int().min(1).max(128).default(64),
+      headers: z
+        .object({ draft: z.boolean().default(true), legacy: z.boolean().default(true) })
+        .strict()
+        .default({ draft: true, legacy: true }),
+    })
+    .strict()
+    .default({ reportOnly: false, ipv6Prefix: 64, headers: { draft: true, legacy: true } }),
+  routes: z.array(routeSchema).default([]),
+  storage: z
+    .object({
+      redis: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+        .optional(),
+      keyPrefix: z.string().default('bwk:'),
+      /** What rate limiting does while Redis is unreachable. */
+      onRedisFailure: z.enum(['fallback', 'open', 'closed']).default('fallback'),
+      /** The local fallback admits limit ÷ this number on each instance. */
+      expectedInstances: z.number().int().positive().default(1),
+      commandTimeout: positiveDuration.default(100),
+    })
+    .strict()
+    .default({
+      keyPrefix: 'bwk:',
+      onRedisFailure: 'fallback',
+      expectedInstances: 1,
+      commandTimeout: 100,
+    }),
+};
+
+const gatewayShape = {
+  listen: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .strict()
+    .default({ host: '127.0.0.1', port: 8080 }),
+  upstream: upstreamSchema,
+  dataDir: z.string().default('./data'),
+  admin: z
+    .object({
+      prefix: z
+        .string()
+        .regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /_bulwark')
+        .default('/_bulwark'),
+      /** Clients allowed to read health and metrics. */
+      allow: z.array(cidr).default(['127.0.0.0/8', '::1']),
+    })
+    .strict()
+    .default({ prefix: '/_bulwark', allow: ['127.0.0.0/8', '::1'] }),
+  events: z
+    .object({
+      sink: z.enum(['file', 'stdout', 'none']).default('file'),
+      file: z.string().optional(),
+    })
+    .strict()
+    .default({ sink: 'file' }),
+  logging: z
+    .object({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .strict()
+    .default({ level: 'info' }),
+  shutdownTimeout: positiveDuration.default(10_000),
+};
+
+function checkRoutesUnique(
+  config: { routes: ReadonlyArray<{ match: { methods: string[]; path: string } }> },
+  ctx: z.RefinementCtx,
+): void {
+  const seen = new Set<string>();
+  config.routes.forEach((route, index) => {
+    for (const method of route.match.methods) {
+      const id = `${method} ${route.match.path}`;
+      if (seen.has(id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', index, 'match'],
+          message: `route ${id} is declared twice`,
+          params: { bwk: 'BWK_ERR_CONFIG_DUPLICATE' },
+        });
       }
-    });
+      seen.add(id);
+    }
   });
+}
+
+/** Options of the library adapters: the policy without listener or upstream. */
+export const policySchema = z.object(policyShape).strict().superRefine(checkRoutesUnique);
+
+/** The whole gateway file. */
+export const configSchema = z
+  .object({ ...gatewayShape, ...policyShape })
+  .strict()
+  .superRefine(checkRoutesUnique);
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type BulwarkConfig = z.output<typeof configSchema>;
+export type PolicyInput = z.input<typeof policySchema>;
+export type PolicyConfig = z.output<typeof policySchema>;
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;

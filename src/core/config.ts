@@ -4,10 +4,22 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { configSchema, type BulwarkConfig } from './config-schema.js';
+import {
+  configSchema,
+  policySchema,
+  type BulwarkConfig,
+  type PolicyConfig,
+} from './config-schema.js';
 
-export { configSchema } from './config-schema.js';
-export type { BulwarkConfig, ConfigInput, RateLimitConfig, RouteConfig } from './config-schema.js';
+export { configSchema, policySchema } from './config-schema.js';
+export type {
+  BulwarkConfig,
+  ConfigInput,
+  PolicyConfig,
+  PolicyInput,
+  RateLimitConfig,
+  RouteConfig,
+} from './config-schema.js';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -63,7 +75,16 @@ export function parseConfigText(text: string, source = 'configuration'): Bulwark
 
 /** Validates an already-parsed configuration object, applies defaults and freezes it. */
 export function validateConfig(raw: unknown, source = 'configuration'): BulwarkConfig {
-  const result = configSchema.safeParse(raw);
+  return validateWith(configSchema, raw, source);
+}
+
+/** Validates library adapter options (the policy part of the configuration). */
+export function validatePolicy(raw: unknown, source = 'options'): PolicyConfig {
+  return validateWith(policySchema, raw, source);
+}
+
+function validateWith<T>(schema: z.ZodType<T>, raw: unknown, source: string): T {
+  const result = schema.safeParse(raw);
   if (!result.success) {
     throw new ConfigError(
       source,

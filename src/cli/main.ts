@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+
+import { loadConfigFile } from '../core/config.js';
+import { BulwarkError } from '../core/errors.js';
+import { startCommand, UsageError } from './start.js';
+
+const program = new Command()
+  .name('bulwark')
+  .description('Runtime protection for HTTP APIs: a gateway that enforces rate limits and guards.')
+  .version('0.1.0');
+
+program
+  .command('start')
+  .description('Run the gateway in front of an upstream API.')
+  .option('-c, --config <file>', 'configuration file (bulwark.yaml)')
+  .option('-u, --upstream <url>', 'upstream base URL, for a quick start with the default policy')
+  .option('-p, --port <port>', 'listening port (default 8080)')
+  .option('-H, --host <host>', 'listening address (default 127.0.0.1)')
+  .action(startCommand);
+
+const config = program.command('config').description('Work with configuration files.');
+config
+  .command('check <file>')
+  .description('Validate a configuration file without starting; exit status 0 when valid.')
+  .action((file: string) => {
+    const loaded = loadConfigFile(file);
+    const routes = loaded.routes.length;
+    const limits =
+      loaded.rateLimits.length +
+      loaded.routes.reduce((sum, route) => sum + route.rateLimits.length, 0);
+    console.log(
+      `${file}: valid (${routes} routes, ${limits} rate limits, store ${loaded.storage.redis ? 'redis' : 'memory'})`,
+    );
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof BulwarkError || error instanceof UsageError) {
+    console.error(`bulwark: ${error.message}`);
+    process.exitCode = 2;
+    return;
+  }
+  console.error('bulwark: unexpected error:', error);
+  process.exitCode = 1;
+});

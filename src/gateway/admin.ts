@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { CidrList } from '../core/ip.js';
+import { parseIp } from '../core/ip.js';
+import { problem } from '../core/problem.js';
+import { sendProblem } from '../core/http-response.js';
+import type { GatewayMetrics } from './metrics.js';
+
+export interface AdminDeps {
+  prefix: string;
+  allow: CidrList;
+  metrics: GatewayMetrics;
+  health: () => Record<string, unknown>;
+}
+
+/**
+ * Serves `<prefix>/health` and `<prefix>/metrics` to allowed client addresses. Returns false
+ * when the path is not an admin path, so the request goes through the guards instead.
+ */
+export function handleAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  requestId: string,
+  deps: AdminDeps,
+): boolean {
+  if (path !== deps.prefix && !path.startsWith(`${deps.prefix}/`)) return false;
+
+  const peer = parseIp(req.socket.remoteAddress ?? '');
+  if (!peer || !deps.allow.contains(peer)) {
+    sendProblem(
+      res,
+      problem('admin-forbidden', 403, 'Forbidden', 'BWK_ERR_ADMIN_FORBIDDEN', {
+        detail: 'The admin endpoints answer only addresses listed in admin.allow.',
+      }),
+      {},
+      requestId,
+    );
+    return true;
+  }
+
+  const action = path.slice(deps.prefix.length);
+  if (action === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+    const body = JSON.stringify({ status: 'ok', ...deps.health() });
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return true;
+  }
+  if (action === '/metrics' && req.method === 'GET') {
+    deps.metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+        res.end(text);
+      },
+      (error: unknown) => {
+        sendProblem(
+          res,
+          problem('metrics-failed', 500, 'Metrics collection failed', 'BWK_ERR_METRICS', {
+            detail: (error as Error).message,
+          }),
+          {},
+          requestId,
+        );
+      },
+    );
+    return true;
+  }
+  sendProblem(
+    res,
+    problem('not-found', 404, 'Not Found', 'BWK_ERR_ADMIN_NOT_FOUND', {
+      detail: `No admin endpoint ${req.method} ${action}; available: GET ${deps.prefix}/health, GET ${deps.prefix}/metrics.`,
+    }),
+    {},
+    requestId,
+  );
+  return true;
+}

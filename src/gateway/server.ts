@@ -1,0 +1,268 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+
+import type { BulwarkConfig } from '../core/config.js';
+import type { RequestContext } from '../core/context.js';
+import { sendProblem } from '../core/http-response.js';
+import { CidrList, parseIp } from '../core/ip.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { isPromise } from '../core/guard.js';
+import type { Decision } from '../core/pipeline.js';
+import { EventBus } from '../events/bus.js';
+import { JsonLinesSink } from '../events/jsonl-sink.js';
+import type { RateLimitStore } from '../ratelimit/policy.js';
+import { Protection } from '../runtime/protection.js';
+import { handleAdmin } from './admin.js';
+import { GatewayMetrics } from './metrics.js';
+import { UpstreamProxy, type UpstreamOptions } from './proxy.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+  /** Replaces the configured rate-limit store (tests). */
+  store?: RateLimitStore;
+  /** Replaces the configured event bus and its sink (tests). */
+  bus?: EventBus;
+}
+
+/**
+ * The reverse proxy: reads a request, runs the guards, then forwards it upstream or writes
+ * the rejection. One instance owns one listening socket.
+ */
+export class Gateway {
+  readonly metrics = new GatewayMetrics();
+  readonly bus: EventBus;
+  readonly protection: Protection;
+  private readonly server: Server;
+  private readonly proxy: UpstreamProxy;
+  private readonly logger: Logger;
+  private readonly adminAllow: CidrList;
+  private readonly sockets = new Set<Socket>();
+  private inFlight = 0;
+  private draining: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    readonly config: BulwarkConfig,
+    options: GatewayOptions = {},
+  ) {
+    this.logger = options.logger ?? silentLogger;
+    this.bus = options.bus ?? createBus(config, this.logger);
+    this.metrics.watch(this.bus);
+    this.protection = new Protection(config, {
+      logger: this.logger,
+      bus: this.bus,
+      store: options.store,
+      observer: this.metrics,
+    });
+    this.proxy = new UpstreamProxy(upstreamOptions(config), this.logger);
+    this.adminAllow = new CidrList(config.admin.allow);
+    this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('clientError', (error, socket) => {
+      this.logger.debug({ err: error }, 'malformed request from client');
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+  }
+
+  /** Starts listening; resolves with the URL clients should use. */
+  async listen(): Promise<string> {
+    const { host, port } = this.config.listen;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const url = this.url;
+    this.logger.info(
+      { url, upstream: upstreamOptions(this.config).url, store: this.protection.store.kind },
+      'gateway started',
+    );
+    return url;
+  }
+
+  get url(): string {
+    const address = this.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  /**
+   * Stops accepting connections, lets in-flight requests finish (up to `shutdownTimeout`),
+   * then closes the upstream pool, the guards' stores and the event sinks.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.logger.info({ inFlight: this.inFlight }, 'gateway stopping: draining in-flight requests');
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+
+    if (this.inFlight > 0) {
+      const drained = new Promise<void>((resolve) => (this.draining = resolve));
+      const timer = setTimeout(() => {
+        this.logger.warn(
+          { inFlight: this.inFlight },
+          'drain timed out; closing remaining connections',
+        );
+        this.server.closeAllConnections();
+        this.draining?.();
+      }, this.config.shutdownTimeout);
+      await drained;
+      clearTimeout(timer);
+    }
+    this.server.closeIdleConnections();
+    await closed;
+    await this.proxy.close();
+    await this.protection.close();
+    await this.bus.close();
+    this.logger.info('gateway stopped');
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.inFlight += 1;
+    // During shutdown, tell keep-alive clients to reconnect elsewhere.
+    if (this.stopping) res.setHeader('connection', 'close');
+    res.once('close', () => this.requestDone());
+
+    let ctx: RequestContext;
+    try {
+      ctx = this.protection.contextFor(req);
+    } catch (error) {
+      this.logger.error({ err: error }, 'failed to read request');
+      res.writeHead(400).end();
+      return;
+    }
+    res.setHeader('x-request-id', ctx.correlationId);
+
+    if (handleAdmin(req, res, ctx.path, ctx.id, this.adminDeps())) return;
+
+    const decision = this.protection.pipeline.run(ctx);
+    if (isPromise(decision)) {
+      decision.then(
+        (settled) => this.act(req, res, ctx, settled),
+        (error: unknown) => this.internalError(res, ctx, error),
+      );
+    } else {
+      this.act(req, res, ctx, decision);
+    }
+  }
+
+  private act(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    decision: Decision,
+  ): void {
+    const route = ctx.route?.id ?? 'unmatched';
+    if (decision.action === 'reject') {
+      this.metrics.requests.inc({ route, verdict: 'rejected' });
+      // A rejected body is never read; closing the connection stops the client sending it.
+      if (hasRequestBody(req)) res.setHeader('connection', 'close');
+      sendProblem(res, decision.body, decision.headers, ctx.id);
+      return;
+    }
+    this.proxy
+      .forward(
+        req,
+        res,
+        {
+          peer: ctx.remoteAddress,
+          peerTrusted: this.isTrusted(ctx),
+          proto: 'http',
+          requestId: ctx.correlationId,
+        },
+        decision.headers,
+      )
+      .then(
+        (result) => {
+          this.metrics.requests.inc({ route, verdict: result.outcome });
+          if (result.upstreamSeconds !== undefined)
+            this.metrics.upstreamDuration.observe({ route }, result.upstreamSeconds);
+        },
+        (error: unknown) => this.internalError(res, ctx, error),
+      );
+  }
+
+  private isTrusted(ctx: RequestContext): boolean {
+    if (this.protection.trustProxy.isEmpty) return false;
+    const peer = parseIp(ctx.remoteAddress);
+    return peer !== undefined && this.protection.trustProxy.contains(peer);
+  }
+
+  private internalError(res: ServerResponse, ctx: RequestContext, error: unknown): void {
+    this.logger.error({ err: error, requestId: ctx.id }, 'request handling failed');
+    this.metrics.requests.inc({ route: ctx.route?.id ?? 'unmatched', verdict: 'error' });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    sendProblem(
+      res,
+      {
+        type: 'urn:bulwark:problem:internal',
+        title: 'Internal Server Error',
+        status: 500,
+        code: 'BWK_ERR_INTERNAL',
+      },
+      {},
+      ctx.id,
+    );
+  }
+
+  private requestDone(): void {
+    this.inFlight -= 1;
+    if (this.inFlight === 0 && this.draining) this.draining();
+  }
+
+  private adminDeps() {
+    return {
+      prefix: this.config.admin.prefix,
+      allow: this.adminAllow,
+      metrics: this.metrics,
+      health: () => ({
+        uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+        inFlight: this.inFlight,
+        rateLimitStore: this.protection.store.kind,
+        events: this.bus.stats(),
+      }),
+    };
+  }
+}
+
+function createBus(config: BulwarkConfig, logger: Logger): EventBus {
+  const bus = new EventBus({ logger });
+  if (config.events.sink === 'stdout') bus.addSink(new JsonLinesSink('stdout'));
+  if (config.events.sink === 'file')
+    bus.addSink(new JsonLinesSink(config.events.file ?? join(config.dataDir, 'events.jsonl')));
+  return bus;
+}
+
+function upstreamOptions(config: BulwarkConfig): UpstreamOptions {
+  const upstream = config.upstream;
+  if (typeof upstream === 'string') {
+    return {
+      url: upstream,
+      connections: 128,
+      connectTimeout: 5_000,
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    };
+  }
+  return upstream;
+}
+
+function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}

@@ -1,0 +1,65 @@
+import type { PolicyConfig, RateLimitConfig } from '../core/config.js';
+import { compileKey } from '../ratelimit/keys.js';
+import type { CompiledLimit } from '../ratelimit/guard.js';
+
+/** Everything a matched route enforces, compiled once at start. */
+export interface RoutePolicy {
+  reportOnly: boolean;
+  rateLimits: readonly CompiledLimit[];
+}
+
+export function compileLimit(config: RateLimitConfig, ipv6Prefix: number): CompiledLimit {
+  return {
+    policy: {
+      name: config.name,
+      algorithm: config.algorithm,
+      limit: config.limit,
+      windowMs: config.window,
+      burst: config.burst,
+      blockForMs: config.blockFor,
+    },
+    key: compileKey(config.key, ipv6Prefix),
+    cost: config.cost,
+    tiers: config.tiers,
+  };
+}
+
+/**
+ * Returns the limits of a route: the global limits, with a route limit of the same name
+ * replacing the global one, then the route's own.
+ */
+export function mergeLimits(
+  global: readonly CompiledLimit[],
+  route: readonly CompiledLimit[],
+): CompiledLimit[] {
+  const routeNames = new Set(route.map((limit) => limit.policy.name));
+  return [...global.filter((limit) => !routeNames.has(limit.policy.name)), ...route];
+}
+
+export interface CompiledPolicy {
+  globalLimits: readonly CompiledLimit[];
+  routes: ReadonlyArray<{
+    methods: readonly string[];
+    path: string;
+    id: string;
+    policy: RoutePolicy;
+  }>;
+}
+
+export function compilePolicy(config: PolicyConfig): CompiledPolicy {
+  const ipv6Prefix = config.rateLimiting.ipv6Prefix;
+  const globalLimits = config.rateLimits.map((limit) => compileLimit(limit, ipv6Prefix));
+  const routes = config.routes.map((route) => ({
+    methods: route.match.methods,
+    path: route.match.path,
+    id: route.match.text,
+    policy: {
+      reportOnly: route.reportOnly,
+      rateLimits: mergeLimits(
+        globalLimits,
+        route.rateLimits.map((limit) => compileLimit(limit, ipv6Prefix)),
+      ),
+    },
+  }));
+  return { globalLimits, routes };
+}

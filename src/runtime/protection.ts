@@ -1,0 +1,75 @@
+import type { IncomingMessage } from 'node:http';
+
+import type { PolicyConfig } from '../core/config.js';
+import type { RequestContext } from '../core/context.js';
+import { CidrList } from '../core/ip.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import { contextFromNodeRequest } from '../core/node-request.js';
+import { Pipeline, type PipelineObserver } from '../core/pipeline.js';
+import type { Guard } from '../core/guard.js';
+import { EventBus } from '../events/bus.js';
+import { RateLimitGuard } from '../ratelimit/guard.js';
+import type { RateLimitStore } from '../ratelimit/policy.js';
+import { RouteTable } from './router.js';
+import { compilePolicy, type RoutePolicy } from './policy.js';
+import { createRateLimitStore } from './store.js';
+
+export interface ProtectionOptions {
+  logger?: Logger;
+  bus?: EventBus;
+  /** Overrides the store chosen from `storage`, e.g. a shared one in tests. */
+  store?: RateLimitStore;
+  observer?: PipelineObserver;
+  /** Guards that run before rate limiting (cheaper ones). */
+  extraGuards?: readonly Guard[];
+}
+
+/**
+ * The guards, routes and state compiled from one policy. The gateway and every adapter
+ * build one and differ only in how they read requests and write responses.
+ */
+export class Protection {
+  readonly pipeline: Pipeline;
+  readonly routes: RouteTable<RoutePolicy>;
+  readonly trustProxy: CidrList;
+  readonly bus: EventBus;
+  readonly store: RateLimitStore;
+  private readonly ownsBus: boolean;
+
+  constructor(config: PolicyConfig, options: ProtectionOptions = {}) {
+    const logger = options.logger ?? silentLogger;
+    const compiled = compilePolicy(config);
+    this.ownsBus = options.bus === undefined;
+    this.bus = options.bus ?? new EventBus({ logger });
+    this.trustProxy = new CidrList(config.trustProxy);
+    this.routes = new RouteTable(compiled.routes);
+    this.store = options.store ?? createRateLimitStore(config.storage, { bus: this.bus, logger });
+
+    const rateLimit = new RateLimitGuard({
+      store: this.store,
+      limits: compiled.globalLimits,
+      headers: config.rateLimiting.headers,
+      reportOnly: config.rateLimiting.reportOnly,
+    });
+    this.pipeline = new Pipeline({
+      guards: [...(options.extraGuards ?? []), rateLimit],
+      bus: this.bus,
+      logger,
+      observer: options.observer,
+      reportOnlyFor: (ctx) => (ctx.route?.policy as RoutePolicy | undefined)?.reportOnly === true,
+    });
+  }
+
+  /** Builds the context for a node:http (or Express) request and matches its route once. */
+  contextFor(req: IncomingMessage): RequestContext {
+    const ctx = contextFromNodeRequest(req, { trustProxy: this.trustProxy });
+    ctx.route = this.routes.match(ctx.method, ctx.path);
+    return ctx;
+  }
+
+  async close(): Promise<void> {
+    await this.pipeline.close();
+    if (this.ownsBus) await this.bus.close();
+  }
+}
