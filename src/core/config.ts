@@ -69,7 +69,19 @@ export function parseConfigText(text: string, source = 'configuration'): Bulwark
       })),
     );
   }
-  const raw: unknown = document.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(source, [
+      {
+        path: '',
+        value: 'aliases',
+        message: `YAML rejected: ${(error as Error).message}`,
+        code: 'BWK_ERR_CONFIG_YAML',
+      },
+    ]);
+  }
   return validateConfig(raw ?? {}, source);
 }
 
