@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { createContext, headerValue, type MatchedRoute, type RequestContext } from './context.js';
 import { newId } from './ids.js';
-import { CidrList, parseIp, resolveClientIp } from './ip.js';
+import { CidrList, normalizePeerIp, resolveClientIp } from './ip.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -10,6 +10,8 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 export interface NodeContextOptions {
   trustProxy: CidrList;
   route?: MatchedRoute;
+  /** Replaces `req.url`, e.g. with Express's `originalUrl` under a mount path. */
+  url?: string;
 }
 
 /** Builds the request context from a node:http request (also Express's, which extends it). */
@@ -19,14 +21,18 @@ export function contextFromNodeRequest(
 ): RequestContext {
   const id = newId();
   const remoteAddress = req.socket.remoteAddress ?? '';
+  const peer = normalizePeerIp(remoteAddress);
   return createContext({
     id,
     correlationId: correlationIdOf(req, id),
     method: req.method ?? 'GET',
-    url: req.url ?? '/',
+    url: options.url ?? req.url ?? '/',
     headers: req.headers,
-    ip: resolveClientIp(remoteAddress, req.headers['x-forwarded-for'], options.trustProxy),
-    remoteAddress: parseIp(remoteAddress)?.toString() ?? remoteAddress,
+    // Without trusted proxies the peer is the client, so X-Forwarded-For is not even parsed.
+    ip: options.trustProxy.isEmpty
+      ? peer
+      : resolveClientIp(remoteAddress, req.headers['x-forwarded-for'], options.trustProxy),
+    remoteAddress: peer,
     receivedAt: Date.now(),
     route: options.route,
   });

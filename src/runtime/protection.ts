@@ -61,9 +61,12 @@ export class Protection {
     });
   }
 
-  /** Builds the context for a node:http (or Express) request and matches its route once. */
-  contextFor(req: IncomingMessage): RequestContext {
-    const ctx = contextFromNodeRequest(req, { trustProxy: this.trustProxy });
+  /**
+   * Builds the context for a node:http (or Express) request and matches its route once.
+   * Pass `url` where a framework has rewritten `req.url`, as Express does under a mount path.
+   */
+  contextFor(req: IncomingMessage, url?: string): RequestContext {
+    const ctx = contextFromNodeRequest(req, { trustProxy: this.trustProxy, url });
     ctx.route = this.routes.match(ctx.method, ctx.path);
     return ctx;
   }

@@ -1,0 +1,108 @@
+/**
+ * Fastify plugin. An `onRequest` hook runs the guards before body parsing, matching routes
+ * with Bulwark's own table so that a policy means the same here as in the gateway.
+ */
+import type {
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+  RegisterOptions,
+} from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+
+import type { RequestContext } from '../core/context.js';
+import { isPromise } from '../core/guard.js';
+import type { Decision } from '../core/pipeline.js';
+import { PROBLEM_CONTENT_TYPE, serializeProblem } from '../core/problem.js';
+import type { Protection } from '../runtime/protection.js';
+import { createAdapterRuntime, type AdapterOptions } from './options.js';
+import { hasRequestBody } from './response.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Bulwark's context for this request: route, principal, client IP and request id. */
+    bulwark: RequestContext | null;
+  }
+}
+
+export type BulwarkFastifyOptions = AdapterOptions;
+
+// Fastify passes its own register options (prefix, logLevel, logSerializers) along with the
+// plugin's. They are not policy and would fail its strict validation.
+const REGISTER_KEYS = ['prefix', 'logLevel', 'logSerializers'] as const;
+
+const plugin: FastifyPluginAsync<BulwarkFastifyOptions> = async (fastify, options) => {
+  const policyOptions: BulwarkFastifyOptions & RegisterOptions = { ...options };
+  for (const key of REGISTER_KEYS) delete policyOptions[key];
+  const runtime = createAdapterRuntime(policyOptions, 'bulwarkFastify options');
+
+  fastify.decorateRequest('bulwark', null);
+  fastify.addHook('onRequest', (request, reply, done) =>
+    check(runtime.protection, request, reply, done),
+  );
+  fastify.addHook('onClose', () => runtime.close());
+};
+
+/**
+ * The plugin, to register on the root instance. Invalid options make `register`, `ready` or
+ * `listen` reject with a ConfigError. Handlers find the context in `request.bulwark`.
+ *
+ * ```ts
+ * await app.register(bulwarkFastify, {
+ *   rateLimits: [{ name: 'per-ip', key: 'ip', limit: 100, window: '1m' }],
+ * });
+ * ```
+ */
+export const bulwarkFastify = fastifyPlugin(plugin, { fastify: '5.x', name: 'bulwark' });
+
+function check(
+  protection: Protection,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  let ctx: RequestContext;
+  let decision: Decision | Promise<Decision>;
+  try {
+    ctx = protection.contextFor(request.raw);
+    request.bulwark = ctx;
+    reply.header('x-request-id', ctx.correlationId);
+    decision = protection.pipeline.run(ctx);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+
+  if (isPromise(decision)) {
+    decision.then(
+      (settled) => act(request, reply, ctx, settled, done),
+      (error: unknown) => done(error as Error),
+    );
+  } else {
+    act(request, reply, ctx, decision, done);
+  }
+}
+
+// A callback hook that sends a reply must not call done(): Fastify then skips the handler.
+function act(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: RequestContext,
+  decision: Decision,
+  done: HookHandlerDoneFunction,
+): void {
+  if (decision.action === 'continue') {
+    reply.headers(decision.headers);
+    done();
+    return;
+  }
+  if (hasRequestBody(request.headers)) reply.header('connection', 'close');
+  void reply
+    .code(decision.status)
+    .headers(decision.headers)
+    .header('cache-control', 'no-store')
+    .type(PROBLEM_CONTENT_TYPE)
+    // A Buffer keeps the content type as given; Fastify appends a charset to JSON strings.
+    .send(Buffer.from(serializeProblem(decision.body, ctx.id)));
+}

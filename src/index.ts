@@ -1,0 +1,68 @@
+// The public API of the `bulwark` package. This file only re-exports.
+
+export {
+  bulwarkExpress,
+  type BulwarkExpressOptions,
+  type BulwarkMiddleware,
+} from './adapters/express.js';
+export { bulwarkFastify, type BulwarkFastifyOptions } from './adapters/fastify.js';
+export {
+  withBulwark,
+  type BulwarkHandler,
+  type BulwarkListener,
+  type WithBulwarkOptions,
+} from './adapters/node-http.js';
+export type { AdapterHooks, AdapterOptions } from './adapters/options.js';
+
+export { RateLimiter, type RateLimiterOptions } from './ratelimit/limiter.js';
+export { MemoryStore, type MemoryStoreOptions } from './ratelimit/memory-store.js';
+export {
+  algorithms,
+  type Algorithm,
+  type LimitCheck,
+  type LimitDecision,
+  type LimitPolicy,
+  type RateLimitStore,
+} from './ratelimit/policy.js';
+
+export { EventBus, type EventBusOptions, type EventSink } from './events/bus.js';
+export { JsonLinesSink } from './events/jsonl-sink.js';
+export {
+  EVENT_SCHEMA_VERSION,
+  securityEventSchema,
+  type EventCategory,
+  type EventDraft,
+  type EventOutcome,
+  type EventSeverity,
+  type SecurityEvent,
+} from './events/schema.js';
+
+export {
+  configSchema,
+  loadConfigFile,
+  parseConfigText,
+  policySchema,
+  validateConfig,
+  validatePolicy,
+  type BulwarkConfig,
+  type ConfigInput,
+  type PolicyConfig,
+  type PolicyInput,
+  type RateLimitConfig,
+  type RouteConfig,
+} from './core/config.js';
+export {
+  BulwarkError,
+  ConfigError,
+  InvalidArgumentError,
+  StoreUnavailableError,
+  type ConfigIssue,
+} from './core/errors.js';
+
+export type { MatchedRoute, Principal, RequestContext } from './core/context.js';
+export { CONTINUE, type Continue, type Guard, type Reject, type Verdict } from './core/guard.js';
+export type { Decision } from './core/pipeline.js';
+export type { Problem } from './core/problem.js';
+export { Protection, type ProtectionOptions } from './runtime/protection.js';
+
+export { Gateway, type GatewayOptions } from './gateway/server.js';
