@@ -14,6 +14,9 @@ export async function startCommand(options: StartOptions): Promise<void> {
   const config = resolveConfig(options);
   const logger = createLogger({ level: config.logging.level });
   const gateway = new Gateway(config, { logger });
+  // Installed before listening: a SIGTERM that follows the "gateway started" line at once
+  // must drain, not kill the process with Node's default handler.
+  stopOnSignals(gateway, logger);
   try {
     await gateway.listen();
   } catch (error) {
@@ -26,9 +29,7 @@ export async function startCommand(options: StartOptions): Promise<void> {
     logger.fatal({ err: error }, `cannot listen: ${reason}`);
     await gateway.stop();
     process.exitCode = 1;
-    return;
   }
-  stopOnSignals(gateway, logger);
 }
 
 function resolveConfig(options: StartOptions): BulwarkConfig {

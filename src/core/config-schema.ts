@@ -113,12 +113,25 @@ export const routeSchema = z
   })
   .strict();
 
+/** The proxy speaks HTTP only; other schemes would pass a plain URL check and fail at start. */
+const httpUrl = z.string().refine(
+  (value) => {
+    try {
+      const { protocol } = new URL(value);
+      return protocol === 'http:' || protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an http:// or https:// URL such as http://127.0.0.1:3000' },
+);
+
 const upstreamSchema = z.union(
   [
-    z.string().url(),
+    httpUrl,
     z
       .object({
-        url: z.string().url(),
+        url: httpUrl,
         connections: z.number().int().positive().default(128),
         connectTimeout: positiveDuration.default(5_000),
         headersTimeout: positiveDuration.default(30_000),

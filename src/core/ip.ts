@@ -27,6 +27,23 @@ export function normalizeIp(text: string): string {
   return parseIp(text)?.toString() ?? text;
 }
 
+const normalizedPeers = new Map<string, string>();
+const MAX_CACHED_PEERS = 4096;
+
+/**
+ * normalizeIp with a bounded cache, for socket peer addresses: they repeat across the
+ * requests of a connection and parsing dominates the cost of reading them.
+ */
+export function normalizePeerIp(text: string): string {
+  let normalized = normalizedPeers.get(text);
+  if (normalized === undefined) {
+    if (normalizedPeers.size >= MAX_CACHED_PEERS) normalizedPeers.clear();
+    normalized = normalizeIp(text);
+    normalizedPeers.set(text, normalized);
+  }
+  return normalized;
+}
+
 /** A set of CIDR ranges, matched against parsed addresses. */
 export class CidrList {
   private readonly ranges: Range[];
@@ -56,7 +73,10 @@ export function parseCidr(text: string): Range {
     throw new InvalidArgumentError(
       `invalid CIDR "${text}": expected an address with an optional /prefix`,
     );
-  const maxBits = address.kind() === 'ipv4' ? 32 : 128;
+  // Count the prefix in the family the text was written in: parseIp has already turned an
+  // IPv4-mapped address into IPv4, but its prefix is still out of 128.
+  const addressText = slash === -1 ? text : text.slice(0, slash);
+  const maxBits = address.kind() === 'ipv4' && !addressText.includes(':') ? 32 : 128;
   const bits = bitsText === undefined ? maxBits : Number(bitsText);
   if (!Number.isInteger(bits) || bits < 0 || bits > maxBits) {
     throw new InvalidArgumentError(
@@ -98,7 +118,11 @@ export function resolveClientIp(
 
 function stripPort(hop: string): string {
   const text = hop.trim();
-  if (text.startsWith('[')) return text.slice(1, text.indexOf(']'));
+  if (text.startsWith('[')) {
+    // Without its closing bracket the entry is malformed; keep it whole so it fails to parse.
+    const close = text.indexOf(']');
+    return close === -1 ? text : text.slice(1, close);
+  }
   const colon = text.indexOf(':');
   return colon !== -1 && colon === text.lastIndexOf(':') ? text.slice(0, colon) : text;
 }
@@ -109,7 +133,8 @@ function stripPort(hop: string): string {
  */
 export function ipKey(ip: string, ipv6PrefixBits: number): string {
   const address = parseIp(ip);
-  if (!address || address.kind() === 'ipv4') return ip;
+  if (!address) return ip;
+  if (address.kind() === 'ipv4') return address.toString();
   const bytes = (address as ipaddr.IPv6).toByteArray();
   for (let bit = ipv6PrefixBits; bit < 128; bit++) {
     bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));

@@ -16,18 +16,21 @@ export interface AdminDeps {
 /**
  * Serves `<prefix>/health` and `<prefix>/metrics` to allowed client addresses. Returns false
  * when the path is not an admin path, so the request goes through the guards instead.
+ * `clientIp` is the address after trusted-proxy resolution: behind a reverse proxy on the
+ * same host every TCP peer is loopback, so checking the peer would open admin to everyone.
  */
 export function handleAdmin(
   req: IncomingMessage,
   res: ServerResponse,
   path: string,
+  clientIp: string,
   requestId: string,
   deps: AdminDeps,
 ): boolean {
   if (path !== deps.prefix && !path.startsWith(`${deps.prefix}/`)) return false;
 
-  const peer = parseIp(req.socket.remoteAddress ?? '');
-  if (!peer || !deps.allow.contains(peer)) {
+  const client = parseIp(clientIp);
+  if (!client || !deps.allow.contains(client)) {
     sendProblem(
       res,
       problem('admin-forbidden', 403, 'Forbidden', 'BWK_ERR_ADMIN_FORBIDDEN', {

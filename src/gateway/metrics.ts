@@ -52,8 +52,27 @@ export class GatewayMetrics implements PipelineObserver {
       collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
   }
 
+  private readonly requestCounters = new Map<string, { inc(): void }>();
+  private readonly guardHistograms = new Map<string, { observe(value: number): void }>();
+
+  /** Counts one request; label children are cached because label lookup dominates inc(). */
+  countRequest(route: string, verdict: string): void {
+    const key = `${route}\u0000${verdict}`;
+    let child = this.requestCounters.get(key);
+    if (!child) {
+      child = this.requests.labels(route, verdict);
+      this.requestCounters.set(key, child);
+    }
+    child.inc();
+  }
+
   guardTimed(guard: string, seconds: number): void {
-    this.guardDuration.observe({ guard }, seconds);
+    let child = this.guardHistograms.get(guard);
+    if (!child) {
+      child = this.guardDuration.labels(guard);
+      this.guardHistograms.set(guard, child);
+    }
+    child.observe(seconds);
   }
 
   /** Counts every event on the bus. */

@@ -1,5 +1,5 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 
 import { Pool, errors as undiciErrors } from 'undici';
 
@@ -51,27 +51,41 @@ export class UpstreamProxy {
     info: ForwardingInfo,
     addedHeaders: Record<string, string>,
   ): Promise<ForwardResult> {
-    const abort = new AbortController();
+    // undici accepts an EventEmitter that emits 'abort' as a signal; it costs far less per
+    // request than an AbortController.
+    const abort = new EventEmitter();
+    let clientGone = false;
     const onClose = (): void => {
-      if (!res.writableFinished) abort.abort();
+      if (res.writableFinished) return;
+      clientGone = true;
+      abort.emit('abort');
     };
     res.once('close', onClose);
     const started = performance.now();
 
     try {
-      const upstream = await this.pool.request({
-        path: this.basePath + (req.url ?? '/'),
-        method: req.method as 'GET',
-        headers: upstreamRequestHeaders(req.headers, info),
-        body: hasBody(req) ? req : null,
-        signal: abort.signal,
-      });
-      const upstreamSeconds = (performance.now() - started) / 1000;
-      res.writeHead(upstream.statusCode, clientResponseHeaders(upstream.headers, addedHeaders));
-      await pipeline(upstream.body, res);
-      return { outcome: 'forwarded', status: upstream.statusCode, upstreamSeconds };
+      let status = 0;
+      let upstreamSeconds = 0;
+      // stream() hands the body straight to `res`, without the AbortController that a
+      // stream.pipeline per request allocates and aborts.
+      await this.pool.stream(
+        {
+          path: this.basePath + (req.url ?? '/'),
+          method: req.method as 'GET',
+          headers: upstreamRequestHeaders(req.headers, info),
+          body: hasBody(req) ? req : null,
+          signal: abort,
+        },
+        ({ statusCode, headers }) => {
+          status = statusCode;
+          upstreamSeconds = (performance.now() - started) / 1000;
+          res.writeHead(statusCode, clientResponseHeaders(headers, addedHeaders));
+          return res;
+        },
+      );
+      return { outcome: 'forwarded', status, upstreamSeconds };
     } catch (error) {
-      return this.failed(error, req, res, info, addedHeaders, abort.signal.aborted);
+      return this.failed(error, req, res, info, addedHeaders, clientGone);
     } finally {
       res.off('close', onClose);
     }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 
 import type { BulwarkConfig } from '../core/config.js';
 import type { RequestContext } from '../core/context.js';
@@ -38,6 +39,8 @@ export class Gateway {
   private readonly logger: Logger;
   private readonly adminAllow: CidrList;
   private readonly sockets = new Set<Socket>();
+  /** Connections with a response in progress. */
+  private readonly responding = new WeakSet<Duplex>();
   private inFlight = 0;
   private draining: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -63,10 +66,17 @@ export class Gateway {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
-    this.server.on('clientError', (error, socket) => {
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       this.logger.debug({ err: error }, 'malformed request from client');
-      if (socket.writable)
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      // A status line written while a response is still streaming on this connection would
+      // land inside that response's body, so such a connection is cut instead.
+      if (!socket.writable || this.responding.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      socket.end(
+        `HTTP/1.1 ${clientErrorStatus(error.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
     });
   }
 
@@ -133,7 +143,12 @@ export class Gateway {
     this.inFlight += 1;
     // During shutdown, tell keep-alive clients to reconnect elsewhere.
     if (this.stopping) res.setHeader('connection', 'close');
-    res.once('close', () => this.requestDone());
+    const socket = req.socket;
+    this.responding.add(socket);
+    res.once('close', () => {
+      this.responding.delete(socket);
+      this.requestDone();
+    });
 
     let ctx: RequestContext;
     try {
@@ -145,7 +160,7 @@ export class Gateway {
     }
     res.setHeader('x-request-id', ctx.correlationId);
 
-    if (handleAdmin(req, res, ctx.path, ctx.id, this.adminDeps())) return;
+    if (handleAdmin(req, res, ctx.path, ctx.ip, ctx.id, this.adminDeps())) return;
 
     const decision = this.protection.pipeline.run(ctx);
     if (isPromise(decision)) {
@@ -166,7 +181,7 @@ export class Gateway {
   ): void {
     const route = ctx.route?.id ?? 'unmatched';
     if (decision.action === 'reject') {
-      this.metrics.requests.inc({ route, verdict: 'rejected' });
+      this.metrics.countRequest(route, 'rejected');
       // A rejected body is never read; closing the connection stops the client sending it.
       if (hasRequestBody(req)) res.setHeader('connection', 'close');
       sendProblem(res, decision.body, decision.headers, ctx.id);
@@ -186,7 +201,7 @@ export class Gateway {
       )
       .then(
         (result) => {
-          this.metrics.requests.inc({ route, verdict: result.outcome });
+          this.metrics.countRequest(route, result.outcome);
           if (result.upstreamSeconds !== undefined)
             this.metrics.upstreamDuration.observe({ route }, result.upstreamSeconds);
         },
@@ -202,7 +217,7 @@ export class Gateway {
 
   private internalError(res: ServerResponse, ctx: RequestContext, error: unknown): void {
     this.logger.error({ err: error, requestId: ctx.id }, 'request handling failed');
-    this.metrics.requests.inc({ route: ctx.route?.id ?? 'unmatched', verdict: 'error' });
+    this.metrics.countRequest(ctx.route?.id ?? 'unmatched', 'error');
     if (res.headersSent) {
       res.destroy();
       return;
@@ -260,6 +275,13 @@ function upstreamOptions(config: BulwarkConfig): UpstreamOptions {
     };
   }
   return upstream;
+}
+
+/** 431 for oversized headers (RFC 6585), 408 for a request that timed out, else 400. */
+function clientErrorStatus(code: string | undefined): string {
+  if (code === 'HPE_HEADER_OVERFLOW') return '431 Request Header Fields Too Large';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return '408 Request Timeout';
+  return '400 Bad Request';
 }
 
 function hasRequestBody(req: IncomingMessage): boolean {

@@ -25,7 +25,8 @@ export function compileKey(parts: readonly string[], ipv6PrefixBits: number): Ke
 function partReader(part: string, ipv6PrefixBits: number): KeyBuilder {
   switch (part) {
     case 'ip':
-      return (ctx) => ipKey(ctx.ip, ipv6PrefixBits);
+      // ctx.ip is already normalised, so an address without ':' is IPv4 and is its own key.
+      return (ctx) => (ctx.ip.includes(':') ? ipKey(ctx.ip, ipv6PrefixBits) : ctx.ip);
     case 'route':
       return (ctx) => ctx.route?.id ?? `${ctx.method} ${ctx.path}`;
     case 'method':

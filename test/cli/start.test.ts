@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { CliProcess, runCli } from '../helpers/cli.js';
+import { send } from '../helpers/http.js';
+import { okHandler, startUpstream, type Upstream } from '../helpers/upstream.js';
+
+describe('bulwark start', () => {
+  let dir: string;
+  let upstream: Upstream;
+  let occupier: Server;
+  let busyPort: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bulwark-start-'));
+    upstream = await startUpstream(okHandler);
+    occupier = createServer();
+    await new Promise<void>((resolve) => occupier.listen(0, '127.0.0.1', resolve));
+    busyPort = (occupier.address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => occupier.close(() => resolve()));
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('neither flag exits 2 with usage', async () => {
+    const result = await runCli(['start'], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('either --config FILE or --upstream URL is required');
+    expect(result.stderr).toContain('bulwark start --upstream');
+  });
+
+  it('invalid port flag exits 2', async () => {
+    const result = await runCli(['start', '--upstream', upstream.url, '--port', '99999'], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('invalid port "99999"');
+  });
+
+  it('port in use exits 1 with reason', async () => {
+    const result = await runCli(
+      ['start', '--upstream', upstream.url, '--port', String(busyPort), '--host', '127.0.0.1'],
+      dir,
+    );
+    expect(result.code).toBe(1);
+    const fatal = result.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .find((line) => line.level === 60);
+    expect(fatal?.msg).toBe(
+      `cannot listen: address 127.0.0.1:${busyPort} is already in use; choose another with --port or listen.port`,
+    );
+  });
+
+  it('upstream flag serves with default policy', async () => {
+    // Port 0 lets the kernel choose; the log line carries the URL.
+    const cli = new CliProcess(['start', '--upstream', upstream.url, '--port', '0'], dir);
+    try {
+      const started = await cli.waitForLog('gateway started');
+      const reply = await send(String(started.url), '/orders');
+      expect(reply.status).toBe(200);
+      expect(reply.headers['ratelimit-policy']).toBe('"per-ip";q=600;w=60');
+    } finally {
+      cli.child.kill('SIGTERM');
+      expect((await cli.exited).code).toBe(0);
+    }
+  });
+
+  it('config flag overridden by port flag', async () => {
+    const file = join(dir, 'bulwark.yaml');
+    writeFileSync(
+      file,
+      `listen: { host: 127.0.0.1, port: ${busyPort} }\nupstream: ${upstream.url}\nevents: { sink: none }\n`,
+    );
+    const cli = new CliProcess(['start', '--config', file, '--port', '0'], dir);
+    try {
+      const started = await cli.waitForLog('gateway started');
+      expect(new URL(String(started.url)).port).not.toBe(String(busyPort));
+      expect((await send(String(started.url), '/')).status).toBe(200);
+    } finally {
+      cli.child.kill('SIGTERM');
+      expect((await cli.exited).code).toBe(0);
+    }
+  });
+});
