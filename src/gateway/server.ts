@@ -13,6 +13,7 @@ import type { Decision } from '../core/pipeline.js';
 import { EventBus } from '../events/bus.js';
 import { JsonLinesSink } from '../events/jsonl-sink.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
+import { FailoverStore } from '../ratelimit/failover-store.js';
 import { Protection } from '../runtime/protection.js';
 import { handleAdmin } from './admin.js';
 import { GatewayMetrics } from './metrics.js';
@@ -59,6 +60,10 @@ export class Gateway {
       store: options.store,
       observer: this.metrics,
     });
+    const store = this.protection.store;
+    if (store instanceof FailoverStore) {
+      store.onStateChange((state) => this.metrics.storeDegraded.set(state === 'degraded' ? 1 : 0));
+    }
     this.proxy = new UpstreamProxy(upstreamOptions(config), this.logger);
     this.adminAllow = new CidrList(config.admin.allow);
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
