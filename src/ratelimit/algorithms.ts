@@ -64,13 +64,8 @@ export const slidingWindowLog: AlgorithmImpl<LogState> = {
     for (let i = 1; i < entries.length; i += 2) used += entries[i]!;
 
     if (used + cost <= limit) {
-      const oldest = entries.length > 0 ? entries[0]! : now;
-      return {
-        allowed: true,
-        remaining: limit - used - cost,
-        resetMs: oldest + windowMs - now,
-        retryAfterMs: 0,
-      };
+      // The admitted request becomes the newest entry, so the quota is full one window later.
+      return { allowed: true, remaining: limit - used - cost, resetMs: windowMs, retryAfterMs: 0 };
     }
 
     // Walk the log from the oldest entry until enough cost has left the window to fit.
@@ -103,20 +98,19 @@ export const slidingWindowCounter: AlgorithmImpl<CounterState> = {
     const elapsed = now - state.windowStart;
     const weight = (windowMs - elapsed) / windowMs;
     const estimate = state.previous * weight + state.current;
-    const resetMs = state.windowStart + windowMs - now + (state.current > 0 ? windowMs : 0);
 
     if (estimate + cost <= limit) {
       return {
         allowed: true,
         remaining: Math.floor(limit - estimate - cost),
-        resetMs,
+        resetMs: counterResetMs(state, state.current + cost, now, windowMs),
         retryAfterMs: 0,
       };
     }
     return {
       allowed: false,
-      remaining: 0,
-      resetMs,
+      remaining: Math.max(0, Math.floor(limit - estimate)),
+      resetMs: counterResetMs(state, state.current, now, windowMs),
       retryAfterMs: counterRetryAfter(state, now, cost, limit, windowMs),
     };
   },
@@ -135,6 +129,18 @@ function rollCounter(state: CounterState, now: number, windowMs: number): void {
   state.previous = windowStart - state.windowStart === windowMs ? state.current : 0;
   state.current = 0;
   state.windowStart = windowStart;
+}
+
+/** Time until both counts have faded out: the current count fades through the next window. */
+function counterResetMs(
+  state: CounterState,
+  current: number,
+  now: number,
+  windowMs: number,
+): number {
+  if (current > 0) return state.windowStart + 2 * windowMs - now;
+  if (state.previous > 0) return state.windowStart + windowMs - now;
+  return 0;
 }
 
 /**
@@ -161,35 +167,48 @@ function counterRetryAfter(
   return Math.max(1, Math.ceil(nextStart + elapsedNeeded - now));
 }
 
+/**
+ * The time one unit of cost occupies, rounded up to a multiple of 1/2048 ms. With whole-
+ * millisecond times every value the state takes is then a multiple of 1/2048 ms, which a
+ * double represents exactly below 2^42 ms (the year 2109). Without the rounding, sums such as
+ * `now + 1000 / 6` at wall-clock magnitudes lost the last request of a full burst. Rounding
+ * up keeps the rate at or below the limit, slower by at most 1/2048 ms per unit.
+ */
+function emissionInterval(windowMs: number, limit: number): number {
+  return Math.ceil((windowMs * 2048) / limit) / 2048;
+}
+
 export const gcra: AlgorithmImpl<GcraState> = {
   create: (now) => ({ tat: now }),
 
   evaluate(state, now, cost, { limit, windowMs, burst }) {
-    const interval = windowMs / limit;
+    const interval = emissionInterval(windowMs, limit);
     const capacity = burst * interval;
-    const newTat = Math.max(state.tat, now) + cost * interval;
-    const allowAt = newTat - capacity;
+    const backlog = Math.max(state.tat, now) - now;
+    // Compare the backlog with the room this cost leaves, rather than computing the time the
+    // request becomes allowed: in floating point (now + x) - x can exceed now, which rejected
+    // requests on a full bucket.
+    const room = (burst - cost) * interval;
 
-    if (allowAt <= now) {
+    if (backlog <= room) {
       return {
         allowed: true,
-        remaining: Math.floor((now - allowAt) / interval + 1e-9),
-        resetMs: Math.ceil(newTat - now),
+        remaining: Math.floor((room - backlog) / interval),
+        resetMs: Math.ceil(backlog + cost * interval),
         retryAfterMs: 0,
       };
     }
-    const retryAfterMs = cost > burst ? NEVER : Math.ceil(allowAt - now);
-    const backlog = Math.max(state.tat, now) - now;
+    const retryAfterMs = cost > burst ? NEVER : Math.ceil(backlog - room);
     return {
       allowed: false,
-      remaining: Math.max(0, Math.floor((capacity - backlog) / interval + 1e-9)),
+      remaining: Math.max(0, Math.floor((capacity - backlog) / interval)),
       resetMs: Math.ceil(backlog),
       retryAfterMs,
     };
   },
 
   commit(state, now, cost, { limit, windowMs }) {
-    state.tat = Math.max(state.tat, now) + (cost * windowMs) / limit;
+    state.tat = Math.max(state.tat, now) + cost * emissionInterval(windowMs, limit);
   },
 
   expiresAt: (state) => state.tat,

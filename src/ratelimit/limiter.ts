@@ -2,7 +2,13 @@ import { parseDuration } from '../core/duration.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { isPromise } from '../core/guard.js';
 import { MemoryStore } from './memory-store.js';
-import type { Algorithm, LimitDecision, LimitPolicy, RateLimitStore } from './policy.js';
+import {
+  algorithms,
+  type Algorithm,
+  type LimitDecision,
+  type LimitPolicy,
+  type RateLimitStore,
+} from './policy.js';
 
 export interface RateLimiterOptions {
   name?: string;
@@ -38,6 +44,15 @@ export class RateLimiter {
     const windowMs = parseDuration(options.window);
     if (windowMs <= 0)
       throw new InvalidArgumentError(`invalid window ${options.window}: must be longer than 0`);
+    if (options.algorithm !== undefined && !algorithms.includes(options.algorithm)) {
+      throw new InvalidArgumentError(
+        `invalid algorithm ${String(options.algorithm)}: expected one of ${algorithms.join(', ')}`,
+      );
+    }
+    // A burst of 0 would reject every request without a word, and a fraction has no meaning.
+    if (options.burst !== undefined && (!Number.isInteger(options.burst) || options.burst <= 0)) {
+      throw new InvalidArgumentError(`invalid burst ${options.burst}: expected a positive integer`);
+    }
     this.policy = {
       name: options.name ?? 'default',
       algorithm: options.algorithm ?? 'sliding-window-log',

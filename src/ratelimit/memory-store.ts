@@ -93,6 +93,10 @@ export class MemoryStore implements RateLimitStore {
         blocked: wasBlocked,
       });
     }
+
+    // Evict only now: a sweep during the first pass would delete the request's new keys
+    // (their expiry is not set yet), and their commits would go to orphaned state.
+    if (this.entries.size > this.maxKeys) this.evict(entries);
     return decisions;
   }
 
@@ -128,7 +132,6 @@ export class MemoryStore implements RateLimitStore {
     ) {
       return entry;
     }
-    if (!entry && this.entries.size >= this.maxKeys) this.evict();
     const impl = algorithmImpl(check.policy.algorithm);
     entry = {
       state: impl.create(now, params),
@@ -140,12 +143,16 @@ export class MemoryStore implements RateLimitStore {
     return entry;
   }
 
-  private evict(): void {
-    if (this.sweep() > 0) return;
+  /** Removes expired keys, then the oldest live keys other than those of the current request. */
+  private evict(current: readonly Entry[]): void {
+    if (this.sweep() > 0 && this.entries.size <= this.maxKeys) return;
     // NOTE: evicting a live key forgets its count, so a flood of distinct keys past maxKeys
     // lets evicted clients start over. Size maxKeys above the expected number of clients.
-    const oldest = this.entries.keys().next();
-    if (!oldest.done) this.entries.delete(oldest.value);
+    // At the cap every new key also costs a sweep over all keys.
+    for (const [key, entry] of this.entries) {
+      if (this.entries.size <= this.maxKeys) return;
+      if (!current.includes(entry)) this.entries.delete(key);
+    }
   }
 }
 

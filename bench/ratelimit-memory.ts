@@ -1,0 +1,213 @@
+/**
+ * Compares Bulwark's in-memory rate limiting with rate-limiter-flexible's RateLimiterMemory
+ * in one process. Every contender gets the same 10,000 keys in round robin, the same limit
+ * and window, and a fixed number of checks per run. Each run starts from a fresh limiter, so
+ * all runs get the same workload; after one warm-up run each, the contenders' runs alternate
+ * for several rounds. Prints the median checks per second and the ratio ours / theirs.
+ *
+ * rate-limiter-flexible counts in a fixed window, so the sliding window counter is the
+ * comparable algorithm; the log and GCRA are reported too. Two workloads: every check
+ * admitted, and half of them rejected (the limit is half the checks each key receives).
+ *
+ * With all three algorithms in one process, the store's calls into them see three shapes and
+ * V8 optimises them less than in a process that uses one. Name an algorithm to run only its
+ * contenders beside rate-limiter-flexible.
+ *
+ *   npx tsx bench/ratelimit-memory.ts [checks per run, default 2000000] [algorithm]
+ */
+import { cpus } from 'node:os';
+
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+
+import { RateLimiter } from '../src/ratelimit/limiter.js';
+import { MemoryStore } from '../src/ratelimit/memory-store.js';
+import {
+  algorithms,
+  type Algorithm,
+  type LimitCheck,
+  type LimitDecision,
+} from '../src/ratelimit/policy.js';
+
+const CHECKS = Number(process.argv[2] ?? 2_000_000);
+const ONLY = process.argv[3] as Algorithm | undefined;
+if (ONLY !== undefined && !algorithms.includes(ONLY)) {
+  throw new Error(`invalid algorithm ${ONLY}: expected one of ${algorithms.join(', ')}`);
+}
+const KEY_COUNT = 10_000;
+const ROUNDS = 5;
+/** Long enough that no run crosses a window boundary, which would change what is admitted. */
+const WINDOW_SECONDS = 3_600;
+
+const KEYS = Array.from(
+  { length: KEY_COUNT },
+  (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+);
+
+interface Workload {
+  name: string;
+  limit: number;
+}
+
+const checksPerKey = Math.ceil(CHECKS / KEY_COUNT);
+const WORKLOADS: Workload[] = [
+  { name: 'all admitted', limit: checksPerKey * 10 },
+  { name: 'half rejected', limit: Math.max(1, Math.floor(checksPerKey / 2)) },
+];
+
+/** Runs CHECKS checks on a fresh limiter and returns how many were admitted. */
+type Run = (limit: number) => number | Promise<number>;
+
+interface Contender {
+  label: string;
+  /** Ours only: the algorithm the contender runs. */
+  algorithm?: Algorithm;
+  run: Run;
+}
+
+function theirs(): Contender {
+  return {
+    label: 'rate-limiter-flexible RateLimiterMemory (await)',
+    run: async (limit) => {
+      const limiter = new RateLimiterMemory({ points: limit, duration: WINDOW_SECONDS });
+      let admitted = 0;
+      for (let i = 0; i < CHECKS; i++) {
+        try {
+          await limiter.consume(KEYS[i % KEY_COUNT]!);
+          admitted += 1;
+        } catch {
+          // A rejection settles as a RateLimiterRes, which is the expected outcome here.
+        }
+      }
+      return admitted;
+    },
+  };
+}
+
+function limiterFor(limit: number, algorithm: Algorithm): RateLimiter {
+  return new RateLimiter({ limit, window: WINDOW_SECONDS * 1_000, algorithm });
+}
+
+function oursSync(algorithm: Algorithm): Contender {
+  return {
+    label: `RateLimiter.consume ${algorithm}`,
+    algorithm,
+    run: (limit) => {
+      const limiter = limiterFor(limit, algorithm);
+      let admitted = 0;
+      for (let i = 0; i < CHECKS; i++) {
+        if ((limiter.consume(KEYS[i % KEY_COUNT]!) as LimitDecision).allowed) admitted += 1;
+      }
+      void limiter.close();
+      return admitted;
+    },
+  };
+}
+
+/** Awaits every decision, as code that must work with any store would. */
+function oursAwaited(algorithm: Algorithm): Contender {
+  return {
+    label: `RateLimiter.consume ${algorithm} (await)`,
+    algorithm,
+    run: async (limit) => {
+      const limiter = limiterFor(limit, algorithm);
+      let admitted = 0;
+      for (let i = 0; i < CHECKS; i++) {
+        if ((await limiter.consume(KEYS[i % KEY_COUNT]!)).allowed) admitted += 1;
+      }
+      await limiter.close();
+      return admitted;
+    },
+  };
+}
+
+/** Measures the store alone, with each key's check list built before the run. */
+function oursStore(algorithm: Algorithm): Contender {
+  return {
+    label: `MemoryStore.consume ${algorithm}`,
+    algorithm,
+    run: (limit) => {
+      const store = new MemoryStore();
+      const policy = { name: 'bench', algorithm, limit, windowMs: WINDOW_SECONDS * 1_000 };
+      const checks: LimitCheck[][] = KEYS.map((key) => [{ policy, key: `bench:${key}`, cost: 1 }]);
+      let admitted = 0;
+      for (let i = 0; i < CHECKS; i++) {
+        if ((store.consume(checks[i % KEY_COUNT]!) as LimitDecision[])[0]!.allowed) admitted += 1;
+      }
+      void store.close();
+      return admitted;
+    },
+  };
+}
+
+const CONTENDERS: Contender[] = [
+  theirs(),
+  oursSync('sliding-window-counter'),
+  oursAwaited('sliding-window-counter'),
+  oursStore('sliding-window-counter'),
+  oursSync('sliding-window-log'),
+  oursStore('sliding-window-log'),
+  oursSync('gcra'),
+  oursStore('gcra'),
+].filter(
+  (contender) =>
+    ONLY === undefined || contender.algorithm === undefined || contender.algorithm === ONLY,
+);
+
+interface Measurement {
+  checksPerSecond: number;
+  admitted: number;
+}
+
+async function measure(contender: Contender, limit: number): Promise<Measurement> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const started = performance.now();
+  const admitted = await contender.run(limit);
+  const seconds = (performance.now() - started) / 1_000;
+  return { checksPerSecond: CHECKS / seconds, admitted };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function formatRate(checksPerSecond: number): string {
+  return `${(checksPerSecond / 1e6).toFixed(2)} M/s`;
+}
+
+async function benchWorkload(workload: Workload): Promise<void> {
+  const results = new Map<Contender, Measurement[]>(CONTENDERS.map((c) => [c, []]));
+
+  for (const contender of CONTENDERS) await measure(contender, workload.limit);
+  for (let round = 0; round < ROUNDS; round++) {
+    // Reverse the order every other round so that drift in the machine affects all alike.
+    const order = round % 2 === 0 ? CONTENDERS : [...CONTENDERS].reverse();
+    for (const contender of order)
+      results.get(contender)!.push(await measure(contender, workload.limit));
+  }
+
+  const reference = median(results.get(CONTENDERS[0]!)!.map((m) => m.checksPerSecond));
+  console.log(
+    `\n${workload.name}: limit ${workload.limit} per ${WINDOW_SECONDS} s, ${checksPerKey} checks per key`,
+  );
+  console.log(
+    `${'contender'.padEnd(50)} ${'median'.padStart(10)} ${'ratio'.padStart(7)}  admitted  runs`,
+  );
+  for (const [contender, measurements] of results) {
+    const rates = measurements.map((m) => m.checksPerSecond);
+    const rate = median(rates);
+    const admitted = [...new Set(measurements.map((m) => m.admitted))].join('/');
+    const runs = rates.map((r) => (r / 1e6).toFixed(2)).join(' ');
+    console.log(
+      `${contender.label.padEnd(50)} ${formatRate(rate).padStart(10)} ${(rate / reference).toFixed(2).padStart(7)}  ${admitted.padStart(8)}  ${runs}`,
+    );
+  }
+}
+
+console.log(
+  `Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ` +
+    `${CHECKS} checks per run over ${KEY_COUNT} keys, ${ROUNDS} rounds after a warm-up; ` +
+    'ratio = contender / rate-limiter-flexible',
+);
+for (const workload of WORKLOADS) await benchWorkload(workload);
