@@ -16,6 +16,19 @@ export type { AdapterHooks, AdapterOptions } from './adapters/options.js';
 
 export { RateLimiter, type RateLimiterOptions } from './ratelimit/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './ratelimit/memory-store.js';
+export { RedisStore, type RedisStoreOptions } from './ratelimit/redis-store.js';
+export {
+  FailoverStore,
+  type FailoverState,
+  type FailoverStoreOptions,
+  type RedisFailureMode,
+} from './ratelimit/failover-store.js';
+export {
+  createRedisClient,
+  waitForRedisReady,
+  type RedisClient,
+  type RedisClientOptions,
+} from './storage/redis.js';
 export {
   algorithms,
   type Algorithm,

@@ -71,6 +71,17 @@ export class Protection {
     return ctx;
   }
 
+  /**
+   * Waits up to `timeoutMs` for a shared store to connect; resolves false if it did not, in
+   * which case requests are decided by the store's failure mode until it does.
+   */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const store = this.store as RateLimitStore & {
+      whenReady?: (timeoutMs: number) => Promise<boolean>;
+    };
+    return store.whenReady ? store.whenReady(timeoutMs) : true;
+  }
+
   async close(): Promise<void> {
     await this.pipeline.close();
     if (this.ownsBus) await this.bus.close();
