@@ -19,6 +19,8 @@ import { handleAdmin } from './admin.js';
 import { GatewayMetrics } from './metrics.js';
 import { UpstreamProxy, type UpstreamOptions } from './proxy.js';
 
+const STORE_READY_TIMEOUT_MS = 5_000;
+
 export interface GatewayOptions {
   logger?: Logger;
   /** Replaces the configured rate-limit store (tests). */
@@ -88,6 +90,13 @@ export class Gateway {
   /** Starts listening; resolves with the URL clients should use. */
   async listen(): Promise<string> {
     const { host, port } = this.config.listen;
+    // Shared limits hold only once Redis answers, so wait for it (bounded) before accepting.
+    if (!(await this.protection.ready(STORE_READY_TIMEOUT_MS))) {
+      this.logger.warn(
+        { timeoutMs: STORE_READY_TIMEOUT_MS, onRedisFailure: this.config.storage.onRedisFailure },
+        'Redis not ready; starting with the configured failure mode until it connects',
+      );
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -150,7 +159,7 @@ export class Gateway {
     if (this.stopping) res.setHeader('connection', 'close');
     const socket = req.socket;
     this.responding.add(socket);
-    res.once('close', () => {
+    res.on('close', () => {
       this.responding.delete(socket);
       this.requestDone();
     });
@@ -163,9 +172,12 @@ export class Gateway {
       res.writeHead(400).end();
       return;
     }
-    res.setHeader('x-request-id', ctx.correlationId);
 
-    if (handleAdmin(req, res, ctx.path, ctx.ip, ctx.id, this.adminDeps())) return;
+    if (this.isAdminPath(ctx.path)) {
+      res.setHeader('x-request-id', ctx.correlationId);
+      handleAdmin(req, res, ctx.path, ctx.ip, ctx.id, this.adminDeps());
+      return;
+    }
 
     const decision = this.protection.pipeline.run(ctx);
     if (isPromise(decision)) {
@@ -178,6 +190,9 @@ export class Gateway {
     }
   }
 
+  // The request id travels in the header list given to writeHead on every path below:
+  // a header set earlier with res.setHeader would make writeHead merge every other header
+  // through setHeader, one call each.
   private act(
     req: IncomingMessage,
     res: ServerResponse,
@@ -189,29 +204,26 @@ export class Gateway {
       this.metrics.countRequest(route, 'rejected');
       // A rejected body is never read; closing the connection stops the client sending it.
       if (hasRequestBody(req)) res.setHeader('connection', 'close');
-      sendProblem(res, decision.body, decision.headers, ctx.id);
+      const headers = { ...decision.headers, 'x-request-id': ctx.correlationId };
+      sendProblem(res, decision.body, headers, ctx.id);
       return;
     }
-    this.proxy
-      .forward(
-        req,
-        res,
-        {
-          peer: ctx.remoteAddress,
-          peerTrusted: this.isTrusted(ctx),
-          proto: 'http',
-          requestId: ctx.correlationId,
-        },
-        decision.headers,
-      )
-      .then(
-        (result) => {
-          this.metrics.countRequest(route, result.outcome);
-          if (result.upstreamSeconds !== undefined)
-            this.metrics.upstreamDuration.observe({ route }, result.upstreamSeconds);
-        },
-        (error: unknown) => this.internalError(res, ctx, error),
-      );
+    const info = {
+      peer: ctx.remoteAddress,
+      peerTrusted: this.isTrusted(ctx),
+      proto: 'http' as const,
+      requestId: ctx.correlationId,
+    };
+    this.proxy.forward(req, res, info, decision.headers, (result) => {
+      this.metrics.countRequest(route, result.outcome);
+      if (result.upstreamSeconds !== undefined)
+        this.metrics.upstreamTimed(route, result.upstreamSeconds);
+    });
+  }
+
+  private isAdminPath(path: string): boolean {
+    const prefix = this.config.admin.prefix;
+    return path.startsWith(prefix) && (path.length === prefix.length || path[prefix.length] === '/');
   }
 
   private isTrusted(ctx: RequestContext): boolean {
@@ -235,7 +247,7 @@ export class Gateway {
         status: 500,
         code: 'BWK_ERR_INTERNAL',
       },
-      {},
+      { 'x-request-id': ctx.correlationId },
       ctx.id,
     );
   }
