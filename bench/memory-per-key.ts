@@ -18,10 +18,13 @@ for (const algorithm of algorithms) {
     const before = heapUsed();
     const store = new MemoryStore();
     for (let k = 0; k < KEYS; k++) {
-      for (let r = 0; r < perKey; r++) store.consume([{ policy, key: `m:198.51.${k >> 8}.${k & 255}`, cost: 1 }]);
+      for (let r = 0; r < perKey; r++)
+        store.consume([{ policy, key: `m:198.51.${k >> 8}.${k & 255}`, cost: 1 }]);
     }
     const after = heapUsed();
-    console.log(`${algorithm.padEnd(24)} ${String(perKey).padStart(3)} requests/key: ${Math.round((after - before) / KEYS)} bytes per key`);
+    console.log(
+      `${algorithm.padEnd(24)} ${String(perKey).padStart(3)} requests/key: ${Math.round((after - before) / KEYS)} bytes per key`,
+    );
     await store.close();
   }
 }
