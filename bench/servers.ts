@@ -4,10 +4,12 @@
  *   tsx bench/servers.ts upstream
  *   tsx bench/servers.ts bare <upstreamUrl>
  *   tsx bench/servers.ts gateway <upstreamUrl> [redisUrl]
- * Each prints its URL as one line of JSON on stdout once listening.
+ * Each prints its URL as one line of JSON on stdout once listening. For each line `cpu` read
+ * on stdin, it writes one JSON line to stdout with the CPU time used so far, in microseconds.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 
 import { Pool } from 'undici';
 
@@ -26,9 +28,48 @@ function exitWithReport(): void {
 process.on('SIGINT', exitWithReport);
 process.on('SIGTERM', exitWithReport);
 
+// The parent reads the CPU time before and after each load run to compute CPU per request.
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() !== 'cpu') return;
+  const { user, system } = process.cpuUsage();
+  console.log(JSON.stringify({ cpuMicros: user + system }));
+});
+
 function announce(server: ReturnType<typeof createServer>): void {
   const { port } = server.address() as AddressInfo;
   console.log(JSON.stringify({ url: `http://127.0.0.1:${port}` }));
+}
+
+// The same pool settings as the gateway's for `upstream: <url>` (src/gateway/server.ts).
+const POOL_OPTIONS = {
+  connections: 128,
+  connectTimeout: 5_000,
+  headersTimeout: 30_000,
+  bodyTimeout: 30_000,
+};
+
+/**
+ * Hop-by-hop headers (RFC 9110 section 7.6.1), which a proxy must not forward, and Host,
+ * which undici sets from the upstream origin.
+ */
+const NOT_FORWARDED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'host',
+]);
+
+function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) if (!NOT_FORWARDED.has(name)) out[name] = headers[name];
+  return out;
 }
 
 if (role === 'upstream') {
@@ -42,18 +83,24 @@ if (role === 'upstream') {
   });
   server.listen(0, '127.0.0.1', () => announce(server));
 } else if (role === 'bare') {
-  // The baseline: a minimal streaming proxy over the same undici pool settings, no guards.
-  const pool = new Pool(upstream!, { connections: 128 });
-  const server = createServer((req, res) => {
+  // The baseline: a minimal streaming proxy with no guards, ids or metrics. It does what any
+  // correct proxy must: forwards end-to-end request headers and the body, sets
+  // X-Forwarded-For, and strips hop-by-hop headers in both directions.
+  const pool = new Pool(upstream!, POOL_OPTIONS);
+  const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    const headers = endToEnd(req.headers);
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'];
     pool
       .stream(
         {
           path: req.url ?? '/',
           method: req.method as 'GET',
-          headers: { 'x-forwarded-for': req.socket.remoteAddress ?? '' },
+          headers: headers as Record<string, string>,
+          body: hasBody ? req : null,
         },
         ({ statusCode, headers }) => {
-          res.writeHead(statusCode, headers as Record<string, string>);
+          res.writeHead(statusCode, endToEnd(headers as IncomingHttpHeaders));
           return res;
         },
       )

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeader } from 'node:http';
 
 /**
  * Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection and must not be
@@ -18,13 +18,10 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers a client may not set because the gateway computes them. */
-const GATEWAY_OWNED = new Set([
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'x-request-id',
-]);
+const GATEWAY_OWNED = ['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
+
+/** Request headers that stop at the gateway, in one set so that each costs one lookup. */
+const NOT_FORWARDED_UPSTREAM = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, 'x-request-id']);
 
 export interface ForwardingInfo {
   /** The TCP peer, normalised. */
@@ -35,51 +32,72 @@ export interface ForwardingInfo {
   requestId: string;
 }
 
-/** Builds the headers sent upstream from the client's, removing hop-by-hop fields. */
+/**
+ * Builds the headers sent upstream from the client's, removing hop-by-hop fields. The result
+ * is a flat list of names and values, which undici reads without enumerating object keys.
+ */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   info: ForwardingInfo,
-): Record<string, string | string[]> {
+): string[] {
   const drop = connectionListed(incoming.connection);
-  const out: Record<string, string | string[]> = {};
+  const out: string[] = [];
   for (const name in incoming) {
-    if (HOP_BY_HOP.has(name) || GATEWAY_OWNED.has(name) || drop?.has(name)) continue;
+    if (NOT_FORWARDED_UPSTREAM.has(name) || drop?.has(name)) continue;
     const value = incoming[name];
-    if (value !== undefined) out[name] = value;
+    if (typeof value === 'string') out.push(name, value);
+    else if (value !== undefined) for (const item of value) out.push(name, item);
   }
 
   // A trusted proxy's forwarding chain is extended; an untrusted client's is replaced, so
   // the upstream never sees addresses the client made up.
   const priorFor = info.peerTrusted ? joined(incoming['x-forwarded-for']) : undefined;
-  out['x-forwarded-for'] = priorFor ? `${priorFor}, ${info.peer}` : info.peer;
-  out['x-forwarded-proto'] =
-    (info.peerTrusted && joined(incoming['x-forwarded-proto'])) || info.proto;
+  out.push('x-forwarded-for', priorFor ? `${priorFor}, ${info.peer}` : info.peer);
+  out.push(
+    'x-forwarded-proto',
+    (info.peerTrusted && joined(incoming['x-forwarded-proto'])) || info.proto,
+  );
   const host = (info.peerTrusted && joined(incoming['x-forwarded-host'])) || incoming.host;
-  if (host) out['x-forwarded-host'] = host;
-  out['x-request-id'] = info.requestId;
+  if (host) out.push('x-forwarded-host', host);
+  out.push('x-request-id', info.requestId);
   return out;
 }
 
-/** Copies the upstream response headers without hop-by-hop fields, then adds the gateway's. */
+/**
+ * Copies the upstream response headers without hop-by-hop fields, then adds the gateway's
+ * and the request id, which replace upstream headers of the same name. The result is a flat
+ * list of names and values for `writeHead`, which Node validates and writes in order.
+ */
 export function clientResponseHeaders(
   upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
   added: Record<string, string>,
-): OutgoingHttpHeaders {
+  requestId: string,
+): OutgoingHttpHeader[] {
   const drop = connectionListed(upstream.connection);
-  const out: OutgoingHttpHeaders = {};
+  const out: OutgoingHttpHeader[] = [];
   for (const name in upstream) {
-    if (HOP_BY_HOP.has(name) || drop?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || drop?.has(name) || replaced(name, added)) continue;
     const value = upstream[name];
-    if (value !== undefined) out[name] = value;
+    if (value !== undefined) out.push(name, value);
   }
-  for (const name in added) out[name] = added[name];
+  for (const name in added) out.push(name, added[name]!);
+  out.push('x-request-id', requestId);
   return out;
 }
 
+/**
+ * Returns the extra header names a Connection field lists, or undefined when it lists none
+ * beyond the hop-by-hop ones. Most upstreams send `keep-alive`, which takes the fast path.
+ */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
   if (!value) return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
+  if (text === 'keep-alive' || text === 'close') return undefined;
   return new Set(text.split(',').map((token) => token.trim().toLowerCase()));
+}
+
+function replaced(name: string, added: Record<string, string>): boolean {
+  return name === 'x-request-id' || Object.hasOwn(added, name);
 }
 
 function joined(value: string | string[] | undefined): string | undefined {

@@ -1,7 +1,8 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 import type { PipelineObserver } from '../core/pipeline.js';
 import type { EventBus } from '../events/bus.js';
+import { LabelledHistogram } from './histogram.js';
 
 /**
  * The gateway's Prometheus metrics, in a registry of their own so that several gateways in
@@ -10,8 +11,8 @@ import type { EventBus } from '../events/bus.js';
 export class GatewayMetrics implements PipelineObserver {
   readonly registry = new Registry();
   readonly requests: Counter<'route' | 'verdict'>;
-  readonly guardDuration: Histogram<'guard'>;
-  readonly upstreamDuration: Histogram<'route'>;
+  readonly guardDuration: LabelledHistogram;
+  readonly upstreamDuration: LabelledHistogram;
   readonly events: Counter<'type' | 'outcome'>;
   readonly storeDegraded: Gauge;
 
@@ -22,21 +23,23 @@ export class GatewayMetrics implements PipelineObserver {
       help: 'Requests by matched route and verdict (forwarded, rejected, would_block, error).',
       labelNames: ['route', 'verdict'],
       registers,
+      // Requests are tallied in plain numbers and added here, when the registry is read.
+      collect: () => this.flushRequestCounts(),
     });
-    this.guardDuration = new Histogram({
-      name: 'bulwark_guard_duration_seconds',
-      help: 'Time each guard took to reach its verdict.',
-      labelNames: ['guard'],
-      buckets: [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1],
-      registers,
-    });
-    this.upstreamDuration = new Histogram({
-      name: 'bulwark_upstream_duration_seconds',
-      help: 'Time from forwarding a request to receiving the upstream response headers.',
-      labelNames: ['route'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-      registers,
-    });
+    this.guardDuration = new LabelledHistogram(
+      'bulwark_guard_duration_seconds',
+      'Time each guard took to reach its verdict.',
+      'guard',
+      [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1],
+      this.registry,
+    );
+    this.upstreamDuration = new LabelledHistogram(
+      'bulwark_upstream_duration_seconds',
+      'Time from forwarding a request to receiving the upstream response headers.',
+      'route',
+      [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      this.registry,
+    );
     this.events = new Counter({
       name: 'bulwark_security_events_total',
       help: 'Security events published on the bus, by type and outcome.',
@@ -52,27 +55,37 @@ export class GatewayMetrics implements PipelineObserver {
       collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_' });
   }
 
-  private readonly requestCounters = new Map<string, { inc(): void }>();
-  private readonly guardHistograms = new Map<string, { observe(value: number): void }>();
+  /** Requests not yet added to `requests`, by route, then by verdict. */
+  private readonly pendingRequests = new Map<string, Map<string, number>>();
 
-  /** Counts one request; label children are cached because label lookup dominates inc(). */
+  /**
+   * Counts one request in a plain map, which the counter adds up when the registry is read,
+   * because prom-client's inc() validates and hashes the labels on each call.
+   */
   countRequest(route: string, verdict: string): void {
-    const key = `${route}\u0000${verdict}`;
-    let child = this.requestCounters.get(key);
-    if (!child) {
-      child = this.requests.labels(route, verdict);
-      this.requestCounters.set(key, child);
+    let byVerdict = this.pendingRequests.get(route);
+    if (!byVerdict) {
+      byVerdict = new Map();
+      this.pendingRequests.set(route, byVerdict);
     }
-    child.inc();
+    byVerdict.set(verdict, (byVerdict.get(verdict) ?? 0) + 1);
   }
 
   guardTimed(guard: string, seconds: number): void {
-    let child = this.guardHistograms.get(guard);
-    if (!child) {
-      child = this.guardDuration.labels(guard);
-      this.guardHistograms.set(guard, child);
+    this.guardDuration.labels(guard).observe(seconds);
+  }
+
+  upstreamTimed(route: string, seconds: number): void {
+    this.upstreamDuration.labels(route).observe(seconds);
+  }
+
+  private flushRequestCounts(): void {
+    for (const [route, byVerdict] of this.pendingRequests) {
+      for (const [verdict, count] of byVerdict) {
+        if (count > 0) this.requests.inc({ route, verdict }, count);
+      }
+      byVerdict.clear();
     }
-    child.observe(seconds);
   }
 
   /** Counts every event on the bus. */

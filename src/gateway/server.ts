@@ -30,6 +30,13 @@ export interface GatewayOptions {
 }
 
 /**
+ * The number of responses in progress on a connection, more than one when requests are
+ * pipelined. It is kept on the socket itself because a WeakSet update per request cost more.
+ */
+const RESPONSES_IN_PROGRESS = Symbol('bulwark.responsesInProgress');
+type TrackedSocket = Duplex & { [RESPONSES_IN_PROGRESS]?: number };
+
+/**
  * The reverse proxy: reads a request, runs the guards, then forwards it upstream or writes
  * the rejection. One instance owns one listening socket.
  */
@@ -42,8 +49,6 @@ export class Gateway {
   private readonly logger: Logger;
   private readonly adminAllow: CidrList;
   private readonly sockets = new Set<Socket>();
-  /** Connections with a response in progress. */
-  private readonly responding = new WeakSet<Duplex>();
   private inFlight = 0;
   private draining: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
@@ -77,7 +82,7 @@ export class Gateway {
       this.logger.debug({ err: error }, 'malformed request from client');
       // A status line written while a response is still streaming on this connection would
       // land inside that response's body, so such a connection is cut instead.
-      if (!socket.writable || this.responding.has(socket)) {
+      if (!socket.writable || (socket as TrackedSocket)[RESPONSES_IN_PROGRESS]) {
         socket.destroy();
         return;
       }
@@ -157,10 +162,10 @@ export class Gateway {
     this.inFlight += 1;
     // During shutdown, tell keep-alive clients to reconnect elsewhere.
     if (this.stopping) res.setHeader('connection', 'close');
-    const socket = req.socket;
-    this.responding.add(socket);
+    const socket: TrackedSocket = req.socket;
+    socket[RESPONSES_IN_PROGRESS] = (socket[RESPONSES_IN_PROGRESS] ?? 0) + 1;
     res.on('close', () => {
-      this.responding.delete(socket);
+      socket[RESPONSES_IN_PROGRESS]! -= 1;
       this.requestDone();
     });
 
@@ -190,9 +195,9 @@ export class Gateway {
     }
   }
 
-  // The request id travels in the header list given to writeHead on every path below:
-  // a header set earlier with res.setHeader would make writeHead merge every other header
-  // through setHeader, one call each.
+  // The request id goes into the headers passed to writeHead rather than through
+  // res.setHeader, because one header set beforehand makes writeHead pass every other
+  // header through setHeader as well.
   private act(
     req: IncomingMessage,
     res: ServerResponse,
@@ -206,6 +211,11 @@ export class Gateway {
       if (hasRequestBody(req)) res.setHeader('connection', 'close');
       const headers = { ...decision.headers, 'x-request-id': ctx.correlationId };
       sendProblem(res, decision.body, headers, ctx.id);
+      return;
+    }
+    // The client left while asynchronous guards ran, so the upstream is not asked at all.
+    if (res.destroyed) {
+      this.metrics.countRequest(route, 'client_aborted');
       return;
     }
     const info = {
@@ -223,7 +233,9 @@ export class Gateway {
 
   private isAdminPath(path: string): boolean {
     const prefix = this.config.admin.prefix;
-    return path.startsWith(prefix) && (path.length === prefix.length || path[prefix.length] === '/');
+    return (
+      path.startsWith(prefix) && (path.length === prefix.length || path[prefix.length] === '/')
+    );
   }
 
   private isTrusted(ctx: RequestContext): boolean {
