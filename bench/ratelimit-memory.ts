@@ -2,20 +2,29 @@
  * Compares Bulwark's in-memory rate limiting with rate-limiter-flexible's RateLimiterMemory
  * in one process. Every contender gets the same 10,000 keys in round robin, the same limit
  * and window, and a fixed number of checks per run. Each run starts from a fresh limiter, so
- * all runs get the same workload; after one warm-up run each, the contenders' runs alternate
- * for several rounds. Prints the median checks per second and the ratio ours / theirs.
+ * all runs get the same workload. After one warm-up run each, the contenders' runs alternate
+ * for several rounds, in reverse order every other round. Prints the median checks per second
+ * and the ratio ours / theirs: the median over rounds of each round's ratio, which cancels
+ * most of the drift of a loaded machine, with the lowest and highest round beside it.
  *
  * rate-limiter-flexible counts in a fixed window, so the sliding window counter is the
  * comparable algorithm; the log and GCRA are reported too. Two workloads: every check
  * admitted, and half of them rejected (the limit is half the checks each key receives).
+ * rate-limiter-flexible's `consume` returns a promise, so its loop awaits each check; ours
+ * are measured both synchronously and awaited.
  *
- * With all three algorithms in one process, the store's calls into them see three shapes and
- * V8 optimises them less than in a process that uses one. Name an algorithm to run only its
- * contenders beside rate-limiter-flexible.
+ * With all three algorithms in one process, as in a gateway with mixed policies, the store's
+ * code meets every algorithm's state, while in a process that uses one algorithm it meets
+ * one. Without a mode argument the script runs each algorithm alone, then all three
+ * together, each case in a child process started with --expose-gc so that it can collect
+ * garbage before each run. Name an algorithm, or `mixed` for all three, to run one case in
+ * this process.
  *
- *   npx tsx bench/ratelimit-memory.ts [checks per run, default 2000000] [algorithm]
+ *   npx tsx bench/ratelimit-memory.ts [checks per run, default 2000000] [algorithm | mixed]
  */
+import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 
@@ -29,12 +38,14 @@ import {
 } from '../src/ratelimit/policy.js';
 
 const CHECKS = Number(process.argv[2] ?? 2_000_000);
-const ONLY = process.argv[3] as Algorithm | undefined;
-if (ONLY !== undefined && !algorithms.includes(ONLY)) {
-  throw new Error(`invalid algorithm ${ONLY}: expected one of ${algorithms.join(', ')}`);
+/** One algorithm, `mixed` for all three in one process, or nothing to run every case. */
+const MODE = process.argv[3] as Algorithm | 'mixed' | undefined;
+if (MODE !== undefined && MODE !== 'mixed' && !algorithms.includes(MODE)) {
+  throw new Error(`invalid mode ${MODE}: expected mixed or one of ${algorithms.join(', ')}`);
 }
+const ONLY = MODE === 'mixed' ? undefined : MODE;
 const KEY_COUNT = 10_000;
-const ROUNDS = 5;
+const ROUNDS = 7;
 /** Long enough that no run crosses a window boundary, which would change what is admitted. */
 const WINDOW_SECONDS = 3_600;
 
@@ -141,13 +152,11 @@ function oursStore(algorithm: Algorithm): Contender {
 
 const CONTENDERS: Contender[] = [
   theirs(),
-  oursSync('sliding-window-counter'),
-  oursAwaited('sliding-window-counter'),
-  oursStore('sliding-window-counter'),
-  oursSync('sliding-window-log'),
-  oursStore('sliding-window-log'),
-  oursSync('gcra'),
-  oursStore('gcra'),
+  ...algorithms.flatMap((algorithm) => [
+    oursSync(algorithm),
+    oursAwaited(algorithm),
+    oursStore(algorithm),
+  ]),
 ].filter(
   (contender) =>
     ONLY === undefined || contender.algorithm === undefined || contender.algorithm === ONLY,
@@ -187,27 +196,53 @@ async function benchWorkload(workload: Workload): Promise<void> {
       results.get(contender)!.push(await measure(contender, workload.limit));
   }
 
-  const reference = median(results.get(CONTENDERS[0]!)!.map((m) => m.checksPerSecond));
+  const reference = results.get(CONTENDERS[0]!)!.map((m) => m.checksPerSecond);
   console.log(
     `\n${workload.name}: limit ${workload.limit} per ${WINDOW_SECONDS} s, ${checksPerKey} checks per key`,
   );
   console.log(
-    `${'contender'.padEnd(50)} ${'median'.padStart(10)} ${'ratio'.padStart(7)}  admitted  runs`,
+    `${'contender'.padEnd(50)} ${'median'.padStart(10)} ${'ratio'.padStart(6)} ${'range'.padStart(11)}  admitted  runs (M/s)`,
   );
   for (const [contender, measurements] of results) {
     const rates = measurements.map((m) => m.checksPerSecond);
-    const rate = median(rates);
+    const ratios = rates.map((rate, round) => rate / reference[round]!);
+    const range = `${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
     const admitted = [...new Set(measurements.map((m) => m.admitted))].join('/');
     const runs = rates.map((r) => (r / 1e6).toFixed(2)).join(' ');
     console.log(
-      `${contender.label.padEnd(50)} ${formatRate(rate).padStart(10)} ${(rate / reference).toFixed(2).padStart(7)}  ${admitted.padStart(8)}  ${runs}`,
+      `${contender.label.padEnd(50)} ${formatRate(median(rates)).padStart(10)} ${median(ratios).toFixed(2).padStart(6)} ${range.padStart(11)}  ${admitted.padStart(8)}  ${runs}`,
     );
   }
 }
 
-console.log(
-  `Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ` +
-    `${CHECKS} checks per run over ${KEY_COUNT} keys, ${ROUNDS} rounds after a warm-up; ` +
-    'ratio = contender / rate-limiter-flexible',
-);
-for (const workload of WORKLOADS) await benchWorkload(workload);
+/**
+ * Runs this script for one case in a child process, so that V8 compiles for that case alone.
+ * The child can collect garbage before each run, so no run pays for the previous one's.
+ */
+function runCase(mode: Algorithm | 'mixed'): Promise<void> {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, '--expose-gc', script, String(CHECKS), mode],
+    { stdio: 'inherit' },
+  );
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`benchmark case ${mode} exited with ${code}`)),
+    );
+  });
+}
+
+if (MODE === undefined) {
+  for (const mode of [...algorithms, 'mixed'] as const) await runCase(mode);
+} else {
+  console.log(
+    `\n== ${ONLY === undefined ? 'all three algorithms in one process' : `only ${ONLY} in this process`} ==\n` +
+      `Node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}; ` +
+      `${CHECKS} checks per run over ${KEY_COUNT} keys, ${ROUNDS} rounds after a warm-up; ` +
+      `garbage collected before each run: ${typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'yes' : 'no'}; ` +
+      'ratio = contender / rate-limiter-flexible, median of rounds',
+  );
+  for (const workload of WORKLOADS) await benchWorkload(workload);
+}

@@ -36,6 +36,9 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   readonly policy: LimitPolicy;
   readonly store: RateLimitStore;
+  /** The store, when it is a memory store, for the path that builds no check array. */
+  private readonly memoryStore: MemoryStore | undefined;
+  private readonly keyPrefix: string;
 
   constructor(options: RateLimiterOptions) {
     if (!Number.isInteger(options.limit) || options.limit <= 0) {
@@ -62,20 +65,24 @@ export class RateLimiter {
       blockForMs: options.blockFor === undefined ? undefined : parseDuration(options.blockFor),
     };
     this.store = options.store ?? new MemoryStore();
+    this.memoryStore = this.store instanceof MemoryStore ? this.store : undefined;
+    this.keyPrefix = `${this.policy.name}:`;
   }
 
   consume(key: string, cost = 1): LimitDecision | Promise<LimitDecision> {
     if (!Number.isInteger(cost) || cost <= 0) {
       throw new InvalidArgumentError(`invalid cost ${cost}: expected a positive integer`);
     }
-    const decisions = this.store.consume([
-      { policy: this.policy, key: `${this.policy.name}:${key}`, cost },
-    ]);
+    const storeKey = this.keyPrefix + key;
+    if (this.memoryStore !== undefined)
+      return this.memoryStore.consumeOne(this.policy, storeKey, cost);
+
+    const decisions = this.store.consume([{ policy: this.policy, key: storeKey, cost }]);
     return isPromise(decisions) ? decisions.then((settled) => settled[0]!) : decisions[0]!;
   }
 
   reset(key: string): void | Promise<void> {
-    return this.store.reset(`${this.policy.name}:${key}`);
+    return this.store.reset(this.keyPrefix + key);
   }
 
   close(): Promise<void> {

@@ -3,7 +3,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { ManualClock } from '../../src/core/clock.js';
 import { MemoryStore } from '../../src/ratelimit/memory-store.js';
-import type { Algorithm, LimitCheck, LimitPolicy } from '../../src/ratelimit/policy.js';
+import {
+  algorithms,
+  type Algorithm,
+  type LimitCheck,
+  type LimitPolicy,
+} from '../../src/ratelimit/policy.js';
 import { LogModel } from './models.js';
 
 const SECOND = 1_000;
@@ -47,10 +52,44 @@ describe('multi-limit atomicity', () => {
     const [wideDecision, narrowDecision] = store.consume([check(wide), check(narrow)]);
 
     expect(narrowDecision!.allowed).toBe(false);
-    expect(wideDecision!.remaining).toBe(3);
+    expect(wideDecision!.remaining).toBe(4);
     // The rejected request took nothing from the wide limit, so one more request leaves 3.
     expect(store.consume([check(wide)])[0]!.remaining).toBe(3);
   });
+
+  const unconsumed: {
+    algorithm: Algorithm;
+    atMs: number;
+    remaining: number;
+    resetMs: number;
+  }[] = [
+    // One entry, one second old: the quota is full when it leaves the window.
+    { algorithm: 'sliding-window-log', atMs: SECOND, remaining: 4, resetMs: 9 * SECOND },
+    // The count is now the previous window's, weighted 0.8: 8 s of that window still overlap.
+    { algorithm: 'sliding-window-counter', atMs: 12 * SECOND, remaining: 4, resetMs: 8 * SECOND },
+    // One unit of 2 s emitted, 1 s of it still pending.
+    { algorithm: 'gcra', atMs: SECOND, remaining: 4, resetMs: SECOND },
+  ];
+
+  it.each(unconsumed)(
+    '$algorithm reports quota without rejected cost',
+    ({ algorithm, atMs, remaining, resetMs }) => {
+      const clock = new ManualClock(START);
+      const store = storeAt(clock);
+      const wide = policy('wide', 5, 10 * SECOND, { algorithm });
+      const narrow = policy('narrow', 1, 60 * SECOND);
+      store.consume([check(wide), check(narrow)]);
+      clock.advance(atMs);
+
+      const [wideDecision, narrowDecision] = store.consume([check(wide), check(narrow)]);
+
+      expect(narrowDecision!.allowed).toBe(false);
+      expect(wideDecision!.allowed).toBe(true);
+      expect(wideDecision!.remaining).toBe(remaining);
+      expect(wideDecision!.resetMs).toBe(resetMs);
+      expect(wideDecision!.retryAfterMs).toBe(0);
+    },
+  );
 
   it('cost above remaining consumes nothing', () => {
     const clock = new ManualClock(START);
@@ -290,6 +329,26 @@ describe('maxKeys', () => {
 });
 
 describe('store behaviour', () => {
+  it.each(algorithms)('consumeOne matches consume for %s', (algorithm) => {
+    const clock = new ManualClock(START);
+    const single = storeAt(clock);
+    const batch = storeAt(clock);
+    const limit = policy('one', 3, 10 * SECOND, { algorithm, blockForMs: 5 * SECOND });
+
+    // Admitted, rejected, blocked, then admitted again after the block, with a tier limit.
+    const outcomes: string[] = [];
+    for (const advanceMs of [0, 0, 0, 0, SECOND, 5 * SECOND, 10 * SECOND, 0]) {
+      clock.advance(advanceMs);
+      const fromOne = single.consumeOne(limit, 'one:client', 1, 2);
+      const [fromBatch] = batch.consume([{ ...check(limit), limit: 2 }]);
+
+      expect(fromOne).toEqual(fromBatch);
+      outcomes.push(fromOne.blocked ? 'blocked' : fromOne.allowed ? 'admitted' : 'rejected');
+    }
+    expect(outcomes.slice(0, 4)).toEqual(['admitted', 'admitted', 'rejected', 'blocked']);
+    expect(outcomes[6]).toBe('admitted');
+  });
+
   it('limit override applies per check', () => {
     const clock = new ManualClock(START);
     const store = storeAt(clock);
