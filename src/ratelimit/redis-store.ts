@@ -77,6 +77,9 @@ export class RedisStore implements RateLimitStore {
   private readonly ownsClient: boolean;
   private readonly commandTimeout: number;
   private readonly clock: Clock | undefined;
+  /** True once the client has been ready; from then on a disconnection fails calls at once. */
+  private connected: boolean;
+  private connecting: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
     if (typeof options.redis === 'string') {
@@ -98,8 +101,24 @@ export class RedisStore implements RateLimitStore {
       );
     }
     this.clock = options.clock;
+    this.connected = this.client.status === 'ready';
     // Defining the command on a client that already has it replaces it with the same script.
     this.client.defineCommand('bwkRateLimitConsume', { lua: CONSUME_SCRIPT });
+  }
+
+  /**
+   * Resolves when the client first becomes ready. Commands sent before that would fail at
+   * once (the offline queue is off, so that an outage fails fast), so the first calls of a
+   * new store wait for the connection instead, within the command timeout.
+   */
+  private firstConnection(): Promise<void> {
+    this.connecting ??= new Promise<void>((resolve) => {
+      if (this.client.status === 'ready') resolve();
+      else this.client.once('ready', () => resolve());
+    }).then(() => {
+      this.connected = true;
+    });
+    return this.connecting;
   }
 
   /** The client's connection state as ioredis reports it (`ready` when usable). */
@@ -115,15 +134,19 @@ export class RedisStore implements RateLimitStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    const reply = (this.client as unknown as ConsumeCommand).bwkRateLimitConsume(args);
+    const send = (): Promise<(number | string)[]> =>
+      (this.client as unknown as ConsumeCommand).bwkRateLimitConsume(args);
+    const reply = this.connected ? send() : this.firstConnection().then(send);
     return this.withDeadline(reply, 'rate-limit check').then((values) =>
       decodeDecisions(checks, values),
     );
   }
 
   async reset(key: string): Promise<void> {
+    const send = (): Promise<number> =>
+      this.client.del(this.statePrefix + key, this.logPrefix + key);
     await this.withDeadline(
-      this.client.del(this.statePrefix + key, this.logPrefix + key),
+      this.connected ? send() : this.firstConnection().then(send),
       'rate-limit reset',
     );
   }
