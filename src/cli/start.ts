@@ -56,7 +56,7 @@ function resolveConfig(options: StartOptions): BulwarkConfig {
   );
 }
 
-/** The validated configuration turned back into input form, so flags can override it. */
+/** Converts the validated configuration back into input form, so flags can override it. */
 function rawOverrides(config: BulwarkConfig): Record<string, unknown> {
   return JSON.parse(
     JSON.stringify(config, (key, value: unknown) =>

@@ -168,7 +168,7 @@ const policyShape = {
         .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
         .optional(),
       keyPrefix: z.string().default('bwk:'),
-      /** What rate limiting does while Redis is unreachable. */
+      /** Rate-limiting behaviour while Redis is unreachable. */
       onRedisFailure: z.enum(['fallback', 'open', 'closed']).default('fallback'),
       /** The local fallback admits limit ÷ this number on each instance. */
       expectedInstances: z.number().int().positive().default(1),

@@ -108,7 +108,7 @@ export function resolveClientIp(
   let client: Address = peer;
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = parseIp(stripPort(hops[i]!));
-    // A malformed entry cannot be trusted further; the last good address stands.
+    // A malformed entry cannot be trusted further, so the last valid address is the client.
     if (!hop) break;
     client = hop;
     if (!trusted.contains(hop)) break;
@@ -129,7 +129,7 @@ function stripPort(hop: string): string {
 
 /**
  * Returns the rate-limit identity of an address: IPv4 as is, IPv6 as its network prefix,
- * because one subscriber usually holds a whole /64 and can rotate addresses inside it.
+ * because one subscriber is usually assigned a whole /64 and can rotate addresses inside it.
  */
 export function ipKey(ip: string, ipv6PrefixBits: number): string {
   const address = parseIp(ip);

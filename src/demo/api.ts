@@ -4,7 +4,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
  * A small in-memory shop API used by `npm start`: accounts, login and orders as JSON.
- * It stands in for the user's own service behind the gateway.
+ * It plays the part of the user's own service behind the gateway.
  */
 
 interface Order {

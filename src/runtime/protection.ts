@@ -72,8 +72,8 @@ export class Protection {
   }
 
   /**
-   * Waits up to `timeoutMs` for a shared store to connect; resolves false if it did not, in
-   * which case requests are decided by the store's failure mode until it does.
+   * Waits up to `timeoutMs` for a shared store to connect and resolves false if it did not.
+   * Until it connects, the store's failure mode decides requests.
    */
   async ready(timeoutMs: number): Promise<boolean> {
     const store = this.store as RateLimitStore & {

@@ -13,10 +13,10 @@ interface RouteEntry<P> {
  * Matches method and path once per request with a radix tree, returning the route and the
  * policy compiled for it.
  *
- * Matching uses a canonical spelling of the path (case folded, duplicate and trailing slashes
- * removed, dot segments resolved, `;` parameters dropped), because many upstream frameworks
- * serve `/LOGIN/`, `//login` or `/x/../login` as `/login`; a route policy must not be
- * bypassed by such a spelling. The request is forwarded with its path unchanged.
+ * Matching uses a canonical spelling of the path: case folded, duplicate and trailing
+ * slashes removed, dot segments resolved and `;` parameters dropped. Many upstream
+ * frameworks serve `/LOGIN/`, `//login` or `/x/../login` as `/login`, so such a spelling
+ * must not bypass a route's policy. The request is forwarded with its path unchanged.
  */
 export class RouteTable<P> {
   private readonly router = FindMyWay({
