@@ -91,8 +91,9 @@ export function parseCidr(text: string): Range {
 /**
  * Resolves the client address. Without trusted proxies the TCP peer is the client and
  * `X-Forwarded-For` is ignored, because any client can send it. With trusted proxies, the
- * header is walked from the right (the entry our nearest proxy appended) and the first
- * address outside the trusted list is the client; entries left of it are client-controlled.
+ * header is walked from the right, starting with the entry our nearest proxy appended. The
+ * first address outside the trusted list is the client, because entries left of it are
+ * client-controlled.
  */
 export function resolveClientIp(
   remoteAddress: string | undefined,
