@@ -27,6 +27,8 @@ export async function startCommand(options: StartOptions): Promise<void> {
         ? `address ${host}:${port} is already in use; choose another with --port or listen.port`
         : (error as Error).message;
     logger.fatal({ err: error }, `cannot listen: ${reason}`);
+    // The log goes to stdout; an operator at a terminal also gets the reason on stderr.
+    console.error(`bulwark: cannot listen: ${reason}`);
     await gateway.stop();
     process.exitCode = 1;
   }
