@@ -102,6 +102,7 @@ export class RedisStore implements RateLimitStore {
     }
     this.clock = options.clock;
     this.connected = this.client.status === 'ready';
+    if (!this.connected) this.client.once('ready', () => (this.connected = true));
     // Defining the command on a client that already has it replaces it with the same script.
     this.client.defineCommand('bwkRateLimitConsume', { lua: CONSUME_SCRIPT });
   }
