@@ -104,5 +104,5 @@ function act(
     .header('cache-control', 'no-store')
     .type(PROBLEM_CONTENT_TYPE)
     // A Buffer keeps the content type as given; Fastify appends a charset to JSON strings.
-    .send(Buffer.from(serializeProblem(decision.body, ctx.id)));
+    .send(Buffer.from(serializeProblem(decision.body, ctx.correlationId)));
 }

@@ -59,7 +59,7 @@ export function withBulwark(
       res.setHeader('x-request-id', ctx.correlationId);
       decision = protection.pipeline.run(ctx);
     } catch (error) {
-      internalError(res, logger, ctx?.id ?? newId(), error);
+      internalError(res, logger, ctx?.correlationId ?? newId(), error);
       return;
     }
 
@@ -67,7 +67,7 @@ export function withBulwark(
     if (isPromise(decision)) {
       decision.then(
         (settled) => act(handler, req, res, context, settled),
-        (error: unknown) => internalError(res, logger, context.id, error),
+        (error: unknown) => internalError(res, logger, context.correlationId, error),
       );
     } else {
       act(handler, req, res, context, decision);
@@ -97,13 +97,13 @@ function act(
 function internalError(
   res: ServerResponse,
   logger: Logger,
-  requestId: string,
+  correlationId: string,
   error: unknown,
 ): void {
-  logger.error({ err: error, requestId }, 'bulwark failed to check request');
+  logger.error({ err: error, correlationId }, 'bulwark failed to check request');
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendProblem(res, INTERNAL_PROBLEM, {}, requestId);
+  sendProblem(res, INTERNAL_PROBLEM, {}, correlationId);
 }

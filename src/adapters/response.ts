@@ -28,7 +28,7 @@ export function sendRejection(
   rejection: Rejection,
 ): void {
   if (hasRequestBody(req.headers)) res.setHeader('connection', 'close');
-  sendProblem(res, rejection.body, rejection.headers, ctx.id);
+  sendProblem(res, rejection.body, rejection.headers, ctx.correlationId);
 }
 
 /**

@@ -24,7 +24,17 @@ export function problem(
   return { type: `urn:bulwark:problem:${kind}`, title, status, code, ...extra };
 }
 
-/** Serialises a problem; the request id goes in `instance` so support can find the log line. */
-export function serializeProblem(body: Problem, requestId?: string): string {
-  return JSON.stringify(requestId ? { ...body, instance: `urn:uuid:${requestId}` } : body);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Serialises a problem. `instance` carries the request's correlation id, the value of the
+ * `X-Request-Id` response header and of the event's `correlationId`, so that support can
+ * find the event and log lines. A client-chosen id that is not a UUID gets its own URN form.
+ */
+export function serializeProblem(body: Problem, correlationId?: string): string {
+  if (!correlationId) return JSON.stringify(body);
+  const instance = UUID.test(correlationId)
+    ? `urn:uuid:${correlationId}`
+    : `urn:bulwark:request:${correlationId}`;
+  return JSON.stringify({ ...body, instance });
 }

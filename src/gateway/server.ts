@@ -180,7 +180,7 @@ export class Gateway {
 
     if (this.isAdminPath(ctx.path)) {
       res.setHeader('x-request-id', ctx.correlationId);
-      handleAdmin(req, res, ctx.path, ctx.ip, ctx.id, this.adminDeps());
+      handleAdmin(req, res, ctx.path, ctx.ip, ctx.correlationId, this.adminDeps());
       return;
     }
 
@@ -210,7 +210,7 @@ export class Gateway {
       // A rejected body is never read; closing the connection stops the client sending it.
       if (hasRequestBody(req)) res.setHeader('connection', 'close');
       const headers = { ...decision.headers, 'x-request-id': ctx.correlationId };
-      sendProblem(res, decision.body, headers, ctx.id);
+      sendProblem(res, decision.body, headers, ctx.correlationId);
       return;
     }
     // The client left while asynchronous guards ran, so the upstream is not asked at all.
@@ -245,7 +245,10 @@ export class Gateway {
   }
 
   private internalError(res: ServerResponse, ctx: RequestContext, error: unknown): void {
-    this.logger.error({ err: error, requestId: ctx.id }, 'request handling failed');
+    this.logger.error(
+      { err: error, requestId: ctx.id, correlationId: ctx.correlationId },
+      'request handling failed',
+    );
     this.metrics.countRequest(ctx.route?.id ?? 'unmatched', 'error');
     if (res.headersSent) {
       res.destroy();
@@ -260,7 +263,7 @@ export class Gateway {
         code: 'BWK_ERR_INTERNAL',
       },
       { 'x-request-id': ctx.correlationId },
-      ctx.id,
+      ctx.correlationId,
     );
   }
 
@@ -275,6 +278,9 @@ export class Gateway {
       allow: this.adminAllow,
       metrics: this.metrics,
       health: () => ({
+        // Still 200: the gateway serves, but shared limits are decided by the failure mode.
+        status:
+          this.protection.store.kind === 'redis' || !this.config.storage.redis ? 'ok' : 'degraded',
         uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
         inFlight: this.inFlight,
         rateLimitStore: this.protection.store.kind,

@@ -201,7 +201,8 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       expect(body.code).toBe('BWK_ERR_RATE_LIMITED');
       expect(body.type).toBe('urn:bulwark:problem:rate-limited');
       expect(body.policy).toBe('limited');
-      expect(body.instance).toMatch(/^urn:uuid:[0-9a-f-]{36}$/);
+      // The client's id is the correlation id, so the body points at the same request.
+      expect(body.instance).toBe('urn:bulwark:request:trace-429');
     });
 
     it('admitted responses carry RateLimit headers', async () => {
