@@ -81,7 +81,7 @@ function policy(): Record<string, unknown> {
           key: 'ip',
           algorithm: route.algorithm,
           limit: LIMIT,
-          window: WINDOW_MS,
+          window: `${WINDOW_MS}ms`,
           ...(route.algorithm === 'gcra' ? { burst: GCRA_BURST } : {}),
         },
       ],

@@ -36,12 +36,8 @@ export async function startCommand(options: StartOptions): Promise<void> {
 
 function resolveConfig(options: StartOptions): BulwarkConfig {
   if (options.config) {
-    const config = loadConfigFile(options.config);
-    if (!options.port && !options.host && !options.upstream) return config;
-    return validateConfig(
-      { ...structuredClone(rawOverrides(config)), ...flagOverrides(options, config) },
-      options.config,
-    );
+    if (!options.port && !options.host && !options.upstream) return loadConfigFile(options.config);
+    return loadConfigFile(options.config, (raw) => applyFlags(raw, options));
   }
   if (!options.upstream) {
     throw new UsageError(
@@ -58,24 +54,12 @@ function resolveConfig(options: StartOptions): BulwarkConfig {
   );
 }
 
-/** Converts the validated configuration back into input form, so flags can override it. */
-function rawOverrides(config: BulwarkConfig): Record<string, unknown> {
-  return JSON.parse(
-    JSON.stringify(config, (key, value: unknown) =>
-      key === 'match' && value && typeof value === 'object'
-        ? (value as { text: string }).text
-        : value,
-    ),
-  ) as Record<string, unknown>;
-}
-
-function flagOverrides(options: StartOptions, config: BulwarkConfig): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    listen: {
-      host: options.host ?? config.listen.host,
-      port: options.port ? parsePort(options.port) : config.listen.port,
-    },
-  };
+/** Applies --host, --port and --upstream over the file's values, before validation. */
+function applyFlags(raw: Record<string, unknown>, options: StartOptions): Record<string, unknown> {
+  const listen = raw.listen && typeof raw.listen === 'object' ? { ...raw.listen } : {};
+  const out: Record<string, unknown> = { ...raw, listen };
+  if (options.host) (listen as Record<string, unknown>).host = options.host;
+  if (options.port) (listen as Record<string, unknown>).port = parsePort(options.port);
   if (options.upstream) out.upstream = options.upstream;
   return out;
 }

@@ -9,7 +9,17 @@ import { parseDuration } from './duration.js';
  * than a silently ignored policy.
  */
 
+// A bare number is rejected rather than read in some unit: `window: 60` meant as seconds
+// would otherwise become 60 ms and quietly switch a limit off.
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  if (typeof value === 'number') {
+    ctx.addIssue({
+      code: 'custom',
+      message: `a duration needs a unit: write e.g. ${value}s or ${value}ms`,
+      params: { bwk: 'BWK_ERR_CONFIG_DURATION' },
+    });
+    return z.NEVER;
+  }
   try {
     return parseDuration(value);
   } catch (error) {
@@ -241,14 +251,75 @@ function checkRoutesUnique(
   });
 }
 
+type LimitLike = { name: string } & Record<string, unknown>;
+type PolicyLike = {
+  rateLimits: readonly LimitLike[];
+  routes: ReadonlyArray<{
+    match: { methods: string[]; path: string };
+    rateLimits: readonly LimitLike[];
+  }>;
+};
+
+/**
+ * A limit's name identifies its counter. Within one list a name may appear once. The same
+ * name on several routes shares one counter, so its settings must be identical there. A
+ * route limit named like a global one overrides it for that route, with its own counter.
+ */
+function checkLimitNames(config: PolicyLike, ctx: z.RefinementCtx): void {
+  const globalNames = new Set<string>();
+  config.rateLimits.forEach((limit, index) => {
+    if (globalNames.has(limit.name))
+      duplicateName(
+        ctx,
+        ['rateLimits', index, 'name'],
+        `rate limit "${limit.name}" is declared twice in rateLimits`,
+      );
+    globalNames.add(limit.name);
+  });
+
+  const shared = new Map<string, { settings: string; where: string }>();
+  config.routes.forEach((route, routeIndex) => {
+    const names = new Set<string>();
+    route.rateLimits.forEach((limit, index) => {
+      const path = ['routes', routeIndex, 'rateLimits', index, 'name'];
+      if (names.has(limit.name)) {
+        duplicateName(ctx, path, `rate limit "${limit.name}" is declared twice on this route`);
+        return;
+      }
+      names.add(limit.name);
+      if (globalNames.has(limit.name)) return;
+      const settings = JSON.stringify(limit);
+      const first = shared.get(limit.name);
+      if (first === undefined) {
+        shared.set(limit.name, { settings, where: `routes.${routeIndex}` });
+      } else if (first.settings !== settings) {
+        duplicateName(
+          ctx,
+          path,
+          `rate limit "${limit.name}" differs from the one at ${first.where}; routes share one counter per name, so rename one or make them identical`,
+        );
+      }
+    });
+  });
+}
+
+function duplicateName(ctx: z.RefinementCtx, path: (string | number)[], message: string): void {
+  ctx.addIssue({ code: 'custom', path, message, params: { bwk: 'BWK_ERR_CONFIG_DUPLICATE' } });
+}
+
+function checkPolicy(config: PolicyLike, ctx: z.RefinementCtx): void {
+  checkRoutesUnique(config, ctx);
+  checkLimitNames(config, ctx);
+}
+
 /** Options of the library adapters: the policy without listener or upstream. */
-export const policySchema = z.object(policyShape).strict().superRefine(checkRoutesUnique);
+export const policySchema = z.object(policyShape).strict().superRefine(checkPolicy);
 
 /** The whole gateway file. */
 export const configSchema = z
   .object({ ...gatewayShape, ...policyShape })
   .strict()
-  .superRefine(checkRoutesUnique);
+  .superRefine(checkPolicy);
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type BulwarkConfig = z.output<typeof configSchema>;

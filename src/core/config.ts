@@ -24,7 +24,10 @@ export type {
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** Reads, parses and validates a YAML configuration file; throws ConfigError naming each problem. */
-export function loadConfigFile(path: string): BulwarkConfig {
+/** Changes a parsed file before validation, e.g. to apply command-line flags. */
+export type ConfigOverride = (raw: Record<string, unknown>) => Record<string, unknown>;
+
+export function loadConfigFile(path: string, override?: ConfigOverride): BulwarkConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -42,10 +45,14 @@ export function loadConfigFile(path: string): BulwarkConfig {
       },
     ]);
   }
-  return parseConfigText(text, path);
+  return parseConfigText(text, path, override);
 }
 
-export function parseConfigText(text: string, source = 'configuration'): BulwarkConfig {
+export function parseConfigText(
+  text: string,
+  source = 'configuration',
+  override?: ConfigOverride,
+): BulwarkConfig {
   if (text.length > MAX_CONFIG_BYTES) {
     throw new ConfigError(source, [
       {
@@ -82,7 +89,11 @@ export function parseConfigText(text: string, source = 'configuration'): Bulwark
       },
     ]);
   }
-  return validateConfig(raw ?? {}, source);
+  const object = raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {};
+  return validateConfig(
+    override ? override(object as Record<string, unknown>) : (raw ?? {}),
+    source,
+  );
 }
 
 /** Validates an already-parsed configuration object, applies defaults and freezes it. */

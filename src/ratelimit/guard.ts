@@ -12,6 +12,8 @@ export interface CompiledLimit {
   key: KeyBuilder;
   cost: number;
   tiers?: Readonly<Record<string, number>>;
+  /** Prefix of the counter's storage key; `policy.name` unless the limit needs its own. */
+  counter?: string;
 }
 
 export interface RateLimitGuardOptions {
@@ -54,7 +56,7 @@ export class RateLimitGuard implements Guard {
       const plan = ctx.principal?.plan;
       checks.push({
         policy: limit.policy,
-        key: `${limit.policy.name}:${key}`,
+        key: `${limit.counter ?? limit.policy.name}:${key}`,
         cost: limit.cost,
         limit:
           plan !== undefined && limit.tiers

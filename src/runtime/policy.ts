@@ -31,11 +31,19 @@ export function compileLimit(config: RateLimitConfig, ipv6Prefix: number): Compi
 export function mergeLimits(
   global: readonly CompiledLimit[],
   route: readonly CompiledLimit[],
+  routeId: string,
 ): CompiledLimit[] {
+  const globalNames = new Set(global.map((limit) => limit.policy.name));
   const routeNames = new Set(route.map((limit) => limit.policy.name));
-  return [...global.filter((limit) => !routeNames.has(limit.policy.name)), ...route];
+  // An override counts on its own, per route: sharing the global counter would mix two
+  // policies' state in one key.
+  const own = route.map((limit) =>
+    globalNames.has(limit.policy.name)
+      ? { ...limit, counter: `${routeId}|${limit.policy.name}` }
+      : limit,
+  );
+  return [...global.filter((limit) => !routeNames.has(limit.policy.name)), ...own];
 }
-
 export interface CompiledPolicy {
   globalLimits: readonly CompiledLimit[];
   routes: ReadonlyArray<{
@@ -58,6 +66,7 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
       rateLimits: mergeLimits(
         globalLimits,
         route.rateLimits.map((limit) => compileLimit(limit, ipv6Prefix)),
+        route.match.text,
       ),
     },
   }));

@@ -131,6 +131,57 @@ rateLimits:
     expect(issues[0]).toMatchObject({ code: 'BWK_ERR_CONFIG_YAML', value: 'aliases' });
   });
 
+  it('rejects a duration without a unit', () => {
+    const issues = issuesOf(
+      `upstream: http://127.0.0.1:3000\nrateLimits:\n  - { name: a, limit: 5, window: 60 }\n`,
+    );
+    expect(issues[0]).toMatchObject({
+      path: 'rateLimits.0.window',
+      code: 'BWK_ERR_CONFIG_DURATION',
+    });
+    expect(issues[0]!.message).toContain('60s');
+  });
+
+  it('rejects a limit name twice in one list', () => {
+    const global = issuesOf(
+      `upstream: http://a.test\nrateLimits:\n  - { name: a, limit: 5, window: 1m }\n  - { name: a, limit: 9, window: 1m }\n`,
+    );
+    expect(global[0]).toMatchObject({
+      path: 'rateLimits.1.name',
+      code: 'BWK_ERR_CONFIG_DUPLICATE',
+    });
+    const route = issuesOf(
+      `upstream: http://a.test\nroutes:\n  - match: GET /x\n    rateLimits: [{ name: a, limit: 5, window: 1m }, { name: a, limit: 5, window: 1m }]\n`,
+    );
+    expect(route[0]).toMatchObject({
+      path: 'routes.0.rateLimits.1.name',
+      code: 'BWK_ERR_CONFIG_DUPLICATE',
+    });
+  });
+
+  it('rejects a shared route limit with other settings', () => {
+    const issues = issuesOf(`upstream: http://a.test
+routes:
+  - { match: POST /login, rateLimits: [{ name: auth, limit: 5, window: 15m }] }
+  - { match: POST /reset, rateLimits: [{ name: auth, limit: 9, window: 15m }] }
+`);
+    expect(issues[0]).toMatchObject({
+      path: 'routes.1.rateLimits.0.name',
+      code: 'BWK_ERR_CONFIG_DUPLICATE',
+    });
+    expect(issues[0]!.message).toContain('routes.0');
+  });
+
+  it('accepts identical shared limits and overrides', () => {
+    const config = parseConfigText(`upstream: http://a.test
+rateLimits: [{ name: per-ip, limit: 100, window: 1m }]
+routes:
+  - { match: POST /login, rateLimits: [{ name: auth, limit: 5, window: 15m }, { name: per-ip, limit: 10, window: 1m }] }
+  - { match: POST /reset, rateLimits: [{ name: auth, limit: 5, window: 15m }] }
+`);
+    expect(config.routes).toHaveLength(2);
+  });
+
   it('names a missing file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bwk-config-'));
     expect(() => loadConfigFile(join(dir, 'missing.yaml'))).toThrow(/file not found/);

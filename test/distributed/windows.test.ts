@@ -47,12 +47,18 @@ describe('admissions in any window', () => {
         routes: [
           {
             match: 'GET /log',
-            rateLimits: [{ name: 'log', key: 'ip', limit: LIMIT, window: WINDOW_MS }],
+            rateLimits: [{ name: 'log', key: 'ip', limit: LIMIT, window: `${WINDOW_MS}ms` }],
           },
           {
             match: 'GET /gcra',
             rateLimits: [
-              { name: 'gcra', algorithm: 'gcra', limit: LIMIT, window: WINDOW_MS, burst: BURST },
+              {
+                name: 'gcra',
+                algorithm: 'gcra',
+                limit: LIMIT,
+                window: `${WINDOW_MS}ms`,
+                burst: BURST,
+              },
             ],
           },
         ],

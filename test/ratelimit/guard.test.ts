@@ -146,3 +146,27 @@ describe('rate-limit guard', () => {
     });
   });
 });
+
+describe('limit names', () => {
+  it('route override counts separately from global', () => {
+    const { run } = protection({
+      rateLimits: [{ name: 'per-ip', limit: 2, window: '1m' }],
+      routes: [{ match: 'GET /orders', rateLimits: [{ name: 'per-ip', limit: 3, window: '1m' }] }],
+    });
+    expect(statuses(() => run({ url: '/other' }), 2)).toEqual([200, 200]);
+    expect(statuses(() => run({ url: '/orders' }), 4)).toEqual([200, 200, 200, 429]);
+    expect(statuses(() => run({ url: '/other' }), 1)).toEqual([429]);
+  });
+
+  it('same route limit name shares one counter', () => {
+    const shared = { name: 'auth', limit: 3, window: '15m' };
+    const { run } = protection({
+      routes: [
+        { match: 'POST /login', rateLimits: [shared] },
+        { match: 'POST /reset', rateLimits: [shared] },
+      ],
+    });
+    expect(statuses(() => run({ method: 'POST', url: '/login' }), 2)).toEqual([200, 200]);
+    expect(statuses(() => run({ method: 'POST', url: '/reset' }), 2)).toEqual([200, 429]);
+  });
+});
