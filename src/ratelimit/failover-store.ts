@@ -171,6 +171,7 @@ export class FailoverStore implements RateLimitStore {
         resetMs: allowed ? 0 : this.closedRetryAfterMs,
         retryAfterMs: allowed ? 0 : this.closedRetryAfterMs,
         blocked: false,
+        unavailable: !allowed,
       };
     });
   }

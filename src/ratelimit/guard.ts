@@ -91,6 +91,7 @@ export class RateLimitGuard implements Guard {
     if (!rejected) return CONTINUE;
 
     const worst = mostRestrictive(decisions);
+    if (worst.unavailable) return this.unavailable(worst);
     const check = checks[decisions.indexOf(worst)]!;
     const headers: Record<string, string> = {};
     const retryAfter = seconds(worst.retryAfterMs);
@@ -122,6 +123,35 @@ export class RateLimitGuard implements Guard {
           blocked: worst.blocked,
           store: this.store.kind,
         },
+      },
+    };
+  }
+
+  /**
+   * Rejects with 503 when Redis is unreachable and the failure mode is `closed`: the client
+   * did not exceed anything, so a 429 and a violation event would mislead both sides.
+   */
+  private unavailable(decision: LimitDecision): Verdict {
+    const retryAfter = Math.max(1, seconds(decision.retryAfterMs));
+    return {
+      action: 'reject',
+      status: 503,
+      headers: { 'retry-after': String(retryAfter) },
+      problem: problem(
+        'rate-limit-unavailable',
+        503,
+        'Service Unavailable',
+        'BWK_ERR_RATE_LIMIT_UNAVAILABLE',
+        {
+          detail: `Rate limits cannot be checked right now and are configured to fail closed; retry in ${retryAfter} s.`,
+          retryAfter,
+        },
+      ),
+      event: {
+        type: 'ratelimit.unavailable',
+        category: 'system',
+        severity: 'high',
+        details: { policy: decision.policy, store: this.store.kind },
       },
     };
   }

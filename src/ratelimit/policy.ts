@@ -37,6 +37,8 @@ export interface LimitDecision {
   retryAfterMs: number;
   /** True when the key was rejected because of an earlier `blockFor`. */
   blocked: boolean;
+  /** True when no store could decide and fail-closed mode rejected the request. */
+  unavailable?: boolean;
 }
 
 /**

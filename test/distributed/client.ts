@@ -98,7 +98,7 @@ async function runPlan(plan: ClientPlan): Promise<ClientReport> {
     const tally = tallies.get(id) ?? { target, path, status: outcome.status, limit, count: 0 };
     tally.count += 1;
     tallies.set(id, tally);
-    if (outcome.status === 429) recordRejection(report, outcome.headers);
+    if (outcome.status === 429 || outcome.status === 503) recordRejection(report, outcome.headers);
   };
 
   const worker = async (): Promise<void> => {

@@ -5,6 +5,7 @@ import { createContext, type Principal, type RequestContext } from '../../src/co
 import { CONTINUE, type Guard } from '../../src/core/guard.js';
 import type { Decision } from '../../src/core/pipeline.js';
 import type { SecurityEvent } from '../../src/events/schema.js';
+import type { RateLimitStore } from '../../src/ratelimit/policy.js';
 import { Protection } from '../../src/runtime/protection.js';
 
 interface RequestSpec {
@@ -168,5 +169,56 @@ describe('limit names', () => {
     });
     expect(statuses(() => run({ method: 'POST', url: '/login' }), 2)).toEqual([200, 200]);
     expect(statuses(() => run({ method: 'POST', url: '/reset' }), 2)).toEqual([200, 429]);
+  });
+});
+
+describe('fail-closed store', () => {
+  it('answers 503 with an unavailable event', () => {
+    const closedStore: RateLimitStore = {
+      kind: 'fail-closed',
+      consume: (checks) =>
+        checks.map((check) => ({
+          policy: check.policy.name,
+          allowed: false,
+          limit: check.policy.limit,
+          remaining: 0,
+          resetMs: 1_000,
+          retryAfterMs: 1_000,
+          blocked: false,
+          unavailable: true,
+        })),
+      reset: () => undefined,
+      close: () => Promise.resolve(),
+    };
+    const created = new Protection(
+      validatePolicy({ rateLimits: [{ name: 'per-ip', limit: 5, window: '1m' }] }),
+      { store: closedStore },
+    );
+    const events: SecurityEvent[] = [];
+    created.bus.subscribe((event) => events.push(event));
+    const ctx = createContext({
+      id: 'req',
+      correlationId: 'corr',
+      method: 'GET',
+      url: '/',
+      headers: {},
+      ip: '192.0.2.1',
+      remoteAddress: '192.0.2.1',
+      receivedAt: 0,
+    });
+
+    const decision = created.pipeline.run(ctx) as Decision;
+
+    expect(decision).toMatchObject({
+      action: 'reject',
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: { code: 'BWK_ERR_RATE_LIMIT_UNAVAILABLE' },
+    });
+    expect(events[0]).toMatchObject({
+      type: 'ratelimit.unavailable',
+      category: 'system',
+      severity: 'high',
+    });
   });
 });
