@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { authSchema, checkAuth, routeAuthSchema } from '../auth/config-schema.js';
 import { algorithms } from '../ratelimit/policy.js';
 import { parseCidr } from './ip.js';
 import { parseDuration } from './duration.js';
@@ -120,6 +121,8 @@ export const routeSchema = z
     match: routeMatch,
     reportOnly: z.boolean().default(false),
     rateLimits: z.array(rateLimitSchema).default([]),
+    /** Replaces the fields of the global `auth` policy that it sets. */
+    auth: routeAuthSchema.optional(),
   })
   .strict();
 
@@ -171,6 +174,7 @@ const policyShape = {
     .strict()
     .default({ reportOnly: false, ipv6Prefix: 64, headers: { draft: true, legacy: true } }),
   routes: z.array(routeSchema).default([]),
+  auth: authSchema(duration, httpUrl),
   storage: z
     .object({
       redis: z
@@ -257,7 +261,9 @@ type PolicyLike = {
   routes: ReadonlyArray<{
     match: { methods: string[]; path: string };
     rateLimits: readonly LimitLike[];
+    auth?: { methods?: readonly string[] };
   }>;
+  auth: Parameters<typeof checkAuth>[0]['auth'];
 };
 
 /**
@@ -310,6 +316,7 @@ function duplicateName(ctx: z.RefinementCtx, path: (string | number)[], message:
 function checkPolicy(config: PolicyLike, ctx: z.RefinementCtx): void {
   checkRoutesUnique(config, ctx);
   checkLimitNames(config, ctx);
+  checkAuth(config, ctx);
 }
 
 /** Options of the library adapters: the policy without listener or upstream. */

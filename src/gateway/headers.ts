@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeader } from 'node:http';
 
+import type { Principal } from '../core/context.js';
+
 /**
  * Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection and must not be
  * forwarded. `expect` is answered by this server, and undici refuses to send it.
@@ -23,6 +25,35 @@ const GATEWAY_OWNED = ['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwar
 /** Request headers that stop at the gateway, in one set so that each costs one lookup. */
 const NOT_FORWARDED_UPSTREAM = new Set([...HOP_BY_HOP, ...GATEWAY_OWNED, 'x-request-id']);
 
+/** Header names that carry the verified identity upstream, as configured. */
+export interface IdentityHeaderNames {
+  subject: string;
+  scopes: string;
+  type: string;
+}
+
+/** The identity headers in lower case, with the set of headers they add to the stop list. */
+export interface UpstreamIdentity {
+  readonly names: IdentityHeaderNames;
+  readonly notForwarded: ReadonlySet<string>;
+}
+
+/**
+ * Compiles the identity header names once. Client-sent copies of these headers are always
+ * removed, on anonymous routes too, because the upstream trusts them as the gateway's word.
+ */
+export function upstreamIdentity(names: IdentityHeaderNames): UpstreamIdentity {
+  const lower = {
+    subject: names.subject.toLowerCase(),
+    scopes: names.scopes.toLowerCase(),
+    type: names.type.toLowerCase(),
+  };
+  return {
+    names: lower,
+    notForwarded: new Set([...NOT_FORWARDED_UPSTREAM, lower.subject, lower.scopes, lower.type]),
+  };
+}
+
 export interface ForwardingInfo {
   /** The TCP peer, normalised. */
   peer: string;
@@ -30,6 +61,9 @@ export interface ForwardingInfo {
   peerTrusted: boolean;
   proto: 'http' | 'https';
   requestId: string;
+  /** Identity headers to strip, and to set from `principal` when there is one. */
+  identity?: UpstreamIdentity;
+  principal?: Principal;
 }
 
 /**
@@ -41,9 +75,10 @@ export function upstreamRequestHeaders(
   info: ForwardingInfo,
 ): string[] {
   const drop = connectionListed(incoming.connection);
+  const stop = info.identity?.notForwarded ?? NOT_FORWARDED_UPSTREAM;
   const out: string[] = [];
   for (const name in incoming) {
-    if (NOT_FORWARDED_UPSTREAM.has(name) || drop?.has(name)) continue;
+    if (stop.has(name) || drop?.has(name)) continue;
     const value = incoming[name];
     if (typeof value === 'string') out.push(name, value);
     else if (value !== undefined) for (const item of value) out.push(name, item);
@@ -60,7 +95,26 @@ export function upstreamRequestHeaders(
   const host = (info.peerTrusted && joined(incoming['x-forwarded-host'])) || incoming.host;
   if (host) out.push('x-forwarded-host', host);
   out.push('x-request-id', info.requestId);
+  if (info.identity && info.principal) pushIdentity(out, info.identity.names, info.principal);
   return out;
+}
+
+function pushIdentity(out: string[], names: IdentityHeaderNames, principal: Principal): void {
+  out.push(names.subject, headerSafe(principal.id));
+  out.push(names.type, principal.type);
+  if (principal.scopes) out.push(names.scopes, headerSafe(principal.scopes.join(' ')));
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * Claims may hold any Unicode, and undici rejects header values with control characters, so
+ * a value outside printable ASCII is sent percent-encoded.
+ * NOTE: a value that is printable ASCII and contains `%` is sent as is, so the upstream cannot
+ * tell it from an encoded one.
+ */
+function headerSafe(value: string): string {
+  return PRINTABLE_ASCII.test(value) ? value : encodeURIComponent(value);
 }
 
 /**

@@ -16,6 +16,7 @@ import type { RateLimitStore } from '../ratelimit/policy.js';
 import { FailoverStore } from '../ratelimit/failover-store.js';
 import { Protection } from '../runtime/protection.js';
 import { handleAdmin } from './admin.js';
+import { upstreamIdentity, type UpstreamIdentity } from './headers.js';
 import { GatewayMetrics } from './metrics.js';
 import { UpstreamProxy, type UpstreamOptions } from './proxy.js';
 
@@ -48,6 +49,7 @@ export class Gateway {
   private readonly proxy: UpstreamProxy;
   private readonly logger: Logger;
   private readonly adminAllow: CidrList;
+  private readonly identity: UpstreamIdentity;
   private readonly sockets = new Set<Socket>();
   private inFlight = 0;
   private draining: (() => void) | undefined;
@@ -73,6 +75,7 @@ export class Gateway {
     }
     this.proxy = new UpstreamProxy(upstreamOptions(config), this.logger);
     this.adminAllow = new CidrList(config.admin.allow);
+    this.identity = upstreamIdentity(config.auth.upstreamHeaders);
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
@@ -223,6 +226,8 @@ export class Gateway {
       peerTrusted: this.isTrusted(ctx),
       proto: 'http' as const,
       requestId: ctx.correlationId,
+      identity: this.identity,
+      principal: ctx.principal,
     };
     this.proxy.forward(req, res, info, decision.headers, (result) => {
       this.metrics.countRequest(route, result.outcome);

@@ -1,3 +1,4 @@
+import { compileAuthPolicy, requiresScopes, type AuthPolicy } from '../auth/policy.js';
 import type { PolicyConfig, RateLimitConfig } from '../core/config.js';
 import { compileKey } from '../ratelimit/keys.js';
 import type { CompiledLimit } from '../ratelimit/guard.js';
@@ -6,6 +7,7 @@ import type { CompiledLimit } from '../ratelimit/guard.js';
 export interface RoutePolicy {
   reportOnly: boolean;
   rateLimits: readonly CompiledLimit[];
+  auth: AuthPolicy;
 }
 
 export function compileLimit(config: RateLimitConfig, ipv6Prefix: number): CompiledLimit {
@@ -46,6 +48,11 @@ export function mergeLimits(
 }
 export interface CompiledPolicy {
   globalLimits: readonly CompiledLimit[];
+  /** The auth policy of requests that match no route. */
+  defaultAuth: AuthPolicy;
+  /** Whether any policy verifies JWTs or requires scopes; the guards are left out otherwise. */
+  usesJwt: boolean;
+  usesScopes: boolean;
   routes: ReadonlyArray<{
     methods: readonly string[];
     path: string;
@@ -68,7 +75,16 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
         route.rateLimits.map((limit) => compileLimit(limit, ipv6Prefix)),
         route.match.text,
       ),
+      auth: compileAuthPolicy(config.auth, route.auth),
     },
   }));
-  return { globalLimits, routes };
+  const defaultAuth = compileAuthPolicy(config.auth);
+  const policies = [defaultAuth, ...routes.map((route) => route.policy.auth)];
+  return {
+    globalLimits,
+    defaultAuth,
+    usesJwt: policies.some((policy) => policy.jwt),
+    usesScopes: policies.some(requiresScopes),
+    routes,
+  };
 }

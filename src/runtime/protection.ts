@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
+import { JwtGuard } from '../auth/jwt-guard.js';
+import { ScopeGuard } from '../auth/scopes.js';
 import type { PolicyConfig } from '../core/config.js';
 import type { RequestContext } from '../core/context.js';
 import { CidrList } from '../core/ip.js';
@@ -21,13 +23,18 @@ export interface ProtectionOptions {
   /** Overrides the store chosen from `storage`, e.g. a shared one in tests. */
   store?: RateLimitStore;
   observer?: PipelineObserver;
-  /** Guards that run before rate limiting (cheaper ones). */
+  /** Guards that run before authentication and rate limiting (cheaper ones). */
   extraGuards?: readonly Guard[];
 }
 
 /**
  * The guards, routes and state compiled from one policy. The gateway and every adapter
  * build one and differ only in how they read requests and write responses.
+ *
+ * Guard order: extra guards, JWT authentication, rate limits, scope authorization.
+ * Authentication runs before rate limiting so that limits keyed on `user`, `client` or
+ * `plan` see the principal. NOTE: per-IP limits therefore run after signature checks, so a
+ * flood of bogus tokens costs a verification each before any limit applies.
  */
 export class Protection {
   readonly pipeline: Pipeline;
@@ -52,8 +59,12 @@ export class Protection {
       headers: config.rateLimiting.headers,
       reportOnly: config.rateLimiting.reportOnly,
     });
+    const authn = compiled.usesJwt
+      ? [new JwtGuard(config.auth.jwt?.issuers ?? [], compiled.defaultAuth)]
+      : [];
+    const authz = compiled.usesScopes ? [new ScopeGuard(compiled.defaultAuth)] : [];
     this.pipeline = new Pipeline({
-      guards: [...(options.extraGuards ?? []), rateLimit],
+      guards: [...(options.extraGuards ?? []), ...authn, rateLimit, ...authz],
       bus: this.bus,
       logger,
       observer: options.observer,

@@ -76,9 +76,13 @@ describe('limits shared by two gateways', () => {
       expect(countResponses(reports, { target: gateway.url, status: 429 })).toBeGreaterThan(0);
     }
     expect(sumReports(reports, 'rejectedWithoutHeaders')).toBe(0);
-    for (const report of reports) {
-      expect(report.retryAfter!.min).toBeGreaterThanOrEqual(1);
-      expect(report.retryAfter!.max).toBeLessThanOrEqual(60);
+    // A client that ran ahead of the others may have got only 200s (60 < 100), so only
+    // clients that saw a 429 report a Retry-After range.
+    const ranges = reports.flatMap((report) => (report.retryAfter ? [report.retryAfter] : []));
+    expect(ranges.length).toBeGreaterThan(0);
+    for (const range of ranges) {
+      expect(range.min).toBeGreaterThanOrEqual(1);
+      expect(range.max).toBeLessThanOrEqual(60);
     }
   });
 

@@ -1,0 +1,38 @@
+import type { RequestContext } from '../core/context.js';
+import type { AuthConfig, RouteAuthConfig } from './config-schema.js';
+
+/** The credentials a route accepts and the scopes it requires, compiled at start. */
+export interface AuthPolicy {
+  /** A bearer JWT is verified when sent, and required unless `anonymous` is set. */
+  jwt: boolean;
+  anonymous: boolean;
+  /** Scopes the principal must all hold. */
+  allScopes: readonly string[];
+  /** Scopes of which the principal must hold one; empty means no such requirement. */
+  anyScopes: readonly string[];
+}
+
+/**
+ * Compiles the global policy, or a route's policy on top of it: each field a route sets
+ * (`methods`, `scopes`) replaces the global one. Without any `auth` section every request is
+ * anonymous, as before authentication existed.
+ */
+export function compileAuthPolicy(global: AuthConfig, route?: RouteAuthConfig): AuthPolicy {
+  const methods = route?.methods ?? global.methods ?? ['anonymous'];
+  const scopes = route?.scopes ?? global.scopes;
+  return {
+    jwt: methods.includes('jwt'),
+    anonymous: methods.includes('anonymous'),
+    allScopes: scopes?.all ?? [],
+    anyScopes: scopes?.any ?? [],
+  };
+}
+
+export function requiresScopes(policy: AuthPolicy): boolean {
+  return policy.allScopes.length > 0 || policy.anyScopes.length > 0;
+}
+
+/** Returns the policy of the matched route, or `fallback` for a request that matched none. */
+export function authPolicyOf(ctx: RequestContext, fallback: AuthPolicy): AuthPolicy {
+  return (ctx.route?.policy as { auth?: AuthPolicy } | undefined)?.auth ?? fallback;
+}
