@@ -72,6 +72,26 @@ export {
   type ConfigIssue,
 } from './core/errors.js';
 
+export {
+  generateApiKey,
+  parseApiKey,
+  type ApiKeyFormatFailure,
+  type InvalidApiKey,
+  type ParsedApiKey,
+} from './auth/api-key-format.js';
+export {
+  ApiKeyHasher,
+  LastUsedRecorder,
+  MemoryApiKeyStore,
+  type ApiKeyRecord,
+  type ApiKeyStatus,
+  type ApiKeyStore,
+  type IssuedApiKey,
+  type MemoryApiKeyStoreOptions,
+  type NewApiKey,
+} from './auth/api-key-store.js';
+export { ApiKeyGuard, type ApiKeyFailure, type ApiKeyGuardOptions } from './auth/api-key-guard.js';
+
 export type { MatchedRoute, Principal, RequestContext } from './core/context.js';
 export { CONTINUE, type Continue, type Guard, type Reject, type Verdict } from './core/guard.js';
 export type { Decision } from './core/pipeline.js';

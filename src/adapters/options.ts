@@ -2,6 +2,7 @@
  * Options shared by the Express, Fastify and node:http adapters, validated once when the
  * adapter is created so that a wrong option stops the application at start, not mid-traffic.
  */
+import type { ApiKeyStore } from '../auth/api-key-store.js';
 import { validatePolicy, type PolicyConfig, type PolicyInput } from '../core/config.js';
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import type { Guard } from '../core/guard.js';
@@ -31,6 +32,11 @@ export interface AdapterHooks {
    * `req.user`) is not read; a guard has to copy it into `ctx.principal`.
    */
   guards?: readonly Guard[];
+  /**
+   * Where keys are looked up on routes whose `auth.methods` lists `apiKey`, e.g. a
+   * MemoryApiKeyStore. The pepper is read from the variable `auth.apiKeys.pepperEnv` names.
+   */
+  apiKeyStore?: ApiKeyStore;
 }
 
 /** Adapter options: the policy part of `bulwark.yaml` (no `listen` or `upstream`) and hooks. */
@@ -54,8 +60,8 @@ export function createAdapterRuntime(options: AdapterOptions, source: string): A
       issue('', options, 'expected an options object', 'BWK_ERR_CONFIG_TYPE'),
     ]);
   }
-  const { logger, bus, store, onEvent, eventsFile, guards, ...policyInput } = options;
-  const hooks: AdapterHooks = { logger, bus, store, onEvent, eventsFile, guards };
+  const { logger, bus, store, onEvent, eventsFile, guards, apiKeyStore, ...policyInput } = options;
+  const hooks: AdapterHooks = { logger, bus, store, onEvent, eventsFile, guards, apiKeyStore };
 
   const issues: ConfigIssue[] = [];
   let policy: PolicyConfig | undefined;
@@ -83,6 +89,7 @@ function buildRuntime(policy: PolicyConfig, hooks: AdapterHooks): AdapterRuntime
     bus,
     store: hooks.store,
     extraGuards: hooks.guards,
+    apiKeyStore: hooks.apiKeyStore,
   });
   let closing: Promise<void> | undefined;
   return {
@@ -101,7 +108,7 @@ function buildRuntime(policy: PolicyConfig, hooks: AdapterHooks): AdapterRuntime
 
 function hookIssues(hooks: AdapterHooks): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const { logger, bus, store, onEvent, eventsFile, guards } = hooks;
+  const { logger, bus, store, onEvent, eventsFile, guards, apiKeyStore } = hooks;
 
   if (logger !== undefined && !hasMethods(logger, ['error', 'warn', 'info', 'debug'])) {
     issues.push(issue('logger', logger, 'expected a pino logger', 'BWK_ERR_CONFIG_TYPE'));
@@ -128,6 +135,16 @@ function hookIssues(hooks: AdapterHooks): ConfigIssue[] {
         'is allowed only without `bus`, because the adapter cannot close a sink on your bus. ' +
           'Add a JsonLinesSink to your bus instead',
         'BWK_ERR_CONFIG_CONFLICT',
+      ),
+    );
+  }
+  if (apiKeyStore !== undefined && !hasMethods(apiKeyStore, ['findById', 'touchLastUsed'])) {
+    issues.push(
+      issue(
+        'apiKeyStore',
+        apiKeyStore,
+        'expected an ApiKeyStore such as MemoryApiKeyStore',
+        'BWK_ERR_CONFIG_TYPE',
       ),
     );
   }

@@ -117,7 +117,7 @@ export function jwtIssuerSchema(
     });
 }
 
-const authMethod = z.enum(['jwt', 'anonymous']);
+const authMethod = z.enum(['apiKey', 'jwt', 'anonymous']);
 
 /** Policy fields of `auth` and `routes[].auth`: accepted credentials and required scopes. */
 export const authPolicyShape = {
@@ -134,6 +134,45 @@ export const authPolicyShape = {
 };
 
 export const routeAuthSchema = z.object(authPolicyShape).strict();
+
+// An environment variable name, so the pepper itself never sits in the configuration file.
+const envName = z
+  .string()
+  .regex(
+    /^[A-Z_][A-Z0-9_]{0,127}$/,
+    'must be an environment variable name such as BULWARK_API_KEY_PEPPER',
+  );
+
+export const apiKeysDefaults = {
+  header: 'X-API-Key',
+  pepperEnv: 'BULWARK_API_KEY_PEPPER',
+  lastUsedFlushInterval: 10_000,
+};
+
+function apiKeysSchema(duration: z.ZodType<number, unknown>) {
+  return z
+    .object({
+      /** Header that carries a key besides `Authorization: Bearer`. */
+      header: headerName
+        .refine((name) => name.toLowerCase() !== 'authorization', {
+          message: 'must not be Authorization, which is always read for Bearer keys',
+          params: { bwk: 'BWK_ERR_CONFIG_CONFLICT' },
+        })
+        .default(apiKeysDefaults.header),
+      /** Environment variable that holds the HMAC pepper (at least 32 bytes). */
+      pepperEnv: envName.default(apiKeysDefaults.pepperEnv),
+      /** JSON file of hashed key records loaded at start (interim, until a database store). */
+      file: z.string().min(1).optional(),
+      /** How often last-use times are written to the store. */
+      lastUsedFlushInterval: duration
+        .refine((ms) => ms > 0, {
+          message: 'must be longer than 0',
+          params: { bwk: 'BWK_ERR_CONFIG_DURATION' },
+        })
+        .default(apiKeysDefaults.lastUsedFlushInterval),
+    })
+    .strict();
+}
 
 export const upstreamIdentityDefaults = {
   subject: 'X-Auth-Subject',
@@ -152,6 +191,7 @@ export function authSchema(
         .object({ issuers: z.array(jwtIssuerSchema(duration, httpUrl)).min(1) })
         .strict()
         .optional(),
+      apiKeys: apiKeysSchema(duration).optional(),
       /** Request headers that carry the verified identity to the upstream (gateway only). */
       upstreamHeaders: z
         .object({
@@ -204,5 +244,6 @@ export function checkAuth(
 }
 
 export type AuthConfig = z.output<ReturnType<typeof authSchema>>;
+export type ApiKeysConfig = z.output<ReturnType<typeof apiKeysSchema>>;
 export type JwtIssuerConfig = z.output<ReturnType<typeof jwtIssuerSchema>>;
 export type RouteAuthConfig = z.output<typeof routeAuthSchema>;

@@ -6,8 +6,8 @@ import { JwtVerifier, TokenError, type TokenFailure } from './jwt.js';
 import { authPolicyOf, type AuthPolicy } from './policy.js';
 
 // RFC 6750 section 2.1: `Bearer` (case-insensitive), one space, then a token68 value.
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
-const SCHEME = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)/;
+export const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+export const SCHEME = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)/;
 
 // Signs of a forged token rank higher than a stale or misdirected one.
 const HIGH_SEVERITY: ReadonlySet<TokenFailure> = new Set([
@@ -71,7 +71,8 @@ export function credentialsRequired(): Reject {
   };
 }
 
-function malformedHeader(): Reject {
+/** Rejects an `Authorization: Bearer` header that carries no single token, with 400. */
+export function malformedHeader(): Reject {
   const description = 'Authorization header is not of the form "Bearer <token>"';
   return {
     action: 'reject',

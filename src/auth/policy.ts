@@ -3,6 +3,8 @@ import type { AuthConfig, RouteAuthConfig } from './config-schema.js';
 
 /** The credentials a route accepts and the scopes it requires, compiled at start. */
 export interface AuthPolicy {
+  /** An API key is verified when sent, and required unless another method admits the request. */
+  apiKey: boolean;
   /** A bearer JWT is verified when sent, and required unless `anonymous` is set. */
   jwt: boolean;
   anonymous: boolean;
@@ -21,6 +23,7 @@ export function compileAuthPolicy(global: AuthConfig, route?: RouteAuthConfig): 
   const methods = route?.methods ?? global.methods ?? ['anonymous'];
   const scopes = route?.scopes ?? global.scopes;
   return {
+    apiKey: methods.includes('apiKey'),
     jwt: methods.includes('jwt'),
     anonymous: methods.includes('anonymous'),
     allScopes: scopes?.all ?? [],

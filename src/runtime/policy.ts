@@ -50,7 +50,11 @@ export interface CompiledPolicy {
   globalLimits: readonly CompiledLimit[];
   /** The auth policy of requests that match no route. */
   defaultAuth: AuthPolicy;
-  /** Whether any policy verifies JWTs or requires scopes; the guards are left out otherwise. */
+  /**
+   * Whether any policy accepts API keys, verifies JWTs or requires scopes; the guards are
+   * left out otherwise.
+   */
+  usesApiKeys: boolean;
   usesJwt: boolean;
   usesScopes: boolean;
   routes: ReadonlyArray<{
@@ -83,6 +87,7 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
   return {
     globalLimits,
     defaultAuth,
+    usesApiKeys: policies.some((policy) => policy.apiKey),
     usesJwt: policies.some((policy) => policy.jwt),
     usesScopes: policies.some(requiresScopes),
     routes,

@@ -1,6 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 
+import { readApiKeyFile, readPepper } from '../auth/api-key-file.js';
+import { ApiKeyGuard } from '../auth/api-key-guard.js';
+import { MemoryApiKeyStore, type ApiKeyStore } from '../auth/api-key-store.js';
+import { apiKeysDefaults } from '../auth/config-schema.js';
 import { JwtGuard } from '../auth/jwt-guard.js';
+import type { AuthPolicy } from '../auth/policy.js';
 import { ScopeGuard } from '../auth/scopes.js';
 import type { PolicyConfig } from '../core/config.js';
 import type { RequestContext } from '../core/context.js';
@@ -25,13 +30,19 @@ export interface ProtectionOptions {
   observer?: PipelineObserver;
   /** Guards that run before authentication and rate limiting (cheaper ones). */
   extraGuards?: readonly Guard[];
+  /**
+   * The API key store. Without it, keys come from `auth.apiKeys.file`, or none are known.
+   * Either way the pepper is read from the variable `auth.apiKeys.pepperEnv` names.
+   */
+  apiKeyStore?: ApiKeyStore;
 }
 
 /**
  * The guards, routes and state compiled from one policy. The gateway and every adapter
  * build one and differ only in how they read requests and write responses.
  *
- * Guard order: extra guards, JWT authentication, rate limits, scope authorization.
+ * Guard order: extra guards, API key authentication, JWT authentication, rate limits, scope
+ * authorization.
  * Authentication runs before rate limiting so that limits keyed on `user`, `client` or
  * `plan` see the principal. NOTE: per-IP limits therefore run after signature checks, so a
  * flood of bogus tokens costs a verification each before any limit applies.
@@ -59,9 +70,11 @@ export class Protection {
       headers: config.rateLimiting.headers,
       reportOnly: config.rateLimiting.reportOnly,
     });
-    const authn = compiled.usesJwt
-      ? [new JwtGuard(config.auth.jwt?.issuers ?? [], compiled.defaultAuth)]
-      : [];
+    const authn: Guard[] = [];
+    if (compiled.usesApiKeys)
+      authn.push(apiKeyGuard(config, compiled.defaultAuth, options, logger));
+    if (compiled.usesJwt)
+      authn.push(new JwtGuard(config.auth.jwt?.issuers ?? [], compiled.defaultAuth));
     const authz = compiled.usesScopes ? [new ScopeGuard(compiled.defaultAuth)] : [];
     this.pipeline = new Pipeline({
       guards: [...(options.extraGuards ?? []), ...authn, rateLimit, ...authz],
@@ -97,4 +110,29 @@ export class Protection {
     await this.pipeline.close();
     if (this.ownsBus) await this.bus.close();
   }
+}
+
+function apiKeyGuard(
+  config: PolicyConfig,
+  fallback: AuthPolicy,
+  options: ProtectionOptions,
+  logger: Logger,
+): ApiKeyGuard {
+  const settings = config.auth.apiKeys ?? { ...apiKeysDefaults, file: undefined };
+  const pepper = readPepper(settings);
+  let store = options.apiKeyStore;
+  if (store === undefined) {
+    const records = settings.file === undefined ? [] : readApiKeyFile(settings.file);
+    if (records.length === 0)
+      logger.warn('API keys are accepted, but no key store or key file with keys is configured');
+    store = new MemoryApiKeyStore({ pepper, records });
+  }
+  return new ApiKeyGuard({
+    store,
+    pepper,
+    header: settings.header,
+    lastUsedFlushIntervalMs: settings.lastUsedFlushInterval,
+    fallback,
+    onStoreError: (error) => logger.error({ err: error }, 'writing API key last-use times failed'),
+  });
 }
