@@ -41,8 +41,13 @@ export interface UpstreamIdentity {
 /**
  * Compiles the identity header names once. Client-sent copies of these headers are always
  * removed, on anonymous routes too, because the upstream trusts them as the gateway's word.
+ * `credentialHeaders` (the API key header) are removed too: the gateway verified the key,
+ * and the upstream has no reason to hold the secret.
  */
-export function upstreamIdentity(names: IdentityHeaderNames): UpstreamIdentity {
+export function upstreamIdentity(
+  names: IdentityHeaderNames,
+  credentialHeaders: readonly string[] = [],
+): UpstreamIdentity {
   const lower = {
     subject: names.subject.toLowerCase(),
     scopes: names.scopes.toLowerCase(),
@@ -50,7 +55,13 @@ export function upstreamIdentity(names: IdentityHeaderNames): UpstreamIdentity {
   };
   return {
     names: lower,
-    notForwarded: new Set([...NOT_FORWARDED_UPSTREAM, lower.subject, lower.scopes, lower.type]),
+    notForwarded: new Set([
+      ...NOT_FORWARDED_UPSTREAM,
+      lower.subject,
+      lower.scopes,
+      lower.type,
+      ...credentialHeaders.map((name) => name.toLowerCase()),
+    ]),
   };
 }
 
@@ -77,8 +88,11 @@ export function upstreamRequestHeaders(
   const drop = connectionListed(incoming.connection);
   const stop = info.identity?.notForwarded ?? NOT_FORWARDED_UPSTREAM;
   const out: string[] = [];
+  // An API key sent as a bearer token is a secret the upstream does not need.
+  const dropAuthorization = info.principal?.type === 'api_key';
   for (const name in incoming) {
     if (stop.has(name) || drop?.has(name)) continue;
+    if (dropAuthorization && name === 'authorization') continue;
     const value = incoming[name];
     if (typeof value === 'string') out.push(name, value);
     else if (value !== undefined) for (const item of value) out.push(name, item);

@@ -75,7 +75,10 @@ export class Gateway {
     }
     this.proxy = new UpstreamProxy(upstreamOptions(config), this.logger);
     this.adminAllow = new CidrList(config.admin.allow);
-    this.identity = upstreamIdentity(config.auth.upstreamHeaders);
+    this.identity = upstreamIdentity(
+      config.auth.upstreamHeaders,
+      config.auth.apiKeys ? [config.auth.apiKeys.header] : [],
+    );
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);

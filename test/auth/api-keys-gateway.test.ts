@@ -127,6 +127,7 @@ describe('api key authentication', () => {
     expect(received['x-auth-type']).toBe('api_key');
     expect(received['x-auth-subject']).toBe(freeId);
     expect(received['x-auth-scopes']).toBe('orders:read orders:write');
+    expect(received.authorization).toBeUndefined();
   });
 
   it('X-API-Key header is accepted', async () => {
@@ -134,6 +135,7 @@ describe('api key authentication', () => {
 
     expect(reply.status).toBe(200);
     expect(json(reply)['x-auth-subject']).toBe(freeId);
+    expect(json(reply)['x-api-key']).toBeUndefined();
   });
 
   it('missing key is 401', async () => {
