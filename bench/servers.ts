@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
 
 import { validateConfig } from '../src/core/config.js';
+import { HOP_BY_HOP } from '../src/gateway/headers.js';
 import { Gateway } from '../src/gateway/server.js';
 
 const [role, upstream, redis] = process.argv.slice(2);
@@ -52,19 +53,7 @@ const POOL_OPTIONS = {
  * Hop-by-hop headers (RFC 9110 section 7.6.1), which a proxy must not forward, and Host,
  * which undici sets from the upstream origin.
  */
-const NOT_FORWARDED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'host',
-]);
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'host']);
 
 function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};

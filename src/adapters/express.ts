@@ -9,7 +9,7 @@ import { isPromise } from '../core/guard.js';
 import type { Decision } from '../core/pipeline.js';
 import type { Protection } from '../runtime/protection.js';
 import { createAdapterRuntime, type AdapterOptions } from './options.js';
-import { sendRejection, setHeaders } from './response.js';
+import { applyDecision } from './response.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express declares res.locals here.
@@ -61,28 +61,13 @@ export function bulwarkExpress(options: BulwarkExpressOptions = {}): BulwarkMidd
 
     if (isPromise(decision)) {
       decision.then(
-        (settled) => act(req, res, next, ctx, settled),
+        (settled) => applyDecision(req, res, ctx, settled, next),
         (error: unknown) => next(error),
       );
     } else {
-      act(req, res, next, ctx, decision);
+      applyDecision(req, res, ctx, decision, next);
     }
   };
 
   return Object.assign(middleware, { protection, close: runtime.close });
-}
-
-function act(
-  req: Request,
-  res: Response,
-  next: NextFunction,
-  ctx: RequestContext,
-  decision: Decision,
-): void {
-  if (decision.action === 'reject') {
-    sendRejection(req, res, ctx, decision);
-    return;
-  }
-  setHeaders(res, decision.headers);
-  next();
 }

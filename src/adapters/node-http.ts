@@ -12,7 +12,7 @@ import type { Logger } from '../core/logger.js';
 import type { Decision } from '../core/pipeline.js';
 import type { Protection } from '../runtime/protection.js';
 import { createAdapterRuntime, type AdapterOptions } from './options.js';
-import { INTERNAL_PROBLEM, sendRejection, setHeaders } from './response.js';
+import { applyDecision, INTERNAL_PROBLEM } from './response.js';
 
 export type WithBulwarkOptions = AdapterOptions;
 
@@ -66,30 +66,15 @@ export function withBulwark(
     const context = ctx;
     if (isPromise(decision)) {
       decision.then(
-        (settled) => act(handler, req, res, context, settled),
+        (settled) => applyDecision(req, res, context, settled, () => handler(req, res, context)),
         (error: unknown) => internalError(res, logger, context.correlationId, error),
       );
     } else {
-      act(handler, req, res, context, decision);
+      applyDecision(req, res, context, decision, () => handler(req, res, context));
     }
   };
 
   return Object.assign(listener, { protection, close: runtime.close });
-}
-
-function act(
-  handler: BulwarkHandler,
-  req: IncomingMessage,
-  res: ServerResponse,
-  ctx: RequestContext,
-  decision: Decision,
-): void {
-  if (decision.action === 'reject') {
-    sendRejection(req, res, ctx, decision);
-    return;
-  }
-  setHeaders(res, decision.headers);
-  handler(req, res, ctx);
 }
 
 // Guard failures arrive as 500 decisions. This path is reached only when the pipeline itself

@@ -20,6 +20,25 @@ export function setHeaders(res: ServerResponse, headers: Record<string, string>)
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
 }
 
+/**
+ * Carries out a decision on a node:http response: writes a rejection, or sets the decision's
+ * headers and calls `proceed` (Express's `next`, or the wrapped handler).
+ */
+export function applyDecision(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+  decision: Decision,
+  proceed: () => void,
+): void {
+  if (decision.action === 'reject') {
+    sendRejection(req, res, ctx, decision);
+    return;
+  }
+  setHeaders(res, decision.headers);
+  proceed();
+}
+
 /** Writes a rejection as problem+json on a node:http response (Express's extends it). */
 export function sendRejection(
   req: IncomingMessage,

@@ -6,7 +6,7 @@ import type { Principal } from '../core/context.js';
  * Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection and must not be
  * forwarded. `expect` is answered by this server, and undici refuses to send it.
  */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
