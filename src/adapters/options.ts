@@ -33,7 +33,7 @@ export interface AdapterHooks {
    */
   guards?: readonly Guard[];
   /**
-   * Where keys are looked up on routes whose `auth.methods` lists `apiKey`, e.g. a
+   * Store in which keys are looked up on routes whose `auth.methods` lists `apiKey`, e.g. a
    * MemoryApiKeyStore. The pepper is read from the variable `auth.apiKeys.pepperEnv` names.
    */
   apiKeyStore?: ApiKeyStore;

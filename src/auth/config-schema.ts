@@ -23,8 +23,8 @@ export const jwtAlgorithms = [
 export type JwtAlgorithm = (typeof jwtAlgorithms)[number];
 
 /**
- * Every key source (JWKS file, PEM, remote JWKS) contains public keys, so `none` and the HS*
- * shared-secret algorithms are rejected here. Allowing HS256 next to a public key is the
+ * Parses one allowed JWS algorithm. Every key source (JWKS file, PEM, remote JWKS) contains
+ * public keys, so `none` and the HS* shared-secret algorithms are rejected here. Allowing HS256 next to a public key is the
  * classic algorithm-confusion hole: a client signs with the public key as the HMAC secret.
  */
 const jwtAlgorithm = z.string().transform((value, ctx) => {
@@ -159,7 +159,7 @@ function apiKeysSchema(duration: z.ZodType<number, unknown>) {
           params: { bwk: 'BWK_ERR_CONFIG_CONFLICT' },
         })
         .default(apiKeysDefaults.header),
-      /** Environment variable that holds the HMAC pepper (at least 32 bytes). */
+      /** Environment variable that contains the HMAC pepper (at least 32 bytes). */
       pepperEnv: envName.default(apiKeysDefaults.pepperEnv),
       /** JSON file of hashed key records loaded at start (interim, until a database store). */
       file: z.string().min(1).optional(),

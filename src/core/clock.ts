@@ -5,7 +5,7 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-/** A clock that only moves when told to, for deterministic tests. */
+/** A clock that moves only when a test advances or sets it, for deterministic tests. */
 export class ManualClock implements Clock {
   constructor(private current = 0) {}
 

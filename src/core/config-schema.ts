@@ -267,7 +267,7 @@ type PolicyLike = {
 };
 
 /**
- * A limit's name identifies its counter. Within one list a name may appear once. The same
+ * Checks rate-limit names. A limit's name identifies its counter. Within one list a name may appear once. The same
  * name on several routes shares one counter, so its settings must be identical there. A
  * route limit named like a global one overrides it for that route, with its own counter.
  */

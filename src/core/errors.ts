@@ -19,7 +19,7 @@ export interface ConfigIssue {
   path: string;
   /** The offending value, shortened for display. */
   value: string;
-  /** What is allowed at that path. */
+  /** Description of the values allowed at that path. */
   message: string;
   code: string;
 }

@@ -26,7 +26,7 @@ export type Verdict = Continue | Reject;
 export const CONTINUE: Continue = Object.freeze({ action: 'continue' });
 
 /**
- * A unit of protection with one job. `check` answers synchronously when its state is in
+ * A unit of protection with one job. `check` returns synchronously when its state is in
  * memory; only guards that need I/O return a promise.
  */
 export interface Guard {

@@ -7,7 +7,7 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { problem } from './problem.js';
 
-/** What the adapter does with the request once every guard has run. */
+/** The outcome of all guards, which the adapter carries out: continue or reject. */
 export type Decision =
   | { action: 'continue'; headers: Record<string, string> }
   | { action: 'reject'; status: number; headers: Record<string, string>; body: Reject['problem'] };

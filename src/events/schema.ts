@@ -54,7 +54,7 @@ export type EventCategory = (typeof eventCategories)[number];
 export type EventSeverity = (typeof eventSeverities)[number];
 export type EventOutcome = (typeof eventOutcomes)[number];
 
-/** What a component supplies; the bus fills in id, time, version and source instance. */
+/** Event fields a component supplies. The bus fills in id, time, version and source instance. */
 export type EventDraft = Omit<
   SecurityEvent,
   'schemaVersion' | 'id' | 'time' | 'source' | 'target' | 'details'

@@ -4,7 +4,7 @@ import type { Principal } from '../core/context.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection and must not be
- * forwarded. `expect` is answered by this server, and undici refuses to send it.
+ * forwarded. Node's server handles `expect` itself, and undici refuses to send it.
  */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
@@ -99,7 +99,7 @@ export function upstreamRequestHeaders(
   }
 
   // A trusted proxy's forwarding chain is extended; an untrusted client's is replaced, so
-  // the upstream never sees addresses the client made up.
+  // the upstream never receives addresses the client made up.
   const priorFor = info.peerTrusted ? joined(incoming['x-forwarded-for']) : undefined;
   out.push('x-forwarded-for', priorFor ? `${priorFor}, ${info.peer}` : info.peer);
   out.push(

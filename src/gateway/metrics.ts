@@ -48,7 +48,7 @@ export class GatewayMetrics implements PipelineObserver {
     });
     this.storeDegraded = new Gauge({
       name: 'bulwark_ratelimit_store_degraded',
-      help: '1 while the shared rate-limit store is unreachable and a local fallback answers.',
+      help: '1 while the shared rate-limit store is unreachable and the configured failure mode decides.',
       registers,
     });
     if (options.defaultMetrics !== false)

@@ -101,7 +101,7 @@ export class Gateway {
   /** Starts listening; resolves with the URL clients should use. */
   async listen(): Promise<string> {
     const { host, port } = this.config.listen;
-    // Shared limits hold only once Redis answers, so wait for it (bounded) before accepting.
+    // Shared limits hold only once Redis responds, so wait for it (bounded) before accepting.
     if (!(await this.protection.ready(STORE_READY_TIMEOUT_MS))) {
       this.logger.warn(
         { timeoutMs: STORE_READY_TIMEOUT_MS, onRedisFailure: this.config.storage.onRedisFailure },

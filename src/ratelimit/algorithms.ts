@@ -224,7 +224,7 @@ function counterRetryAfter(
 // GCRA -----------------------------------------------------------------------------------
 
 /**
- * The time one unit of cost occupies, rounded up to a multiple of 1/2048 ms. With whole-
+ * Returns the time one unit of cost occupies, rounded up to a multiple of 1/2048 ms. With whole-
  * millisecond times every value the state takes is then a multiple of 1/2048 ms, which a
  * double represents exactly below 2^42 ms (the year 2109). Without the rounding, sums such as
  * `now + 1000 / 6` at wall-clock magnitudes lost the last request of a full burst. Rounding

@@ -28,7 +28,7 @@ export interface RateLimitGuardOptions {
 
 /**
  * Checks every limit that applies to a request in one store call, so a rejected request
- * consumes no quota anywhere and Redis sees one round trip. Headers are written on every
+ * consumes no quota anywhere and Redis gets one round trip. Headers are written on every
  * response from the same decisions as the verdict.
  */
 export class RateLimitGuard implements Guard {

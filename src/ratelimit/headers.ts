@@ -39,7 +39,7 @@ export function writeRateLimitHeaders(
   }
 }
 
-/** The rejecting decision with the longest wait, else the one with the least remaining. */
+/** Returns the rejecting decision with the longest wait, else the one with the least remaining. */
 export function mostRestrictive(decisions: readonly LimitDecision[]): LimitDecision {
   let chosen = decisions[0]!;
   for (const decision of decisions) {

@@ -36,7 +36,7 @@ interface Entry {
 
 export interface MemoryStoreOptions {
   clock?: Clock;
-  /** Keys kept before the oldest are evicted; eviction forgets their counts. */
+  /** Keys kept before the oldest are evicted. Eviction discards their counts. */
   maxKeys?: number;
   /** How often expired keys are swept, in milliseconds. */
   sweepIntervalMs?: number;
@@ -242,7 +242,7 @@ export class MemoryStore implements RateLimitStore {
   /** Removes expired keys, then the oldest live keys other than those of the current request. */
   private evict(current: readonly Entry[]): void {
     if (this.sweep() > 0 && this.entries.size <= this.maxKeys) return;
-    // NOTE: evicting a live key forgets its count, so a flood of distinct keys past maxKeys
+    // NOTE: evicting a live key discards its count, so a flood of distinct keys past maxKeys
     // lets evicted clients start over. Size maxKeys above the expected number of clients.
     // At the cap every new key also costs a sweep over all keys.
     for (const [key, entry] of this.entries) {

@@ -40,7 +40,7 @@ export interface TokenOptions {
   kid?: string;
 }
 
-/** Signs a token for ISSUER and AUDIENCE, valid for five minutes unless told otherwise. */
+/** Signs a token for ISSUER and AUDIENCE, valid for five minutes unless the options set other times. */
 export async function sign(
   signer: Signer,
   claims: JWTPayload,
@@ -61,7 +61,7 @@ export function base64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-/** An upstream that answers with the request headers it received, as JSON. */
+/** An upstream that responds with the request headers it received, as JSON. */
 export function startEchoUpstream(): Promise<Upstream> {
   return startUpstream((req, res) => {
     req.resume();

@@ -343,7 +343,9 @@ describe('store behaviour', () => {
       const [fromBatch] = batch.consume([{ ...check(limit), limit: 2 }]);
 
       expect(fromOne).toEqual(fromBatch);
-      outcomes.push(fromOne.blocked ? 'blocked' : fromOne.allowed ? 'admitted' : 'rejected');
+      if (fromOne.blocked) outcomes.push('blocked');
+      else if (fromOne.allowed) outcomes.push('admitted');
+      else outcomes.push('rejected');
     }
     expect(outcomes.slice(0, 4)).toEqual(['admitted', 'admitted', 'rejected', 'blocked']);
     expect(outcomes[6]).toBe('admitted');

@@ -143,7 +143,7 @@ describe.each(factories)('$name store contract', (factory) => {
       const wideAfter = await one({ ...wide, cost: 1 });
 
       expect(rejected.map((d) => d.allowed)).toEqual([true, false]);
-      // The wide limit reports its quota as it stands, without the rejected request's cost.
+      // The wide limit reports its quota as it is, without the rejected request's cost.
       expect(rejected[0]!.remaining).toBe(10 - 2);
       expect(wideAfter.allowed).toBe(true);
       expect(wideAfter.remaining).toBe(10 - 3);
