@@ -94,7 +94,7 @@ export function checksumOf(body: string): string {
  * because 248 is the largest multiple of 62 below 256, so keeping them would make the
  * first eight characters of the alphabet more likely than the others.
  */
-function randomBase62(length: number): string {
+export function randomBase62(length: number): string {
   let out = '';
   while (out.length < length) {
     for (const byte of randomBytes(length)) {

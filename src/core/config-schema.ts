@@ -182,6 +182,14 @@ const policyShape = {
         .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
         .optional(),
       keyPrefix: z.string().default('bwk:'),
+      /**
+       * PostgreSQL URL for keys, clients and other credentials shared by several instances.
+       * Without it they live in SQLite in the data directory.
+       */
+      postgres: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .optional(),
       /** Rate-limiting behaviour while Redis is unreachable. */
       onRedisFailure: z.enum(['fallback', 'open', 'closed']).default('fallback'),
       /** The local fallback admits limit ÷ this number on each instance. */
