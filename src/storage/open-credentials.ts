@@ -1,5 +1,9 @@
+import { readPepper } from '../auth/api-key-file.js';
+import { apiKeysDefaults } from '../auth/config-schema.js';
 import type { Clock } from '../core/clock.js';
+import type { BulwarkConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import { compilePolicy } from '../runtime/policy.js';
 import type { CredentialStores } from './credentials.js';
 import { createMemoryCredentialStores } from './memory-credentials.js';
 
@@ -21,4 +25,20 @@ export interface OpenCredentialOptions {
  */
 export function openCredentialStores(options: OpenCredentialOptions): CredentialStores {
   return createMemoryCredentialStores({ pepper: options.pepper, clock: options.clock });
+}
+
+/** Whether the gateway needs credential stores: some route accepts API keys. */
+export function needsCredentials(config: BulwarkConfig): boolean {
+  return compilePolicy(config).usesApiKeys;
+}
+
+/** Opens the stores a gateway configuration names, with the pepper from the environment. */
+export function openGatewayCredentials(config: BulwarkConfig, logger: Logger): CredentialStores {
+  const pepper = readPepper(config.auth.apiKeys ?? { ...apiKeysDefaults, file: undefined });
+  return openCredentialStores({
+    dataDir: config.dataDir,
+    postgres: config.storage.postgres,
+    pepper,
+    logger,
+  });
 }
