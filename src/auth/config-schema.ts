@@ -174,6 +174,9 @@ function apiKeysSchema(duration: z.ZodType<number, unknown>) {
     .strict();
 }
 
+/** Credential cache lifetimes when `auth.cache.ttl` is not set. */
+export const credentialCacheDefaults = { ttlWithoutRedis: 1_000, ttlWithRedis: 60_000 };
+
 export const upstreamIdentityDefaults = {
   subject: 'X-Auth-Subject',
   scopes: 'X-Auth-Scopes',
@@ -192,6 +195,18 @@ export function authSchema(
         .strict()
         .optional(),
       apiKeys: apiKeysSchema(duration).optional(),
+      /**
+       * How long each instance reuses a credential it looked up. Without Redis this bounds
+       * how long a revocation made elsewhere goes unnoticed; with Redis, changes are announced
+       * over pub/sub and this bounds only notices that were lost.
+       */
+      cache: z
+        .object({
+          ttl: duration.optional(),
+          maxEntries: z.number().int().positive().default(50_000),
+        })
+        .strict()
+        .default({ maxEntries: 50_000 }),
       /** Request headers that carry the verified identity to the upstream (gateway only). */
       upstreamHeaders: z
         .object({
@@ -203,7 +218,7 @@ export function authSchema(
         .default(upstreamIdentityDefaults),
     })
     .strict()
-    .default({ upstreamHeaders: upstreamIdentityDefaults });
+    .default({ upstreamHeaders: upstreamIdentityDefaults, cache: { maxEntries: 50_000 } });
 }
 
 type AuthLike = {

@@ -15,9 +15,13 @@ import { JsonLinesSink } from '../events/jsonl-sink.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
 import { FailoverStore } from '../ratelimit/failover-store.js';
 import { Protection } from '../runtime/protection.js';
-import type { CredentialChange } from '../auth/invalidation.js';
+import type { ApiKeyStore } from '../auth/api-key-store.js';
+import { credentialCacheDefaults } from '../auth/config-schema.js';
+import { CachingApiKeyStore } from '../auth/credential-cache.js';
+import type { CredentialChange, CredentialListener } from '../auth/invalidation.js';
 import type { CredentialStores } from '../storage/credentials.js';
 import { needsCredentials, openGatewayCredentials } from '../storage/open-credentials.js';
+import { RedisCredentialChannel } from '../storage/redis-invalidation.js';
 import { handleAdmin } from './admin.js';
 import { upstreamIdentity, type UpstreamIdentity } from './headers.js';
 import { GatewayMetrics } from './metrics.js';
@@ -56,6 +60,9 @@ export class Gateway {
   /** API keys, OAuth clients and signing keys; absent when the policy uses none of them. */
   readonly credentials: CredentialStores | undefined;
   private readonly ownsCredentials: boolean;
+  private readonly apiKeyCache: CachingApiKeyStore | undefined;
+  private readonly credentialChannel: RedisCredentialChannel | undefined;
+  private readonly credentialListeners: CredentialListener[] = [];
   private readonly server: Server;
   private readonly proxy: UpstreamProxy;
   private readonly logger: Logger;
@@ -78,12 +85,14 @@ export class Gateway {
     this.credentials =
       options.credentials ??
       (this.ownsCredentials ? openGatewayCredentials(config, this.logger) : undefined);
+    this.apiKeyCache = this.credentials && cacheApiKeys(config, this.credentials.apiKeys);
+    this.credentialChannel = this.credentials && this.openCredentialChannel();
     this.protection = new Protection(config, {
       logger: this.logger,
       bus: this.bus,
       store: options.store,
       observer: this.metrics,
-      apiKeyStore: this.credentials?.apiKeys,
+      apiKeyStore: this.apiKeyCache,
     });
     const store = this.protection.store;
     if (store instanceof FailoverStore) {
@@ -145,9 +154,40 @@ export class Gateway {
    * The admin API calls it after every change it makes.
    */
   notifyCredentialChange(change: CredentialChange): Promise<void> {
-    // NOTE: no credential cache or cross-instance channel exists yet; stores are read on every request.
-    void change;
+    if (this.credentialChannel !== undefined) return this.credentialChannel.notify(change);
+    this.applyCredentialChange(change);
     return Promise.resolve();
+  }
+
+  /** Registers a component that caches credentials, such as the OAuth token verifier. */
+  onCredentialChange(listener: CredentialListener): void {
+    this.credentialListeners.push(listener);
+  }
+
+  private applyCredentialChange(change: CredentialChange): void {
+    if (change.kind === 'apiKey') this.apiKeyCache?.evict(change.id);
+    for (const listener of this.credentialListeners) listener(change);
+  }
+
+  private openCredentialChannel(): RedisCredentialChannel | undefined {
+    const { redis, keyPrefix } = this.config.storage;
+    if (redis === undefined) return undefined;
+    return new RedisCredentialChannel({
+      url: redis,
+      keyPrefix,
+      logger: this.logger,
+      onChange: (change) => this.applyCredentialChange(change),
+      onSubscribed: (live) => {
+        // Notices sent while unsubscribed are lost, so nothing cached before is trusted, and
+        // entries stay short-lived until the subscription is back.
+        this.apiKeyCache?.clear();
+        const ttl = this.config.auth.cache.ttl;
+        this.apiKeyCache?.setTtl(
+          ttl ??
+            (live ? credentialCacheDefaults.ttlWithRedis : credentialCacheDefaults.ttlWithoutRedis),
+        );
+      },
+    });
   }
 
   get url(): string {
@@ -187,6 +227,7 @@ export class Gateway {
     await closed;
     await this.proxy.close();
     await this.protection.close();
+    await this.credentialChannel?.close();
     if (this.ownsCredentials) await this.credentials?.close();
     await this.bus.close();
     this.logger.info('gateway stopped');
@@ -324,6 +365,17 @@ export class Gateway {
       }),
     };
   }
+}
+
+/**
+ * Wraps the API key store in a cache. Until the Redis channel confirms its subscription,
+ * entries live as briefly as they do without Redis.
+ */
+function cacheApiKeys(config: BulwarkConfig, store: ApiKeyStore): CachingApiKeyStore {
+  return new CachingApiKeyStore(store, {
+    ttlMs: config.auth.cache.ttl ?? credentialCacheDefaults.ttlWithoutRedis,
+    maxEntries: config.auth.cache.maxEntries,
+  });
 }
 
 function createBus(config: BulwarkConfig, logger: Logger): EventBus {
