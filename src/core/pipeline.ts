@@ -24,6 +24,11 @@ export interface PipelineOptions {
   observer?: PipelineObserver;
   /** Decides per request whether rejections only report (the route's `reportOnly`). */
   reportOnlyFor?: (ctx: RequestContext) => boolean;
+  /**
+   * Publishes `auth.success` for every admitted request that carries a principal, so the
+   * audit can say who did what. Off where no guard authenticates.
+   */
+  successEvents?: boolean;
 }
 
 /**
@@ -36,6 +41,7 @@ export class Pipeline {
   private readonly logger: Logger;
   private readonly observer: PipelineObserver | undefined;
   private readonly reportOnlyFor: (ctx: RequestContext) => boolean;
+  private readonly successEvents: boolean;
 
   constructor(options: PipelineOptions) {
     this.guards = options.guards;
@@ -43,6 +49,7 @@ export class Pipeline {
     this.logger = options.logger ?? silentLogger;
     this.observer = options.observer;
     this.reportOnlyFor = options.reportOnlyFor ?? (() => false);
+    this.successEvents = options.successEvents ?? false;
   }
 
   run(ctx: RequestContext): Decision | Promise<Decision> {
@@ -72,6 +79,7 @@ export class Pipeline {
       const decision = this.settle(ctx, guard, verdict, began);
       if (decision) return decision;
     }
+    if (this.successEvents && ctx.principal !== undefined) this.bus.publish(successEvent(ctx));
     return { action: 'continue', headers: ctx.responseHeaders };
   }
 
@@ -122,6 +130,26 @@ export class Pipeline {
   }
 }
 
+function successEvent(ctx: RequestContext): EventDraft {
+  const principal = ctx.principal!;
+  return {
+    type: 'auth.success',
+    category: 'authentication',
+    severity: 'info',
+    outcome: 'success',
+    component: 'auth',
+    correlationId: ctx.correlationId,
+    actor: { type: principal.type, id: principal.id, ip: ctx.ip, userAgent: userAgentOf(ctx) },
+    target: { method: ctx.method, route: ctx.route?.id, path: ctx.path.slice(0, 512) },
+    details: { method: principal.type, scopes: principal.scopes ?? [] },
+  };
+}
+
+function userAgentOf(ctx: RequestContext): string | undefined {
+  const userAgent = ctx.headers['user-agent'];
+  return typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined;
+}
+
 function eventFor(
   ctx: RequestContext,
   guard: Guard,
@@ -129,7 +157,6 @@ function eventFor(
   reportOnly: boolean,
 ): EventDraft {
   const principal = ctx.principal;
-  const userAgent = ctx.headers['user-agent'];
   return {
     ...verdict.event,
     component: guard.name,
@@ -139,7 +166,7 @@ function eventFor(
       type: principal ? principal.type : 'anonymous',
       id: principal?.id,
       ip: ctx.ip,
-      userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined,
+      userAgent: userAgentOf(ctx),
     },
     target: {
       method: ctx.method,

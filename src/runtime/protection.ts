@@ -82,6 +82,7 @@ export class Protection {
       logger,
       observer: options.observer,
       reportOnlyFor: (ctx) => (ctx.route?.policy as RoutePolicy | undefined)?.reportOnly === true,
+      successEvents: authn.length > 0,
     });
   }
 

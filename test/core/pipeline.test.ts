@@ -147,3 +147,54 @@ describe('pipeline', () => {
     expect(timed).toEqual(['a', 'b']);
   });
 });
+
+describe('auth.success events', () => {
+  const authenticate = (ctx: RequestContext): ReturnType<Guard['check']> => {
+    ctx.principal = { type: 'api_key', id: 'key123', scopes: ['orders:read'] };
+    return CONTINUE;
+  };
+
+  it('are published for an admitted request with a principal', async () => {
+    const bus = new EventBus();
+    const events = collect(bus);
+    const pipeline = new Pipeline({
+      guards: [{ name: 'auth', check: authenticate }],
+      bus,
+      successEvents: true,
+    });
+
+    pipeline.run(context());
+    await bus.close();
+
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'auth.success',
+      category: 'authentication',
+      outcome: 'success',
+      actor: { type: 'api_key', id: 'key123', ip: '192.0.2.7' },
+      target: { method: 'GET', path: '/orders' },
+      correlationId: 'corr-1',
+    });
+  });
+
+  it('are not published for rejected or anonymous requests', async () => {
+    const bus = new EventBus();
+    const events = collect(bus);
+    const rejected = new Pipeline({
+      guards: [{ name: 'auth', check: authenticate }, guard('deny', () => rejection)],
+      bus,
+      successEvents: true,
+    });
+    const anonymous = new Pipeline({
+      guards: [guard('a', () => CONTINUE)],
+      bus,
+      successEvents: true,
+    });
+
+    rejected.run(context());
+    anonymous.run(context());
+    await bus.close();
+
+    expect(events.map((event) => event.type)).toEqual(['test.rejected']);
+  });
+});
