@@ -117,7 +117,7 @@ export function jwtIssuerSchema(
     });
 }
 
-const authMethod = z.enum(['apiKey', 'jwt', 'anonymous']);
+const authMethod = z.enum(['apiKey', 'jwt', 'oauth', 'anonymous']);
 
 /** Policy fields of `auth` and `routes[].auth`: accepted credentials and required scopes. */
 export const authPolicyShape = {
@@ -191,7 +191,14 @@ export function authSchema(
     .object({
       ...authPolicyShape,
       jwt: z
-        .object({ issuers: z.array(jwtIssuerSchema(duration, httpUrl)).min(1) })
+        .object({
+          issuers: z.array(jwtIssuerSchema(duration, httpUrl)).min(1),
+          /**
+           * Verified tokens remembered, so a client that repeats a token skips the signature
+           * check until the token expires; 0 turns the cache off.
+           */
+          cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+        })
         .strict()
         .optional(),
       apiKeys: apiKeysSchema(duration).optional(),

@@ -21,16 +21,17 @@ const HIGH_SEVERITY: ReadonlySet<TokenFailure> = new Set([
  * because a client that sends a credential expects it to count. A principal set by an earlier
  * guard is kept.
  *
- * Only failures publish events (`auth.failure`). A success publishes none, because that would
- * be one event per request, and the principal already appears as the actor of later events.
+ * Failures publish `auth.failure` here; the pipeline publishes `auth.success` once the
+ * request has passed every guard.
  */
 export class JwtGuard implements Guard {
   readonly name = 'auth';
   private readonly verifier: JwtVerifier;
   private readonly fallback: AuthPolicy;
 
-  constructor(issuers: readonly JwtIssuerConfig[], fallback: AuthPolicy) {
-    this.verifier = new JwtVerifier(issuers);
+  /** `cacheSize` verified tokens are remembered; 0 verifies every request's signature. */
+  constructor(issuers: readonly JwtIssuerConfig[], fallback: AuthPolicy, cacheSize = 0) {
+    this.verifier = new JwtVerifier(issuers, cacheSize);
     this.fallback = fallback;
   }
 

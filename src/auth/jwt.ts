@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import {
@@ -13,6 +13,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 
+import { systemClock, type Clock } from '../core/clock.js';
 import type { Principal } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
 import type { JwtIssuerConfig } from './config-schema.js';
@@ -53,17 +54,66 @@ interface Issuer {
   keys: JWTVerifyGetKey;
 }
 
-/** Verifies JWT bearer tokens against the configured issuers and maps claims to a principal. */
+/** A verified token's principal, reusable while the token's time claims hold. */
+interface Verified {
+  principal: Principal;
+  /** Epoch ms, clock tolerance included. */
+  notBefore: number;
+  notAfter: number;
+}
+
+/**
+ * Verifies JWT bearer tokens against the configured issuers and maps claims to a principal.
+ *
+ * Verified tokens are remembered by their SHA-256 digest, up to `cacheSize`, so a client that
+ * sends the same token again costs a hash instead of a signature check. A remembered token
+ * is reused only inside its `nbf`..`exp` window, and rejected tokens are never remembered.
+ */
 export class JwtVerifier {
   private readonly issuers = new Map<string, Issuer>();
+  private readonly verified = new Map<string, Verified>();
 
-  constructor(configs: readonly JwtIssuerConfig[]) {
+  constructor(
+    configs: readonly JwtIssuerConfig[],
+    private readonly cacheSize = 0,
+    private readonly clock: Clock = systemClock,
+  ) {
     configs.forEach((config, index) => {
       this.issuers.set(config.issuer, { config, keys: keySource(config, index) });
     });
   }
 
-  async verify(token: string): Promise<Principal> {
+  verify(token: string): Promise<Principal> {
+    if (this.cacheSize === 0) return this.verifySignature(token);
+    const digest = createHash('sha256').update(token).digest('base64');
+    const hit = this.verified.get(digest);
+    const now = this.clock.now();
+    if (hit !== undefined && now >= hit.notBefore && now < hit.notAfter)
+      return Promise.resolve({ ...hit.principal });
+    if (hit !== undefined) this.verified.delete(digest);
+    return this.verifySignature(token).then((principal) => {
+      this.remember(digest, token, principal);
+      return { ...principal };
+    });
+  }
+
+  private remember(digest: string, token: string, principal: Principal): void {
+    const claims = decodeJwt(token);
+    const issuer = this.issuers.get(claims.iss ?? '');
+    if (issuer === undefined || claims.exp === undefined) return;
+    if (this.verified.size >= this.cacheSize) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    const tolerance = issuer.config.clockTolerance;
+    this.verified.set(digest, {
+      principal,
+      notBefore: claims.nbf === undefined ? 0 : claims.nbf * 1000 - tolerance,
+      notAfter: claims.exp * 1000 + tolerance,
+    });
+  }
+
+  protected async verifySignature(token: string): Promise<Principal> {
     const issuer = this.issuerOf(token);
     const { config } = issuer;
     let payload: JWTPayload;

@@ -141,7 +141,7 @@ function successEvent(ctx: RequestContext): EventDraft {
     correlationId: ctx.correlationId,
     actor: { type: principal.type, id: principal.id, ip: ctx.ip, userAgent: userAgentOf(ctx) },
     target: { method: ctx.method, route: ctx.route?.id, path: ctx.path.slice(0, 512) },
-    details: { method: principal.type, scopes: principal.scopes ?? [] },
+    details: { scopes: principal.scopes ?? [] },
   };
 }
 

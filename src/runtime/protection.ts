@@ -74,7 +74,13 @@ export class Protection {
     if (compiled.usesApiKeys)
       authn.push(apiKeyGuard(config, compiled.defaultAuth, options, logger));
     if (compiled.usesJwt)
-      authn.push(new JwtGuard(config.auth.jwt?.issuers ?? [], compiled.defaultAuth));
+      authn.push(
+        new JwtGuard(
+          config.auth.jwt?.issuers ?? [],
+          compiled.defaultAuth,
+          config.auth.jwt?.cacheSize,
+        ),
+      );
     const authz = compiled.usesScopes ? [new ScopeGuard(compiled.defaultAuth)] : [];
     this.pipeline = new Pipeline({
       guards: [...(options.extraGuards ?? []), ...authn, rateLimit, ...authz],

@@ -257,13 +257,22 @@ describe('jwt authentication', () => {
     expect(event?.details.reason).toBe('wrong_audience');
   });
 
-  it('success publishes no event', async () => {
-    const token = await sign(es, { sub: 'alice' });
+  it('success publishes one auth.success event naming the user', async () => {
+    const token = await sign(es, { sub: 'alice', scope: 'orders:read' });
     const before = events.length;
 
     expect((await call('/private', token)).status).toBe(200);
 
-    expect(events.slice(before)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const published = events.slice(before);
+    expect(published).toHaveLength(1);
+    expect(published[0]).toMatchObject({
+      type: 'auth.success',
+      outcome: 'success',
+      actor: { type: 'user', id: 'alice' },
+      details: { scopes: ['orders:read'] },
+    });
+    expect(JSON.stringify(published[0])).not.toContain(token);
   });
 });
 
