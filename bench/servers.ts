@@ -4,7 +4,9 @@
  *   tsx bench/servers.ts upstream
  *   tsx bench/servers.ts bare <upstreamUrl>
  *   tsx bench/servers.ts gateway <upstreamUrl> [redisUrl]
- * Each prints its URL as one line of JSON on stdout once listening. For each line `cpu` read
+ *   tsx bench/servers.ts auth <upstreamUrl> none|apikey|apikey-uncached|jwt|jwt-uncached
+ * Each prints its URL as one line of JSON on stdout once listening (`auth` adds the headers
+ * that carry the credential it created). For each line `cpu` read
  * on stdin, it writes one JSON line to stdout with the CPU time used so far, in microseconds.
  */
 import { createServer, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
@@ -14,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
 
 import { validateConfig } from '../src/core/config.js';
+import { startAuthGateway } from './auth-gateway.js';
 import { HOP_BY_HOP } from '../src/gateway/headers.js';
 import { Gateway } from '../src/gateway/server.js';
 
@@ -128,7 +131,9 @@ if (role === 'upstream') {
   });
   const gateway = new Gateway(config);
   gateway.listen().then((url) => console.log(JSON.stringify({ url })));
+} else if (role === 'auth') {
+  startAuthGateway(upstream!, redis!).then((announced) => console.log(JSON.stringify(announced)));
 } else {
-  console.error(`unknown role "${role}": expected upstream, bare or gateway`);
+  console.error(`unknown role "${role}": expected upstream, bare, gateway or auth`);
   process.exit(2);
 }
