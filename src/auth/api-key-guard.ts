@@ -1,7 +1,9 @@
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import type { Principal, RequestContext } from '../core/context.js';
+import { StoreUnavailableError } from '../core/errors.js';
 import { CONTINUE, type Guard, type Reject, type Verdict } from '../core/guard.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { problem } from '../core/problem.js';
 import { looksLikeApiKey, parseApiKey, type ApiKeyFormatFailure } from './api-key-format.js';
 import {
@@ -31,6 +33,8 @@ export interface ApiKeyGuardOptions {
   fallback: AuthPolicy;
   /** Receives errors of the batched last-use writes, which never fail a request. */
   onStoreError?: (error: unknown) => void;
+  /** Logs lookups that failed because the store was unavailable. */
+  logger?: Logger;
 }
 
 // Signs of guessing or a leaked id rank higher than a typo or a stale key.
@@ -74,9 +78,11 @@ export class ApiKeyGuard implements Guard {
   private readonly clock: Clock;
   private readonly fallback: AuthPolicy;
   private readonly lastUsed: LastUsedRecorder;
+  private readonly logger: Logger;
 
   constructor(options: ApiKeyGuardOptions) {
     this.store = options.store;
+    this.logger = options.logger ?? silentLogger;
     this.hasher = new ApiKeyHasher(options.pepper);
     this.header = (options.header ?? apiKeysDefaults.header).toLowerCase();
     this.clock = options.clock ?? systemClock;
@@ -102,13 +108,25 @@ export class ApiKeyGuard implements Guard {
 
     const parsed = parseApiKey(presented);
     if (!parsed.ok) return invalidKey(FORMAT_REASON[parsed.reason]);
-    return this.store.findById(parsed.keyId).then((record) => {
-      const failure = this.failureOf(record, parsed.secret);
-      if (failure !== undefined) return invalidKey(failure, record?.id);
-      ctx.principal = principalOf(record!);
-      this.lastUsed.record(record!.id);
-      return CONTINUE;
-    });
+    return this.store.findById(parsed.keyId).then(
+      (record) => {
+        const failure = this.failureOf(record, parsed.secret);
+        if (failure !== undefined) return invalidKey(failure, record?.id);
+        ctx.principal = principalOf(record!);
+        this.lastUsed.record(record!.id);
+        return CONTINUE;
+      },
+      // Fails closed: without the store no key can be verified. Other errors are bugs and
+      // reach the pipeline, which responds with 500.
+      (error: unknown) => {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        this.logger.error(
+          { err: error, requestId: ctx.id, correlationId: ctx.correlationId, keyId: parsed.keyId },
+          'API key lookup failed: credential store unavailable',
+        );
+        return storeUnavailable();
+      },
+    );
   }
 
   /** Writes pending last-use times to the store. */
@@ -179,6 +197,25 @@ function keyInUrl(): Reject {
         'An API key was sent in the query string. URLs end up in server, proxy and browser logs, so send the key in the Authorization header (Bearer) instead, and rotate this key.',
     }),
     event: failureEvent('key_in_url', 'medium'),
+  };
+}
+
+function storeUnavailable(): Reject {
+  return {
+    action: 'reject',
+    status: 503,
+    headers: { 'retry-after': '5' },
+    problem: problem(
+      'auth-store-unavailable',
+      503,
+      'Service Unavailable',
+      'BWK_ERR_AUTH_STORE_UNAVAILABLE',
+      {
+        detail:
+          'The API key could not be checked because the credential store is unavailable. Retry later.',
+      },
+    ),
+    event: failureEvent('store_unavailable', 'medium'),
   };
 }
 

@@ -138,7 +138,7 @@ export class MemoryApiKeyStore implements ApiKeyStore {
 
   rotate(id: string, graceMs: number): Promise<IssuedApiKey> {
     const record = this.keys.get(id);
-    if (record === undefined || record.status === 'revoked')
+    if (record === undefined || record.status !== 'active')
       return Promise.reject(new InvalidArgumentError(`no active API key with id "${id}"`));
     if (!Number.isFinite(graceMs) || graceMs < 0)
       return Promise.reject(

@@ -161,8 +161,6 @@ function apiKeysSchema(duration: z.ZodType<number, unknown>) {
         .default(apiKeysDefaults.header),
       /** Environment variable that contains the HMAC pepper (at least 32 bytes). */
       pepperEnv: envName.default(apiKeysDefaults.pepperEnv),
-      /** JSON file of hashed key records loaded at start (interim, until a database store). */
-      file: z.string().min(1).optional(),
       /** How often last-use times are written to the store. */
       lastUsedFlushInterval: duration
         .refine((ms) => ms > 0, {

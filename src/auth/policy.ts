@@ -1,4 +1,4 @@
-import type { RequestContext } from '../core/context.js';
+import { policyOf, type RequestContext } from '../core/context.js';
 import type { AuthConfig, RouteAuthConfig } from './config-schema.js';
 
 /** The credentials a route accepts and the scopes it requires, compiled at start. */
@@ -7,6 +7,11 @@ export interface AuthPolicy {
   apiKey: boolean;
   /** A bearer JWT is verified when sent, and required unless `anonymous` is set. */
   jwt: boolean;
+  /**
+   * A bearer access token of this gateway's OAuth server is verified when sent, as `jwt` is.
+   * Optional so that policies written before the OAuth server keep compiling.
+   */
+  oauth?: boolean;
   anonymous: boolean;
   /** Scopes the principal must all hold. */
   allScopes: readonly string[];
@@ -25,6 +30,7 @@ export function compileAuthPolicy(global: AuthConfig, route?: RouteAuthConfig): 
   return {
     apiKey: methods.includes('apiKey'),
     jwt: methods.includes('jwt'),
+    oauth: methods.includes('oauth'),
     anonymous: methods.includes('anonymous'),
     allScopes: scopes?.all ?? [],
     anyScopes: scopes?.any ?? [],
@@ -35,7 +41,10 @@ export function requiresScopes(policy: AuthPolicy): boolean {
   return policy.allScopes.length > 0 || policy.anyScopes.length > 0;
 }
 
-/** Returns the policy of the matched route, or `fallback` for a request that matched none. */
+/**
+ * Returns the policy of the matched route, else of the request's API version, or `fallback`
+ * for a request that matched neither.
+ */
 export function authPolicyOf(ctx: RequestContext, fallback: AuthPolicy): AuthPolicy {
-  return (ctx.route?.policy as { auth?: AuthPolicy } | undefined)?.auth ?? fallback;
+  return (policyOf(ctx) as { auth?: AuthPolicy } | undefined)?.auth ?? fallback;
 }

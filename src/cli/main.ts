@@ -3,6 +3,8 @@ import { Command } from 'commander';
 
 import { loadConfigFile } from '../core/config.js';
 import { BulwarkError } from '../core/errors.js';
+import { registerClientCommands } from './clients.js';
+import { registerKeyCommands } from './keys.js';
 import { startCommand, UsageError } from './start.js';
 
 const program = new Command()
@@ -33,6 +35,9 @@ config
       `${file}: valid (${routes} routes, ${limits} rate limits, store ${loaded.storage.redis ? 'redis' : 'memory'})`,
     );
   });
+
+registerKeyCommands(program);
+registerClientCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof BulwarkError || error instanceof UsageError) {

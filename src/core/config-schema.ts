@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
 import { authSchema, checkAuth, routeAuthSchema } from '../auth/config-schema.js';
+import { checkOAuth, oauthSchema } from '../auth/oauth/config-schema.js';
+import { checkVersioning, versioningSchema } from '../auth/versioning-config.js';
 import { algorithms } from '../ratelimit/policy.js';
 import { parseCidr } from './ip.js';
 import { parseDuration } from './duration.js';
@@ -175,6 +177,7 @@ const policyShape = {
     .default({ reportOnly: false, ipv6Prefix: 64, headers: { draft: true, legacy: true } }),
   routes: z.array(routeSchema).default([]),
   auth: authSchema(duration, httpUrl),
+  versioning: versioningSchema(rateLimitSchema, httpUrl),
   storage: z
     .object({
       redis: z
@@ -205,6 +208,27 @@ const policyShape = {
     }),
 };
 
+/** Minimum length of the admin token; a shorter one leaves the admin API off. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+const adminDefaults = {
+  prefix: '/_bulwark',
+  allow: ['127.0.0.0/8', '::1'],
+  tokenEnv: 'BULWARK_ADMIN_TOKEN',
+};
+
+/**
+ * Reads the admin API token from the environment. Returns undefined, which keeps the admin
+ * API off, when the variable is unset or shorter than `MIN_ADMIN_TOKEN_LENGTH`.
+ */
+export function readAdminToken(
+  admin: { tokenEnv: string },
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const token = env[admin.tokenEnv];
+  return token !== undefined && token.length >= MIN_ADMIN_TOKEN_LENGTH ? token : undefined;
+}
+
 const gatewayShape = {
   listen: z
     .object({
@@ -220,12 +244,23 @@ const gatewayShape = {
       prefix: z
         .string()
         .regex(/^\/[A-Za-z0-9_-]+$/, 'must be one path segment such as /_bulwark')
-        .default('/_bulwark'),
-      /** Clients allowed to read health and metrics. */
-      allow: z.array(cidr).default(['127.0.0.0/8', '::1']),
+        .default(adminDefaults.prefix),
+      /** Clients allowed to call the admin endpoints (health, metrics, admin API). */
+      allow: z.array(cidr).default(adminDefaults.allow),
+      /**
+       * Environment variable that holds the admin API bearer token, so the token never sits
+       * in the file. The admin API is on only while it holds one.
+       */
+      tokenEnv: z
+        .string()
+        .regex(
+          /^[A-Z_][A-Z0-9_]{0,127}$/,
+          'must be an environment variable name such as BULWARK_ADMIN_TOKEN',
+        )
+        .default(adminDefaults.tokenEnv),
     })
     .strict()
-    .default({ prefix: '/_bulwark', allow: ['127.0.0.0/8', '::1'] }),
+    .default(adminDefaults),
   events: z
     .object({
       sink: z.enum(['file', 'stdout', 'none']).default('file'),
@@ -240,6 +275,8 @@ const gatewayShape = {
     .strict()
     .default({ level: 'info' }),
   shutdownTimeout: positiveDuration.default(10_000),
+  /** The OAuth 2.0 client-credentials server; off unless set. */
+  oauth: oauthSchema(duration, httpUrl).optional(),
 };
 
 function checkRoutesUnique(
@@ -321,10 +358,15 @@ function duplicateName(ctx: z.RefinementCtx, path: (string | number)[], message:
   ctx.addIssue({ code: 'custom', path, message, params: { bwk: 'BWK_ERR_CONFIG_DUPLICATE' } });
 }
 
-function checkPolicy(config: PolicyLike, ctx: z.RefinementCtx): void {
+function checkPolicy(
+  config: PolicyLike & Parameters<typeof checkVersioning>[0],
+  ctx: z.RefinementCtx,
+): void {
   checkRoutesUnique(config, ctx);
   checkLimitNames(config, ctx);
   checkAuth(config, ctx);
+  checkOAuth(config, ctx);
+  checkVersioning(config, ctx);
 }
 
 /** Options of the library adapters: the policy without listener or upstream. */
@@ -340,5 +382,6 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type BulwarkConfig = z.output<typeof configSchema>;
 export type PolicyInput = z.input<typeof policySchema>;
 export type PolicyConfig = z.output<typeof policySchema>;
+export type VersioningConfig = PolicyConfig['versioning'];
 export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;

@@ -17,6 +17,15 @@ export interface MatchedRoute<Policy = unknown> {
   policy: Policy;
 }
 
+/** The API version a request resolved to, when versioning is configured. */
+export interface RequestVersion<Policy = unknown> {
+  /** The name as configured (e.g. `2` or `2024-06-01`), whatever case the client used. */
+  readonly name: string;
+  readonly status: 'active' | 'deprecated' | 'retired';
+  /** The policy of this version's requests that match no route. */
+  readonly policy: Policy;
+}
+
 /**
  * The framework-neutral view of a request that every guard reads. Adapters build it from
  * their own request objects; guards never touch the socket.
@@ -38,6 +47,8 @@ export interface RequestContext {
   readonly receivedAt: number;
   route: MatchedRoute | undefined;
   principal: Principal | undefined;
+  /** The resolved API version; undefined without versioning or when none could be resolved. */
+  version: RequestVersion | undefined;
   /** Headers added to the response whatever the verdict, e.g. RateLimit. */
   readonly responseHeaders: Record<string, string>;
 }
@@ -72,8 +83,17 @@ export function createContext(init: ContextInit): RequestContext {
     receivedAt: init.receivedAt,
     route: init.route,
     principal: init.principal,
+    version: undefined,
     responseHeaders: {},
   };
+}
+
+/**
+ * Returns the policy a request runs under: its route's, else its version's policy for
+ * unmatched requests, else undefined, which means the global default.
+ */
+export function policyOf(ctx: RequestContext): unknown {
+  return ctx.route?.policy ?? ctx.version?.policy;
 }
 
 /** Returns the first value of a header that may have been sent several times. */

@@ -4,6 +4,7 @@ import type { CidrList } from '../core/ip.js';
 import { parseIp } from '../core/ip.js';
 import { problem } from '../core/problem.js';
 import { sendProblem } from '../core/http-response.js';
+import type { AdminApi } from './admin-api.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface AdminDeps {
@@ -11,6 +12,8 @@ export interface AdminDeps {
   allow: CidrList;
   metrics: GatewayMetrics;
   health: () => Record<string, unknown>;
+  /** The credential management API under `<prefix>/admin/`, which checks access itself. */
+  api?: AdminApi;
 }
 
 /**
@@ -28,6 +31,12 @@ export function handleAdmin(
   deps: AdminDeps,
 ): boolean {
   if (path !== deps.prefix && !path.startsWith(`${deps.prefix}/`)) return false;
+  // Dispatched before the address check here, so that the admin API records every attempt,
+  // refused addresses included, as an event.
+  if (deps.api?.matches(path)) {
+    deps.api.handle(req, res, path, clientIp, requestId);
+    return true;
+  }
 
   const client = parseIp(clientIp);
   if (!client || !deps.allow.contains(client)) {
@@ -71,7 +80,7 @@ export function handleAdmin(
   sendProblem(
     res,
     problem('not-found', 404, 'Not Found', 'BWK_ERR_ADMIN_NOT_FOUND', {
-      detail: `No admin endpoint ${req.method} ${action}; available: GET ${deps.prefix}/health, GET ${deps.prefix}/metrics.`,
+      detail: `No admin endpoint ${req.method} ${action}; available: GET ${deps.prefix}/health, GET ${deps.prefix}/metrics, and the admin API under ${deps.prefix}/admin/.`,
     }),
     {},
     requestId,

@@ -35,6 +35,8 @@ export interface IdentityHeaderNames {
 /** The identity headers in lower case, with the set of headers they add to the stop list. */
 export interface UpstreamIdentity {
   readonly names: IdentityHeaderNames;
+  /** The header that carries the resolved API version, in lower case, with versioning. */
+  readonly versionHeader?: string;
   readonly notForwarded: ReadonlySet<string>;
 }
 
@@ -42,20 +44,25 @@ export interface UpstreamIdentity {
  * Compiles the identity header names once. Client-sent copies of these headers are always
  * removed, on anonymous routes too, because the upstream trusts them as the gateway's word.
  * `credentialHeaders` (the API key header) are removed too: the gateway verified the key,
- * and the upstream has no reason to hold the secret.
+ * and the upstream has no reason to hold the secret. Client copies of `versionHeader` are
+ * removed for the same reason as the identity headers.
  */
 export function upstreamIdentity(
   names: IdentityHeaderNames,
   credentialHeaders: readonly string[] = [],
+  versionHeader?: string,
 ): UpstreamIdentity {
   const lower = {
     subject: names.subject.toLowerCase(),
     scopes: names.scopes.toLowerCase(),
     type: names.type.toLowerCase(),
   };
+  const version = versionHeader?.toLowerCase();
   return {
     names: lower,
+    versionHeader: version,
     notForwarded: new Set([
+      ...(version === undefined ? [] : [version]),
       ...NOT_FORWARDED_UPSTREAM,
       lower.subject,
       lower.scopes,
@@ -75,6 +82,8 @@ export interface ForwardingInfo {
   /** Identity headers to strip, and to set from `principal` when there is one. */
   identity?: UpstreamIdentity;
   principal?: Principal;
+  /** The resolved API version, sent in `identity.versionHeader`. */
+  version?: string;
 }
 
 /**
@@ -110,6 +119,9 @@ export function upstreamRequestHeaders(
   if (host) out.push('x-forwarded-host', host);
   out.push('x-request-id', info.requestId);
   if (info.identity && info.principal) pushIdentity(out, info.identity.names, info.principal);
+  // Version names are validated as letters, digits, dots, dashes and underscores.
+  if (info.identity?.versionHeader && info.version !== undefined)
+    out.push(info.identity.versionHeader, info.version);
   return out;
 }
 
@@ -164,8 +176,10 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return new Set(text.split(',').map((token) => token.trim().toLowerCase()));
 }
 
+// `Link` is a list of links, so the upstream's links are kept beside the gateway's (such as
+// a deprecation notice) rather than replaced.
 function replaced(name: string, added: Record<string, string>): boolean {
-  return name === 'x-request-id' || Object.hasOwn(added, name);
+  return name === 'x-request-id' || (name !== 'link' && Object.hasOwn(added, name));
 }
 
 function joined(value: string | string[] | undefined): string | undefined {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 
 import type { BulwarkConfig } from '../core/config.js';
+import { readAdminToken } from '../core/config-schema.js';
 import type { RequestContext } from '../core/context.js';
 import { sendProblem } from '../core/http-response.js';
 import { CidrList, parseIp } from '../core/ip.js';
@@ -19,10 +20,14 @@ import type { ApiKeyStore } from '../auth/api-key-store.js';
 import { credentialCacheDefaults } from '../auth/config-schema.js';
 import { CachingApiKeyStore } from '../auth/credential-cache.js';
 import type { CredentialChange, CredentialListener } from '../auth/invalidation.js';
+import type { Clock } from '../core/clock.js';
+import { createOAuthServer, endpointLimits } from '../auth/oauth/setup.js';
+import type { OAuthServer } from '../auth/oauth/oauth-server.js';
 import type { CredentialStores } from '../storage/credentials.js';
 import { needsCredentials, openGatewayCredentials } from '../storage/open-credentials.js';
 import { RedisCredentialChannel } from '../storage/redis-invalidation.js';
 import { handleAdmin } from './admin.js';
+import { adminApiFor } from './admin-api.js';
 import { upstreamIdentity, type UpstreamIdentity } from './headers.js';
 import { GatewayMetrics } from './metrics.js';
 import { UpstreamProxy, type UpstreamOptions } from './proxy.js';
@@ -40,6 +45,8 @@ export interface GatewayOptions {
    * closes stores it opened itself, not these.
    */
   credentials?: CredentialStores;
+  /** Time source of the OAuth server: token times, key rotation, secret overlap (tests). */
+  oauthClock?: Clock;
 }
 
 /**
@@ -59,6 +66,8 @@ export class Gateway {
   readonly protection: Protection;
   /** API keys, OAuth clients and signing keys; absent when the policy uses none of them. */
   readonly credentials: CredentialStores | undefined;
+  /** The OAuth 2.0 client-credentials server; absent without an `oauth` section. */
+  readonly oauth: OAuthServer | undefined;
   private readonly ownsCredentials: boolean;
   private readonly apiKeyCache: CachingApiKeyStore | undefined;
   private readonly credentialChannel: RedisCredentialChannel | undefined;
@@ -87,14 +96,27 @@ export class Gateway {
       (this.ownsCredentials ? openGatewayCredentials(config, this.logger) : undefined);
     this.apiKeyCache = this.credentials && cacheApiKeys(config, this.credentials.apiKeys);
     this.credentialChannel = this.credentials && this.openCredentialChannel();
+    this.oauth = createOAuthServer(config, {
+      credentials: this.credentials,
+      bus: this.bus,
+      logger: this.logger,
+      clock: options.oauthClock,
+      notify: (change) => this.notifyCredentialChange(change),
+    });
     this.protection = new Protection(config, {
       logger: this.logger,
       bus: this.bus,
       store: options.store,
       observer: this.metrics,
       apiKeyStore: this.apiKeyCache,
+      oauthTokens: this.oauth?.tokens,
     });
     const store = this.protection.store;
+    const oauth = this.oauth;
+    if (oauth !== undefined) {
+      oauth.checkBefore(endpointLimits(config, store, this.bus, this.logger));
+      this.onCredentialChange((change) => oauth.applyCredentialChange(change));
+    }
     if (store instanceof FailoverStore) {
       store.onStateChange((state) => this.metrics.storeDegraded.set(state === 'degraded' ? 1 : 0));
     }
@@ -103,6 +125,7 @@ export class Gateway {
     this.identity = upstreamIdentity(
       config.auth.upstreamHeaders,
       config.auth.apiKeys ? [config.auth.apiKeys.header] : [],
+      config.versioning?.upstreamHeader,
     );
     this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
     this.server.on('connection', (socket: Socket) => {
@@ -127,6 +150,7 @@ export class Gateway {
   async listen(): Promise<string> {
     const { host, port } = this.config.listen;
     await this.credentials?.ready();
+    await this.oauth?.start();
     // Shared limits hold only once Redis responds, so wait for it (bounded) before accepting.
     if (!(await this.protection.ready(STORE_READY_TIMEOUT_MS))) {
       this.logger.warn(
@@ -142,6 +166,7 @@ export class Gateway {
       });
     });
     const url = this.url;
+    this.oauth?.useListenUrl(url);
     this.logger.info(
       { url, upstream: upstreamOptions(this.config).url, store: this.protection.store.kind },
       'gateway started',
@@ -228,6 +253,7 @@ export class Gateway {
     await this.proxy.close();
     await this.protection.close();
     await this.credentialChannel?.close();
+    this.oauth?.close();
     if (this.ownsCredentials) await this.credentials?.close();
     await this.bus.close();
     this.logger.info('gateway stopped');
@@ -256,6 +282,11 @@ export class Gateway {
     if (this.isAdminPath(ctx.path)) {
       res.setHeader('x-request-id', ctx.correlationId);
       handleAdmin(req, res, ctx.path, ctx.ip, ctx.correlationId, this.adminDeps());
+      return;
+    }
+    // The OAuth endpoints authenticate clients themselves, so route auth does not apply.
+    if (this.oauth?.serves(ctx.path)) {
+      this.oauth.handle(req, res, ctx);
       return;
     }
 
@@ -300,6 +331,7 @@ export class Gateway {
       requestId: ctx.correlationId,
       identity: this.identity,
       principal: ctx.principal,
+      version: ctx.version?.name,
     };
     this.proxy.forward(req, res, info, decision.headers, (result) => {
       this.metrics.countRequest(route, result.outcome);
@@ -363,6 +395,16 @@ export class Gateway {
         rateLimitStore: this.protection.store.kind,
         events: this.bus.stats(),
       }),
+      api: adminApiFor(this, () => ({
+        prefix: this.config.admin.prefix,
+        allow: this.adminAllow,
+        tokenEnv: this.config.admin.tokenEnv,
+        token: readAdminToken(this.config.admin),
+        credentials: this.credentials,
+        bus: this.bus,
+        logger: this.logger,
+        notify: (change) => this.notifyCredentialChange(change),
+      })),
     };
   }
 }

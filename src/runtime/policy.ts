@@ -1,3 +1,4 @@
+import type { AuthConfig, RouteAuthConfig } from '../auth/config-schema.js';
 import { compileAuthPolicy, requiresScopes, type AuthPolicy } from '../auth/policy.js';
 import type { PolicyConfig, RateLimitConfig } from '../core/config.js';
 import { compileKey } from '../ratelimit/keys.js';
@@ -8,6 +9,8 @@ export interface RoutePolicy {
   reportOnly: boolean;
   rateLimits: readonly CompiledLimit[];
   auth: AuthPolicy;
+  /** With versioning, the route's policy per version name, which replaces this one. */
+  versions?: ReadonlyMap<string, RoutePolicy>;
 }
 
 export function compileLimit(config: RateLimitConfig, ipv6Prefix: number): CompiledLimit {
@@ -63,16 +66,16 @@ export interface CompiledPolicy {
     id: string;
     policy: RoutePolicy;
   }>;
+  /** Per version name, the policy of its requests that match no route; empty without versioning. */
+  versions: ReadonlyMap<string, RoutePolicy>;
 }
 
 export function compilePolicy(config: PolicyConfig): CompiledPolicy {
   const ipv6Prefix = config.rateLimiting.ipv6Prefix;
   const globalLimits = config.rateLimits.map((limit) => compileLimit(limit, ipv6Prefix));
-  const routes = config.routes.map((route) => ({
-    methods: route.match.methods,
-    path: route.match.path,
-    id: route.match.text,
-    policy: {
+  const versions = compileVersions(config, globalLimits);
+  const routes = config.routes.map((route) => {
+    const policy: RoutePolicy = {
       reportOnly: route.reportOnly,
       rateLimits: mergeLimits(
         globalLimits,
@@ -80,10 +83,20 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
         route.match.text,
       ),
       auth: compileAuthPolicy(config.auth, route.auth),
-    },
-  }));
+    };
+    return {
+      methods: route.match.methods,
+      path: route.match.path,
+      id: route.match.text,
+      policy: versions.length === 0 ? policy : withVersions(policy, route.auth, versions),
+    };
+  });
   const defaultAuth = compileAuthPolicy(config.auth);
-  const policies = [defaultAuth, ...routes.map((route) => route.policy.auth)];
+  const routePolicies = [
+    ...routes.flatMap((route) => [route.policy, ...(route.policy.versions?.values() ?? [])]),
+    ...versions.map((version) => version.policy),
+  ];
+  const policies = [defaultAuth, ...routePolicies.map((policy) => policy.auth)];
   return {
     globalLimits,
     defaultAuth,
@@ -91,5 +104,61 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
     usesJwt: policies.some((policy) => policy.jwt),
     usesScopes: policies.some(requiresScopes),
     routes,
+    versions: new Map(versions.map((version) => [version.name, version.policy])),
   };
+}
+
+/** One version's settings compiled for the route policies built on them. */
+interface VersionParts {
+  name: string;
+  /** The global auth settings with the fields the version's `auth` sets replaced. */
+  auth: AuthConfig;
+  /** The version's own limits, each counted per version. */
+  limits: readonly CompiledLimit[];
+  /** The policy of the version's requests that match no route. */
+  policy: RoutePolicy;
+}
+
+function compileVersions(
+  config: PolicyConfig,
+  globalLimits: readonly CompiledLimit[],
+): VersionParts[] {
+  const ipv6Prefix = config.rateLimiting.ipv6Prefix;
+  return (config.versioning?.versions ?? []).map((version) => {
+    const auth: AuthConfig = {
+      ...config.auth,
+      methods: version.auth?.methods ?? config.auth.methods,
+      scopes: version.auth?.scopes ?? config.auth.scopes,
+    };
+    const limits = version.rateLimits.map((limit) => ({
+      ...compileLimit(limit, ipv6Prefix),
+      counter: `version:${version.name}|${limit.name}`,
+    }));
+    const policy = {
+      reportOnly: false,
+      rateLimits: [...globalLimits, ...limits],
+      auth: compileAuthPolicy(auth),
+    };
+    return { name: version.name, auth, limits, policy };
+  });
+}
+
+/**
+ * Adds a route's policy per version: the version's auth replaces the global default but the
+ * route's own `auth` fields win, and the version's limits are added to the route's.
+ */
+function withVersions(
+  policy: RoutePolicy,
+  routeAuth: RouteAuthConfig | undefined,
+  versions: readonly VersionParts[],
+): RoutePolicy {
+  const byVersion = new Map<string, RoutePolicy>();
+  for (const version of versions) {
+    byVersion.set(version.name, {
+      reportOnly: policy.reportOnly,
+      rateLimits: [...policy.rateLimits, ...version.limits],
+      auth: compileAuthPolicy(version.auth, routeAuth),
+    });
+  }
+  return { ...policy, versions: byVersion };
 }

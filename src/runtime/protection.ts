@@ -1,14 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 
-import { readApiKeyFile, readPepper } from '../auth/api-key-file.js';
 import { ApiKeyGuard } from '../auth/api-key-guard.js';
 import { MemoryApiKeyStore, type ApiKeyStore } from '../auth/api-key-store.js';
 import { apiKeysDefaults } from '../auth/config-schema.js';
 import { JwtGuard } from '../auth/jwt-guard.js';
+import type { AccessTokens } from '../auth/oauth/access-tokens.js';
+import { OAuthGuard } from '../auth/oauth/oauth-guard.js';
+import { readPepper } from '../auth/pepper.js';
 import type { AuthPolicy } from '../auth/policy.js';
 import { ScopeGuard } from '../auth/scopes.js';
+import { ApiVersioning, VersionGuard } from '../auth/versioning.js';
 import type { PolicyConfig } from '../core/config.js';
-import type { RequestContext } from '../core/context.js';
+import { policyOf, type RequestContext } from '../core/context.js';
 import { CidrList } from '../core/ip.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -18,7 +21,7 @@ import type { Guard } from '../core/guard.js';
 import { EventBus } from '../events/bus.js';
 import { RateLimitGuard } from '../ratelimit/guard.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
-import { RouteTable } from './router.js';
+import { canonicalPath, RouteTable } from './router.js';
 import { compilePolicy, type RoutePolicy } from './policy.js';
 import { createRateLimitStore } from './store.js';
 
@@ -31,18 +34,24 @@ export interface ProtectionOptions {
   /** Guards that run before authentication and rate limiting (cheaper ones). */
   extraGuards?: readonly Guard[];
   /**
-   * The API key store. Without it, keys come from `auth.apiKeys.file`, or none are known.
-   * Either way the pepper is read from the variable `auth.apiKeys.pepperEnv` names.
+   * The API key store. Without it no key is known, so every key is rejected. Either way the
+   * pepper is read from the variable `auth.apiKeys.pepperEnv` names.
    */
   apiKeyStore?: ApiKeyStore;
+  /**
+   * The token verifier of the gateway's OAuth server. With it, the OAuth guard checks bearer
+   * tokens on routes that accept `oauth`.
+   */
+  oauthTokens?: AccessTokens;
 }
 
 /**
  * The guards, routes and state compiled from one policy. The gateway and every adapter
  * build one and differ only in how they read requests and write responses.
  *
- * Guard order: extra guards, API key authentication, JWT authentication, rate limits, scope
- * authorization.
+ * Guard order: extra guards, API version checks, OAuth, API key and JWT authentication,
+ * rate limits, scope authorization. The OAuth guard comes first and leaves API keys and other
+ * issuers' tokens to the guards after it, so a route may accept any mix of the three.
  * Authentication runs before rate limiting so that limits keyed on `user`, `client` or
  * `plan` see the principal. NOTE: per-IP limits therefore run after signature checks, so a
  * flood of bogus tokens costs a verification each before any limit applies.
@@ -53,6 +62,8 @@ export class Protection {
   readonly trustProxy: CidrList;
   readonly bus: EventBus;
   readonly store: RateLimitStore;
+  /** API version resolution; undefined without a `versioning` section. */
+  readonly versioning: ApiVersioning<RoutePolicy> | undefined;
   private readonly ownsBus: boolean;
 
   constructor(config: PolicyConfig, options: ProtectionOptions = {}) {
@@ -62,15 +73,24 @@ export class Protection {
     this.bus = options.bus ?? new EventBus({ logger });
     this.trustProxy = new CidrList(config.trustProxy);
     this.routes = new RouteTable(compiled.routes);
+    this.versioning =
+      config.versioning &&
+      new ApiVersioning(config.versioning, {
+        policyOf: (name) => compiled.versions.get(name)!,
+        canonicalPath,
+      });
     this.store = options.store ?? createRateLimitStore(config.storage, { bus: this.bus, logger });
 
     const rateLimit = new RateLimitGuard({
       store: this.store,
       limits: compiled.globalLimits,
+      limitsFor: (ctx) => (policyOf(ctx) as RoutePolicy | undefined)?.rateLimits,
       headers: config.rateLimiting.headers,
       reportOnly: config.rateLimiting.reportOnly,
     });
     const authn: Guard[] = [];
+    if (options.oauthTokens)
+      authn.push(new OAuthGuard(options.oauthTokens, compiled.defaultAuth, logger));
     if (compiled.usesApiKeys)
       authn.push(apiKeyGuard(config, compiled.defaultAuth, options, logger));
     if (compiled.usesJwt)
@@ -82,8 +102,9 @@ export class Protection {
         ),
       );
     const authz = compiled.usesScopes ? [new ScopeGuard(compiled.defaultAuth)] : [];
+    const versionGuard = this.versioning ? [new VersionGuard(this.versioning)] : [];
     this.pipeline = new Pipeline({
-      guards: [...(options.extraGuards ?? []), ...authn, rateLimit, ...authz],
+      guards: [...(options.extraGuards ?? []), ...versionGuard, ...authn, rateLimit, ...authz],
       bus: this.bus,
       logger,
       observer: options.observer,
@@ -98,7 +119,24 @@ export class Protection {
    */
   contextFor(req: IncomingMessage, url?: string): RequestContext {
     const ctx = contextFromNodeRequest(req, { trustProxy: this.trustProxy, url });
-    ctx.route = this.routes.match(ctx.method, ctx.path);
+    if (this.versioning === undefined) {
+      ctx.route = this.routes.match(ctx.method, ctx.path);
+      return ctx;
+    }
+
+    // Routes are matched without the version segment, so one route covers every version;
+    // the version then selects the route's policy. The request keeps its original path.
+    const resolution = this.versioning.resolve(ctx.headers, ctx.path);
+    const route = this.routes.match(ctx.method, resolution.routePath);
+    const version = resolution.version;
+    if (version !== undefined) {
+      ctx.version = version;
+      // Lifecycle headers go on every response of the version, rejections included.
+      for (const name in version.headers) ctx.responseHeaders[name] = version.headers[name]!;
+      if (route !== undefined)
+        route.policy = route.policy.versions?.get(version.name) ?? route.policy;
+    }
+    ctx.route = route;
     return ctx;
   }
 
@@ -125,18 +163,19 @@ function apiKeyGuard(
   options: ProtectionOptions,
   logger: Logger,
 ): ApiKeyGuard {
-  const settings = config.auth.apiKeys ?? { ...apiKeysDefaults, file: undefined };
+  const settings = config.auth.apiKeys ?? apiKeysDefaults;
   const pepper = readPepper(settings);
   let store = options.apiKeyStore;
   if (store === undefined) {
-    const records = settings.file === undefined ? [] : readApiKeyFile(settings.file);
-    if (records.length === 0)
-      logger.warn('API keys are accepted, but no key store or key file with keys is configured');
-    store = new MemoryApiKeyStore({ pepper, records });
+    logger.warn(
+      'API keys are accepted, but no API key store is configured, so every key is rejected',
+    );
+    store = new MemoryApiKeyStore({ pepper });
   }
   return new ApiKeyGuard({
     store,
     pepper,
+    logger,
     header: settings.header,
     lastUsedFlushIntervalMs: settings.lastUsedFlushInterval,
     fallback,

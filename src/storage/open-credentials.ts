@@ -1,11 +1,15 @@
-import { readPepper } from '../auth/api-key-file.js';
+import { join } from 'node:path';
+
 import { apiKeysDefaults } from '../auth/config-schema.js';
+import { readPepper } from '../auth/pepper.js';
 import type { Clock } from '../core/clock.js';
 import type { BulwarkConfig } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
+import { readAdminToken } from '../core/config-schema.js';
+import { redactUrl, silentLogger, type Logger } from '../core/logger.js';
 import { compilePolicy } from '../runtime/policy.js';
 import type { CredentialStores } from './credentials.js';
-import { createMemoryCredentialStores } from './memory-credentials.js';
+import { createPostgresCredentialStores } from './postgres-credentials.js';
+import { createSqliteCredentialStores } from './sqlite-credentials.js';
 
 export interface OpenCredentialOptions {
   /** Directory of the SQLite file `credentials.db`, created when missing. */
@@ -18,23 +22,45 @@ export interface OpenCredentialOptions {
   clock?: Clock;
 }
 
+/** The SQLite file of credentials inside the data directory. */
+export const CREDENTIALS_FILE = 'credentials.db';
+
 /**
- * Opens the credential backend the configuration names. Synchronous so that the gateway can
- * build its guards at once; `ready()` resolves when the schema is in place.
- * NOTE: placeholder that keeps credentials in memory until the SQLite and PostgreSQL stores land.
+ * Opens the credential backend the configuration names: PostgreSQL when `postgres` is set,
+ * else SQLite in `dataDir`. Synchronous so that the gateway can build its guards at once.
+ * Nothing is connected yet: `ready()` connects and brings the schema up to date, and the
+ * first call does so too when `ready()` was not awaited.
  */
 export function openCredentialStores(options: OpenCredentialOptions): CredentialStores {
-  return createMemoryCredentialStores({ pepper: options.pepper, clock: options.clock });
+  const logger = options.logger ?? silentLogger;
+  const common = { pepper: options.pepper, clock: options.clock, logger };
+  if (options.postgres !== undefined) {
+    logger.info(
+      { backend: 'postgres', postgres: redactUrl(options.postgres) },
+      'opening credential store',
+    );
+    return createPostgresCredentialStores({ url: options.postgres, ...common });
+  }
+  const path = join(options.dataDir, CREDENTIALS_FILE);
+  logger.info({ backend: 'sqlite', path }, 'opening credential store');
+  return createSqliteCredentialStores({ path, ...common });
 }
 
-/** Whether the gateway needs credential stores: some route accepts API keys. */
+/**
+ * Whether the gateway needs credential stores: a route accepts API keys, the admin API is on,
+ * or the OAuth server runs (a route that accepts `oauth` requires it).
+ */
 export function needsCredentials(config: BulwarkConfig): boolean {
-  return compilePolicy(config).usesApiKeys;
+  return (
+    compilePolicy(config).usesApiKeys ||
+    readAdminToken(config.admin) !== undefined ||
+    config.oauth !== undefined
+  );
 }
 
 /** Opens the stores a gateway configuration names, with the pepper from the environment. */
 export function openGatewayCredentials(config: BulwarkConfig, logger: Logger): CredentialStores {
-  const pepper = readPepper(config.auth.apiKeys ?? { ...apiKeysDefaults, file: undefined });
+  const pepper = readPepper(config.auth.apiKeys ?? apiKeysDefaults);
   return openCredentialStores({
     dataDir: config.dataDir,
     postgres: config.storage.postgres,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,9 @@ import { MemoryApiKeyStore } from '../../src/auth/api-key-store.js';
 import { validateConfig } from '../../src/core/config.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SecurityEvent } from '../../src/events/schema.js';
+import { StoreUnavailableError } from '../../src/core/errors.js';
 import { Gateway } from '../../src/gateway/server.js';
+import { openCredentialStores } from '../../src/storage/open-credentials.js';
 import { startGateway } from '../helpers/gateway.js';
 import { json, send, type Reply } from '../helpers/http.js';
 import type { Upstream } from '../helpers/upstream.js';
@@ -34,10 +36,15 @@ const keys: Record<'free' | 'otherFree' | 'pro' | 'revoked' | 'expired', string>
   expired: '',
 };
 let freeId = '';
+let dataDir = '';
 
 beforeAll(async () => {
   process.env[PEPPER_ENV] = PEPPER;
-  const store = new MemoryApiKeyStore({ pepper: PEPPER });
+  // Keys are created in the SQLite file of the gateway's data directory before it starts, as
+  // the CLI would create them.
+  dataDir = mkdtempSync(join(tmpdir(), 'bwk-keys-'));
+  const credentials = openCredentialStores({ dataDir, pepper: PEPPER });
+  const store = credentials.apiKeys;
   const free = await store.create({
     env: 'test',
     name: 'free',
@@ -53,9 +60,7 @@ beforeAll(async () => {
   await store.revoke(revoked.record.id);
   keys.revoked = revoked.key;
   keys.expired = (await store.create({ env: 'test', name: 'e', owner: 'e', expiresAt: 1 })).key;
-
-  const file = join(mkdtempSync(join(tmpdir(), 'bwk-keys-')), 'api-keys.json');
-  writeFileSync(file, JSON.stringify(store.records()));
+  await credentials.close();
 
   signer = await createSigner('ES256', 'k1');
   upstream = await startEchoUpstream();
@@ -64,9 +69,10 @@ beforeAll(async () => {
   gateway = await startGateway(
     {
       upstream: upstream.url,
+      dataDir,
       auth: {
         methods: ['apiKey'],
-        apiKeys: { pepperEnv: PEPPER_ENV, file },
+        apiKeys: { pepperEnv: PEPPER_ENV },
         jwt: {
           issuers: [
             {
@@ -97,6 +103,7 @@ afterAll(async () => {
   await gateway.stop();
   await upstream.close();
   delete process.env[PEPPER_ENV];
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 function call(path: string, headers: Record<string, string> = {}): Promise<Reply> {
@@ -195,11 +202,11 @@ describe('api key authentication', () => {
     expectInvalidKey(await call('/orders', bearer('abc.def')), 'malformed');
   });
 
-  it('revoked key from file is rejected', async () => {
+  it('revoked key is rejected', async () => {
     expectInvalidKey(await call('/orders', bearer(keys.revoked)), 'revoked');
   });
 
-  it('expired key from file is rejected', async () => {
+  it('expired key is rejected', async () => {
     expectInvalidKey(await call('/orders', bearer(keys.expired)), 'expired');
   });
 
@@ -319,16 +326,33 @@ describe('api key configuration', () => {
     );
   });
 
-  it('invalid key file stops the start', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'bwk-keys-')), 'api-keys.json');
-    writeFileSync(file, JSON.stringify([{ id: 'x', hash: 'plaintext' }]));
+  it('unusable data directory stops the start', async () => {
+    const notADirectory = join(mkdtempSync(join(tmpdir(), 'bwk-keys-')), 'file');
+    writeFileSync(notADirectory, '');
     const config = validateConfig({
       upstream: 'http://127.0.0.1:3000',
+      listen: { host: '127.0.0.1', port: 0 },
+      dataDir: notADirectory,
       events: { sink: 'none' },
-      auth: { methods: ['apiKey'], apiKeys: { pepperEnv: PEPPER_ENV, file } },
+      auth: { methods: ['apiKey'], apiKeys: { pepperEnv: PEPPER_ENV } },
     });
+    const gateway = new Gateway(config);
 
-    expect(() => new Gateway(config)).toThrow(/BWK_ERR_CONFIG_API_KEYS at auth\.apiKeys\.file/);
+    try {
+      await expect(gateway.listen()).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      await gateway.stop();
+      rmSync(notADirectory, { force: true });
+    }
+  });
+
+  it('apiKeys.file is an unknown key', () => {
+    expect(() =>
+      validateConfig({
+        upstream: 'http://127.0.0.1:3000',
+        auth: { apiKeys: { file: './data/api-keys.json' } } as never,
+      }),
+    ).toThrow(/BWK_ERR_CONFIG_UNKNOWN_KEY at auth\.apiKeys/);
   });
 
   it('Authorization as key header is rejected', () => {
