@@ -101,7 +101,7 @@ export interface MemoryApiKeyStoreOptions {
   records?: readonly ApiKeyRecord[];
 }
 
-/** An API key store in process memory, for tests, the library and the interim key file. */
+/** An API key store in process memory, for tests and the library. */
 export class MemoryApiKeyStore implements ApiKeyStore {
   private readonly keys = new Map<string, ApiKeyRecord>();
   private readonly hasher: ApiKeyHasher;
@@ -168,7 +168,7 @@ export class MemoryApiKeyStore implements ApiKeyStore {
     return Promise.resolve();
   }
 
-  /** Copies of every record, to save as the JSON key file the gateway loads. */
+  /** Copies of every record, e.g. to start another store with. */
   records(): ApiKeyRecord[] {
     return [...this.keys.values()].map(copy);
   }

@@ -176,12 +176,12 @@ async function deleteClient(id: string, options: CommonOptions): Promise<void> {
   });
 }
 
-/** The admin API's field names, which are those of OAuth (RFC 7591). */
+/** Returns the admin API's JSON shape, whose field names are those of OAuth (RFC 7591). */
 function apiShape(issued: IssuedClientSecret): Record<string, unknown> {
   return { client_id: issued.clientId, client_secret: issued.clientSecret, record: issued.record };
 }
 
-/** The latest time a previous secret still works, or undefined when none does. */
+/** Returns the latest time a previous secret still works, or undefined when none does. */
 function overlapEnd(client: ClientView): string | undefined {
   const ends = client.secrets.flatMap((secret) =>
     secret.expiresAt === null ? [] : [secret.expiresAt],

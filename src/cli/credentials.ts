@@ -35,7 +35,7 @@ export interface CommonOptions {
 export interface CommandContext {
   manager: CredentialManager;
   json: boolean;
-  /** Logs a change (the CLI has no event bus) and tells running gateways about it. */
+  /** Logs a change (the CLI has no event bus) and announces it to running gateways. */
   recordChange(
     message: string,
     changes: CredentialChange[],
@@ -81,7 +81,7 @@ function resolveConfig(path: string | undefined): BulwarkConfig | undefined {
 
 /**
  * Logs to stderr, so that stdout holds only the command's output and `--json` output can be
- * piped. The store's own start-up lines are left out unless BULWARK_LOG_LEVEL asks for them.
+ * piped. The store's own start-up lines are left out unless BULWARK_LOG_LEVEL requests them.
  */
 function cliLogger(config: BulwarkConfig | undefined): Logger {
   const level = process.env.BULWARK_LOG_LEVEL ?? config?.logging.level ?? 'info';
@@ -106,8 +106,8 @@ async function recordChange(
   fields: Record<string, unknown>,
 ): Promise<void> {
   logger.info({ ...fields, actor: { type: 'user', id: osUser(), via: 'cli' } }, message);
-  // Without Redis nothing is sent, and each gateway sees the change once its cache entry
-  // expires (one second by default).
+  // Without Redis nothing is sent, and each gateway reads the change from the store once its
+  // cache entry expires (one second by default).
   for (const change of changes) {
     await publishCredentialChange(
       config?.storage.redis,

@@ -28,11 +28,11 @@ export interface AdminApiOptions {
   /** `admin.prefix`; the API lives under `<prefix>/admin`. */
   prefix: string;
   allow: CidrList;
-  /** The variable `admin.tokenEnv` names, for the message that says how to enable the API. */
+  /** The variable `admin.tokenEnv` names, quoted in the 404 detail on how to enable the API. */
   tokenEnv: string;
-  /** The admin token; undefined keeps the API off. */
+  /** The admin token. Without one the API is off. */
   token: string | undefined;
-  /** Undefined keeps the API off. */
+  /** The credential stores. Without them the API is off. */
   credentials: CredentialStores | undefined;
   bus: EventBus;
   logger: Logger;
@@ -63,7 +63,7 @@ const MAX_EVENT_TEXT = 256;
  *
  * A request needs both an address in `admin.allow` and `Authorization: Bearer <token>` with
  * the token from the variable `admin.tokenEnv` names. Without that token the API is off and
- * every path answers 404, so a gateway never exposes credential management by default.
+ * every path returns 404, so a gateway never exposes credential management by default.
  * Every attempt publishes `admin.action`, and every change a `credential.*` event and a
  * cache notice; the token and the plaintext keys and secrets appear in neither.
  */
@@ -83,12 +83,12 @@ export class AdminApi {
         : new CredentialManager(options.credentials, this.clock);
   }
 
-  /** Whether a path belongs to the admin API. */
+  /** Returns whether a path belongs to the admin API. */
   matches(path: string): boolean {
     return path === this.basePath || path.startsWith(`${this.basePath}/`);
   }
 
-  /** Serves one request; never throws, and answers 500 on an unexpected failure. */
+  /** Serves one request. It never throws, and responds with 500 on an unexpected failure. */
   handle(
     req: IncomingMessage,
     res: ServerResponse,
@@ -132,7 +132,7 @@ export class AdminApi {
     this.respond(attempt, result);
   }
 
-  /** Reads the query and the body; rejects the request and returns undefined when invalid. */
+  /** Reads the query and the body. If either is invalid, rejects the request, returns undefined. */
   private async readInput(
     attempt: Attempt,
     route: AdminRoute,
@@ -151,7 +151,10 @@ export class AdminApi {
     return { query: query.value, body: body.value };
   }
 
-  /** Runs the handler; answers input, unknown-id and state errors and returns undefined. */
+  /**
+   * Runs the handler. On invalid input, an unknown id or a state conflict, it sends the error
+   * response and returns undefined.
+   */
   private async run(
     attempt: Attempt,
     route: AdminRoute,
@@ -231,8 +234,8 @@ export class AdminApi {
       try {
         await this.options.notify(change);
       } catch (error) {
-        // The change is stored; until the notice gets through, other instances may serve a
-        // cached copy for as long as their cache keeps entries.
+        // The change is stored. Until a notice gets through, other instances may use a cached
+        // copy for as long as their cache keeps entries.
         this.options.logger.error(
           { err: error, change },
           'admin API: credential change notice failed',
@@ -342,8 +345,8 @@ export class AdminApi {
   }
 
   /**
-   * The holder of the admin token acts as the user `admin-api`; before the token is
-   * checked, the caller is anonymous.
+   * Returns the event actor. The holder of the admin token acts as the user `admin-api`, and
+   * before the token is checked the caller is anonymous.
    */
   private actorOf(attempt: Attempt): SecurityEvent['actor'] {
     const actor: SecurityEvent['actor'] = attempt.authenticated

@@ -76,7 +76,7 @@ function isJsonMediaType(header: string | undefined): boolean {
   );
 }
 
-/** The 400 problem for invalid input: `errors` names each field and what is wrong with it. */
+/** Builds the 400 problem for invalid input, whose `errors` name each field and its problem. */
 export function invalidRequest(issues: readonly InputIssue[]): Problem {
   const summary = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
   return problem('admin-invalid-request', 400, 'Bad Request', 'BWK_ERR_ADMIN_INVALID_REQUEST', {

@@ -47,7 +47,7 @@ export interface HandlerResult {
   changes?: CredentialChange[];
 }
 
-/** Invalid input found by a handler; answered with 400 and the list of issues. */
+/** Invalid input found by a handler. The admin API responds with 400 and the list of issues. */
 export class AdminInputError extends Error {
   constructor(readonly issues: InputIssue[]) {
     super('invalid admin API input');

@@ -15,9 +15,9 @@ const DAY_MS = 86_400_000;
 
 /** Rotation grace period when the request sets none: long enough to roll out a new key. */
 export const DEFAULT_GRACE_MS = DAY_MS;
-/** Longest grace period, so a forgotten rotation does not keep an old key alive for months. */
+/** Maximum grace period, so a forgotten rotation does not keep an old key alive for months. */
 export const MAX_GRACE_MS = 90 * DAY_MS;
-/** Longest lifetime a key can be given at creation. */
+/** Maximum lifetime a key can be given at creation. */
 export const MAX_EXPIRY_MS = 3650 * DAY_MS;
 
 // Names and owners are printed in tables and logs, so control characters, which could
@@ -46,7 +46,7 @@ const env = z
   .string()
   .regex(/^[a-z0-9]{1,16}$/, 'must be 1 to 16 lower-case letters or digits, such as live or test');
 
-/** A duration text such as `24h`, at most `max` milliseconds; zero only when `allowZero`. */
+/** Builds the schema of a duration such as `24h`: at most `max` ms, and 0 only if `allowZero`. */
 function durationText(max: number, allowZero: boolean) {
   return z.string().transform((value, ctx) => {
     let ms: number;

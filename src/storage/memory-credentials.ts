@@ -59,7 +59,11 @@ export class MemoryClientStore implements ClientStore {
     };
     if (input.plan !== undefined) record.plan = input.plan;
     this.clients.set(record.id, record);
-    return Promise.resolve({ clientId: record.id, clientSecret: secret, record: copyClient(record) });
+    return Promise.resolve({
+      clientId: record.id,
+      clientSecret: secret,
+      record: copyClient(record),
+    });
   }
 
   findClient(id: string): Promise<ClientRecord | undefined> {

@@ -327,7 +327,8 @@ describe('api key configuration', () => {
   });
 
   it('unusable data directory stops the start', async () => {
-    const notADirectory = join(mkdtempSync(join(tmpdir(), 'bwk-keys-')), 'file');
+    const parent = mkdtempSync(join(tmpdir(), 'bwk-keys-'));
+    const notADirectory = join(parent, 'file');
     writeFileSync(notADirectory, '');
     const config = validateConfig({
       upstream: 'http://127.0.0.1:3000',
@@ -342,7 +343,7 @@ describe('api key configuration', () => {
       await expect(gateway.listen()).rejects.toBeInstanceOf(StoreUnavailableError);
     } finally {
       await gateway.stop();
-      rmSync(notADirectory, { force: true });
+      rmSync(parent, { recursive: true, force: true });
     }
   });
 

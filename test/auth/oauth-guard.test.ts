@@ -1,6 +1,11 @@
+import { randomBytes } from 'node:crypto';
+
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { RevokedTokenStore } from '../../src/auth/client-store.js';
+import { StoreUnavailableError } from '../../src/core/errors.js';
+import { createMemoryCredentialStores } from '../../src/storage/memory-credentials.js';
 import { json, send, type Reply } from '../helpers/http.js';
 import {
   bearer,
@@ -303,5 +308,33 @@ describe('rate limits keyed on oauth clients', () => {
 
   it('client plan selects the tier', async () => {
     expect(await statuses(await tokenFor('pro'), 4)).toEqual([200, 200, 200, 429]);
+  });
+});
+
+describe('credential store outage', () => {
+  it('revocation lookup failure is 503', async () => {
+    const pepper = randomBytes(32).toString('base64');
+    const memory = createMemoryCredentialStores({ pepper });
+    const down: RevokedTokenStore = {
+      revokeToken: () => Promise.reject(new StoreUnavailableError('store down')),
+      isTokenRevoked: () => Promise.reject(new StoreUnavailableError('store down')),
+      purgeRevokedTokens: () => Promise.reject(new StoreUnavailableError('store down')),
+    };
+    const outage = await startOAuthGateway(
+      { auth: { methods: ['oauth'] } },
+      { stores: { ...memory, revokedTokens: down }, pepper },
+    );
+    try {
+      const { clientId, clientSecret } = await memory.clients.create({ name: 'c', owner: 't' });
+      const token = await fetchToken(outage.gateway.url, clientId, clientSecret);
+
+      const reply = await send(outage.gateway.url, '/orders', { headers: bearer(token) });
+
+      expect(reply.status).toBe(503);
+      expect(reply.headers['retry-after']).toBe('5');
+      expect(json(reply).code).toBe('BWK_ERR_AUTH_STORE_UNAVAILABLE');
+    } finally {
+      await outage.stop();
+    }
   });
 });

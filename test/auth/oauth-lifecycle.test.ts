@@ -414,4 +414,62 @@ describe('two instances on one store', () => {
       await second.stop();
     }
   });
+
+  it('revocation notice reaches a cached instance', async () => {
+    const pepper = randomBytes(32).toString('base64');
+    const clock = new ManualClock(Date.now());
+    const stores = createMemoryCredentialStores({ pepper, clock });
+    const keyPrefix = `bwk_test_oauth_${randomBytes(4).toString('hex')}:`;
+    const input = {
+      auth: { methods: ['oauth' as const] },
+      routes: ROUTES,
+      oauth: { issuer: 'https://api.test' },
+      storage: { redis: 'redis://127.0.0.1:6379', keyPrefix },
+    };
+    const first = await startOAuthGateway(input, { stores, clock, pepper });
+    const second = await startOAuthGateway(input, { stores, clock, pepper });
+    const heard: string[] = [];
+    second.gateway.onCredentialChange((change) => heard.push(change.id));
+    try {
+      await untilHeard(heard, 'probe', () =>
+        first.gateway.notifyCredentialChange({ kind: 'token', id: 'probe' }),
+      );
+      const { clientId, clientSecret } = await stores.clients.create({
+        name: 'c',
+        owner: 't',
+        scopes: ['orders:read'],
+      });
+      const token = await fetchToken(first.gateway.url, clientId, clientSecret);
+      // The second instance now caches "not revoked" for this token.
+      expect((await send(second.gateway.url, '/orders', { headers: bearer(token) })).status).toBe(
+        200,
+      );
+
+      await postForm(
+        first.gateway.url,
+        '/oauth/revoke',
+        { token },
+        {
+          authorization: basic(clientId, clientSecret),
+        },
+      );
+      await untilHeard(heard, decodeToken(token).claims.jti!);
+
+      const reply = await send(second.gateway.url, '/orders', { headers: bearer(token) });
+      expect(reply.status).toBe(401);
+      expect(json(reply).reason).toBe('revoked');
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+  });
 });
+
+/** Waits until `heard` contains `id`, calling `send` again every 50 ms until then. */
+async function untilHeard(heard: string[], id: string, send?: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; attempt < 100 && !heard.includes(id); attempt++) {
+    await send?.();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!heard.includes(id)) throw new Error(`no credential notice for ${id} within 5 s`);
+}

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:http';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
@@ -71,6 +72,7 @@ interface CallOptions {
   body?: unknown;
   token?: string | null;
   headers?: Record<string, string>;
+  agent?: Agent;
 }
 
 /** Calls the admin API with the admin token, unless `token` replaces or (null) drops it. */
@@ -83,7 +85,12 @@ async function admin(method: string, path: string, options: CallOptions = {}): P
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     Object.assign(headers, JSON_TYPE, options.headers);
   }
-  const reply = await send(gateway.url, `${ADMIN}${path}`, { method, headers, body });
+  const reply = await send(gateway.url, `${ADMIN}${path}`, {
+    method,
+    headers,
+    body,
+    agent: options.agent,
+  });
   collectSecrets(reply);
   return reply;
 }
@@ -168,10 +175,12 @@ describe('admin API access', () => {
   });
 
   it('refused attempt names the action', async () => {
-    const reply = await admin('POST', '/keys/AAAAAAAAAAAA/revoke', { token: null });
+    const agent = new Agent({ keepAlive: true });
+    const reply = await admin('POST', '/keys/AAAAAAAAAAAA/revoke', { token: null, agent });
+    agent.destroy();
 
     expect(reply.status).toBe(401);
-    expect(reply.headers.connection).not.toBe('close');
+    expect(reply.headers.connection).toBe('keep-alive');
     const [event] = eventsOf('admin.action');
     expect(event?.details).toMatchObject({ action: 'keys.revoke', status: 401 });
     expect(event?.target.resourceId).toBe('AAAAAAAAAAAA');
@@ -466,9 +475,12 @@ describe('admin API validation', () => {
   });
 
   it('oversized body is 413', async () => {
+    const agent = new Agent({ keepAlive: true });
     const reply = await admin('POST', '/keys', {
       body: { name: 'a', owner: 'a', padding: 'x'.repeat(MAX_ADMIN_BODY_BYTES) },
+      agent,
     });
+    agent.destroy();
 
     expectProblem(reply, 413, 'BWK_ERR_ADMIN_BODY_TOO_LARGE');
     expect(reply.headers.connection).toBe('close');
