@@ -179,7 +179,7 @@ export function shortTime(iso: string | null): string {
 // Stored names come from the admin API and other tools too, so control characters are
 // replaced before they reach a terminal.
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]/g, '?');
+  return text.replace(/\p{Cc}/gu, '?');
 }
 
 /** Collects a repeatable option; each value may hold several space-separated items. */

@@ -64,8 +64,8 @@ const MAX_EVENT_TEXT = 256;
  * A request needs both an address in `admin.allow` and `Authorization: Bearer <token>` with
  * the token from the variable `admin.tokenEnv` names. Without that token the API is off and
  * every path returns 404, so a gateway never exposes credential management by default.
- * Every attempt publishes `admin.action`, and every change a `credential.*` event and a
- * cache notice; the token and the plaintext keys and secrets appear in neither.
+ * Every attempt publishes `admin.action`, and every change also a `credential.*` event and
+ * a cache notice. None of them contains the token or a plaintext key or secret.
  */
 export class AdminApi {
   readonly basePath: string;

@@ -71,14 +71,19 @@ export class CredentialManager {
   }
 
   /**
-   * Issues a successor. Only an active (or expired) key can be rotated: rotating a key that
-   * was rotated before would leave two successors, and a revoked key must not get one.
+   * Issues a successor. Only an active key can be rotated: rotating a key that was rotated
+   * before would leave two successors, a revoked key must not get one, and the successor of
+   * an expired key would inherit its past expiry.
    */
   async rotateKey(id: string, graceMs: number): Promise<RotatedKey> {
     const current = await this.getKey(id);
     if (current.status === 'revoked')
       throw new CredentialConflictError(
         `API key "${id}" is revoked and cannot be rotated; create a new key instead`,
+      );
+    if (current.status === 'expired')
+      throw new CredentialConflictError(
+        `API key "${id}" expired at ${current.expiresAt}; create a new key instead`,
       );
     if (current.status === 'rotated')
       throw new CredentialConflictError(

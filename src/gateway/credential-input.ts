@@ -26,7 +26,7 @@ const label = z
   .string()
   .min(1, 'must not be empty')
   .max(256, 'must be at most 256 characters')
-  .regex(/^[^\x00-\x1f\x7f]+$/, 'must not contain control characters');
+  .regex(/^\P{Cc}+$/u, 'must not contain control characters');
 
 // RFC 6749 section 3.3: a scope token is printable ASCII without space, `"` or `\`.
 const scope = z

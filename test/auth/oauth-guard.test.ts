@@ -285,7 +285,7 @@ describe('oauth beside other methods', () => {
 
   it('anonymous route checks a sent token', async () => {
     expect((await call('/public')).status).toBe(200);
-    expectInvalidToken(await call('/public', bearer('abc.def.ghi')), 'untrusted_issuer');
+    expectInvalidToken(await call('/public', bearer('abc.def.ghi')), 'malformed');
   });
 });
 

@@ -77,7 +77,7 @@ export async function startOAuthGateway(
   };
 }
 
-/** Encodes one credential part as RFC 6749 section 2.3.1 asks before base64. */
+/** Encodes one credential part, as RFC 6749 section 2.3.1 requires before base64. */
 export function formEncode(value: string): string {
   return new URLSearchParams({ v: value }).toString().slice(2);
 }

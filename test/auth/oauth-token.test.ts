@@ -199,7 +199,7 @@ describe('token endpoint success', () => {
   });
 
   it('unencoded basic credentials are rejected', async () => {
-    // Unencoded, the id is cut at its ':' and the rest holds a '%' that starts no escape.
+    // Unencoded, the id is cut at its ':' and the rest contains a '%' that starts no escape.
     const raw = Buffer.from(`${SPECIAL_ID}:${SPECIAL_SECRET}`).toString('base64');
 
     const reply = await tokenRequest(GRANT, { authorization: `Basic ${raw}` });

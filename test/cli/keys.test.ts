@@ -324,7 +324,7 @@ describe('bulwark keys with a running gateway', () => {
 
     await workspace.json(['keys', 'revoke', issued.record.id, '-c', gatewayConfig]);
 
-    // Without Redis the gateway sees the change when its cache entry expires.
+    // Without Redis the gateway reads the change from the store when its cache entry expires.
     expect(await eventualStatus(() => callGateway(issued.key), 401)).toBe(401);
   });
 });

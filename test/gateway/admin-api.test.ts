@@ -30,7 +30,7 @@ let upstream: Upstream;
 let gateway: Gateway;
 let credentials: CredentialStores;
 const events: SecurityEvent[] = [];
-/** Events of the whole file; `events` holds those of the current test. */
+/** Events of the whole file, while `events` contains those of the current test. */
 const allEvents: SecurityEvent[] = [];
 /** Every plaintext key and secret the API returned, none of which may appear in an event. */
 const issuedSecrets: string[] = [];
@@ -404,6 +404,20 @@ describe('admin API keys', () => {
     const reply = await admin('POST', `/keys/${id}/rotate`);
 
     expectProblem(reply, 409, 'BWK_ERR_CREDENTIAL_CONFLICT');
+  });
+
+  it('expired key cannot be rotated', async () => {
+    const expired = await credentials.apiKeys.create({
+      env: 'live',
+      name: 'old',
+      owner: 'team-a',
+      expiresAt: 1,
+    });
+
+    const reply = await admin('POST', `/keys/${expired.record.id}/rotate`);
+
+    const body = expectProblem(reply, 409, 'BWK_ERR_CREDENTIAL_CONFLICT');
+    expect(body.detail).toContain('expired at 1970-01-01T00:00:00.001Z');
   });
 
   it('revoke of unknown id is 404', async () => {

@@ -96,7 +96,7 @@ export class AccessTokens {
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Sets the `iss` and `aud` of tokens. Called once the gateway knows its URL. */
+  /** Sets the `iss` and `aud` of tokens. The gateway calls it at start, once its URL is fixed. */
   configure(issuer: string, audience: readonly string[]): void {
     this.issuerUrl = issuer;
     this.audience = [...audience];
@@ -151,7 +151,13 @@ export class AccessTokens {
         'malformed',
         `token is longer than ${MAX_TOKEN_LENGTH} characters`,
       );
-    if (!this.isOwn(token)) {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch {
+      throw new AccessTokenError('malformed', 'token is not a signed JWT in compact serialization');
+    }
+    if (issuer !== this.issuerUrl) {
       throw new AccessTokenError(
         'untrusted_issuer',
         'token issuer (iss) is not the OAuth server of this gateway',
@@ -203,7 +209,7 @@ export class AccessTokens {
   }
 }
 
-/** The principal a verified token stands for: the client it was issued to. */
+/** Returns the principal of a verified token: the client it was issued to. */
 export function principalOf(token: VerifiedAccessToken): Principal {
   const principal: Principal = { type: 'client', id: token.clientId, scopes: token.scopes };
   if (token.plan !== undefined) principal.plan = token.plan;

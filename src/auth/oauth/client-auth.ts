@@ -39,7 +39,7 @@ export type ClientAuthResult =
       clientId?: string;
     };
 
-// RFC 7617: the charset parameter tells clients to encode the credentials as UTF-8.
+// RFC 7617: the charset parameter makes clients encode the credentials as UTF-8.
 export const BASIC_CHALLENGE = 'Basic realm="oauth", charset="UTF-8"';
 const BASIC = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i;
 const SCHEME = /^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)/;

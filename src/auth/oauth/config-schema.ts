@@ -167,7 +167,7 @@ type OAuthLike = {
 
 /**
  * Checks that the `oauth` section exists wherever a policy lists the `oauth` method, and that
- * no endpoint lies under the admin prefix, where the admin handler would answer instead.
+ * no endpoint lies under the admin prefix, where the admin handler would respond instead.
  */
 export function checkOAuth(config: OAuthLike, ctx: z.RefinementCtx): void {
   const { oauth, admin } = config;

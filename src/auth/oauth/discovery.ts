@@ -8,7 +8,7 @@ import type { SigningKeyRing } from './signing-keys.js';
 const JWKS_MAX_AGE_SECONDS = 300;
 const METADATA_MAX_AGE_SECONDS = 3600;
 
-/** The JWKS: public keys only, cacheable for a few minutes. */
+/** Builds the JWKS response: public keys only, cacheable for a few minutes. */
 export function jwksResponse(keys: SigningKeyRing): OAuthResponse {
   return {
     status: 200,

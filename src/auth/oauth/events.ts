@@ -33,7 +33,7 @@ export function oauthEvent(
 }
 
 /**
- * An `auth.failure` of an OAuth endpoint. `clientId` is set only for a stored client, and
+ * Builds the `auth.failure` event of an OAuth endpoint. `clientId` is set only for a stored client, and
  * the details never contain a secret or a token.
  */
 export function oauthFailure(

@@ -73,13 +73,13 @@ export function writeResponse(
   res.end(head ? undefined : payload);
 }
 
-/** The parameters of a form body: each recognised name once, as RFC 6749 section 3.2 asks. */
+/** The parameters of a form body: each recognized name once, as RFC 6749 section 3.2 requires. */
 export type FormParams = ReadonlyMap<string, string>;
 
 /**
  * Reads an `application/x-www-form-urlencoded` body of at most `MAX_FORM_BYTES`. Only the
- * names in `known` are kept, because RFC 6749 section 3.2 says to ignore unrecognised
- * parameters. A known name sent twice is an `invalid_request`. An empty value counts as
+ * names in `known` are kept, because RFC 6749 section 3.2 requires that unrecognized
+ * parameters be ignored. A known name sent twice is an `invalid_request`. An empty value counts as
  * absent (section 3.1), but still counts as a repeat.
  */
 export async function readForm(

@@ -18,7 +18,7 @@ export interface IntrospectionOptions {
 /**
  * Token introspection (RFC 7662). The caller authenticates as a client and learns about its
  * own tokens only. A token that is invalid, expired, revoked, unknown or issued to another
- * client gets `{"active": false}` and nothing more, as section 2.2 asks, so the endpoint
+ * client gets `{"active": false}` and nothing more, as section 2.2 requires, so the endpoint
  * cannot be used to probe other clients' tokens.
  */
 export class IntrospectionEndpoint {

@@ -72,7 +72,7 @@ export class OAuthServer {
   private purgeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: OAuthServerOptions) {
-    const { config, credentials, bus } = options;
+    const { config, credentials } = options;
     this.config = config;
     this.credentials = credentials;
     this.logger = options.logger ?? silentLogger;
@@ -98,32 +98,7 @@ export class OAuthServer {
       this.tokens.configure(config.issuer, this.audienceFor(config.issuer));
 
     this.notify = options.notify;
-    const clients = new ClientAuthenticator(credentials.clients, options.pepper, this.clock);
-    const publish = (event: Parameters<EventBus['publish']>[0]): void => void bus.publish(event);
-    const endpointOptions = { clients, tokens: this.tokens, publish };
-    const token = new TokenEndpoint(endpointOptions);
-    const introspection = new IntrospectionEndpoint(endpointOptions);
-    const notify = (change: CredentialChange): Promise<void> => this.announce(change);
-    const revocation = new RevocationEndpoint({ ...endpointOptions, notify });
-    this.endpoints = new Map<string, Endpoint>([
-      [config.paths.token, { method: 'POST', handle: (req, ctx) => token.handle(req, ctx) }],
-      [
-        config.paths.introspection,
-        { method: 'POST', handle: (req, ctx) => introspection.handle(req, ctx) },
-      ],
-      [
-        config.paths.revocation,
-        { method: 'POST', handle: (req, ctx) => revocation.handle(req, ctx) },
-      ],
-      [config.paths.jwks, { method: 'GET', handle: () => jwksResponse(this.keys) }],
-      [
-        config.paths.metadata,
-        {
-          method: 'GET',
-          handle: () => metadataResponse(this.tokens.issuer, this.config, this.scopes),
-        },
-      ],
-    ]);
+    this.endpoints = this.createEndpoints(options);
   }
 
   /** Loads or creates the signing keys and starts the periodic cleanup of revocations. */
@@ -174,12 +149,12 @@ export class OAuthServer {
     }
   }
 
-  /** Answers a request for one of the paths `serves` claims. Never rejects. */
+  /** Responds to a request for one of the paths `serves` claims. Never rejects. */
   handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void {
     const endpoint = this.endpoints.get(ctx.path)!;
     const checked = this.precheck?.(ctx);
     if (checked === undefined) {
-      void this.answer(req, res, ctx, endpoint);
+      void this.respond(req, res, ctx, endpoint);
     } else if (isPromise(checked)) {
       checked.then(
         (decision) => this.afterPrecheck(req, res, ctx, endpoint, decision),
@@ -195,6 +170,36 @@ export class OAuthServer {
     clearInterval(this.purgeTimer);
   }
 
+  private createEndpoints(options: OAuthServerOptions): ReadonlyMap<string, Endpoint> {
+    const { config, credentials, bus } = options;
+    const clients = new ClientAuthenticator(credentials.clients, options.pepper, this.clock);
+    const publish = (event: Parameters<EventBus['publish']>[0]): void => void bus.publish(event);
+    const endpointOptions = { clients, tokens: this.tokens, publish };
+    const token = new TokenEndpoint(endpointOptions);
+    const introspection = new IntrospectionEndpoint(endpointOptions);
+    const notify = (change: CredentialChange): Promise<void> => this.announce(change);
+    const revocation = new RevocationEndpoint({ ...endpointOptions, notify });
+    return new Map<string, Endpoint>([
+      [config.paths.token, { method: 'POST', handle: (req, ctx) => token.handle(req, ctx) }],
+      [
+        config.paths.introspection,
+        { method: 'POST', handle: (req, ctx) => introspection.handle(req, ctx) },
+      ],
+      [
+        config.paths.revocation,
+        { method: 'POST', handle: (req, ctx) => revocation.handle(req, ctx) },
+      ],
+      [config.paths.jwks, { method: 'GET', handle: () => jwksResponse(this.keys) }],
+      [
+        config.paths.metadata,
+        {
+          method: 'GET',
+          handle: () => metadataResponse(this.tokens.issuer, this.config, this.scopes),
+        },
+      ],
+    ]);
+  }
+
   private afterPrecheck(
     req: IncomingMessage,
     res: ServerResponse,
@@ -203,7 +208,7 @@ export class OAuthServer {
     decision: Decision,
   ): void {
     if (decision.action === 'continue') {
-      void this.answer(req, res, ctx, endpoint);
+      void this.respond(req, res, ctx, endpoint);
       return;
     }
     const headers: Record<string, string> = {
@@ -215,7 +220,7 @@ export class OAuthServer {
     sendProblem(res, decision.body, headers, ctx.correlationId);
   }
 
-  private async answer(
+  private async respond(
     req: IncomingMessage,
     res: ServerResponse,
     ctx: RequestContext,

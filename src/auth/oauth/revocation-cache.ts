@@ -1,7 +1,7 @@
 import type { RevokedTokenStore } from '../client-store.js';
 
 export interface RevocationCacheOptions {
-  /** How long a "not revoked" answer is reused, in milliseconds of real time. */
+  /** How long a "not revoked" result is reused, in milliseconds of real time. */
   ttlMs?: number;
   /** Entries kept at most; the oldest is dropped first. */
   maxEntries?: number;
@@ -9,7 +9,7 @@ export interface RevocationCacheOptions {
 
 interface Entry {
   revoked: boolean;
-  /** `performance.now()` at which a "not revoked" answer goes stale. */
+  /** `performance.now()` at which a "not revoked" result goes stale. */
   until: number;
 }
 
@@ -19,7 +19,7 @@ const DEFAULT_MAX_ENTRIES = 10_000;
 /**
  * Remembers revocation lookups by `jti`, so a client that repeats a token costs one store
  * query per second instead of one per request. A revocation is permanent, so a "revoked"
- * answer is kept until the entry is evicted. A "not revoked" answer is reused for `ttlMs`.
+ * result is kept until the entry is evicted. A "not revoked" result is reused for `ttlMs`.
  * A revocation on another instance evicts the entry here through `forget` when the
  * credential change channel (Redis) is up, and within `ttlMs` when it is not.
  */

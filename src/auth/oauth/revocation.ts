@@ -25,7 +25,7 @@ export interface RevocationOptions {
  * access tokens. The `jti` is stored until the token expires, and the oauth guard rejects
  * the token from then on.
  *
- * - An invalid, expired or unknown token gets 200, because section 2.2 says the client
+ * - An invalid, expired or unknown token gets 200, because section 2.2 notes that the client
  *   cannot act on such an error. `token_type_hint` is accepted and not needed, because this
  *   server issues access tokens only.
  * - A valid token of another client is refused with `unauthorized_client`, because section

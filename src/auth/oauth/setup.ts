@@ -13,7 +13,7 @@ import type { CredentialChange } from '../invalidation.js';
 import { readPepper } from '../pepper.js';
 import { OAuthServer, type EndpointPrecheck } from './oauth-server.js';
 
-/** What the gateway builds the OAuth server from. */
+/** Dependencies the gateway passes to the OAuth server. */
 export interface OAuthSetup {
   credentials: CredentialStores | undefined;
   bus: EventBus;
@@ -48,7 +48,7 @@ export function createOAuthServer(
   });
 }
 
-/** The scopes that the default and route policies require, sorted and without repeats. */
+/** Returns the scopes that the default and route policies require, sorted and unique. */
 export function policyScopes(config: PolicyConfig): string[] {
   const scopes = new Set<string>();
   const add = (

@@ -136,7 +136,7 @@ export class SigningKeyRing {
     return kid;
   }
 
-  /** The key that signs new tokens. Throws before `start` has finished. */
+  /** Returns the key that signs new tokens. Throws before `start` has finished. */
   signingKey(): ActiveSigningKey {
     if (this.active === undefined) throw new Error('OAuth signing keys are not loaded yet');
     return this.active;
@@ -164,7 +164,7 @@ export class SigningKeyRing {
     return loaded.publicKey;
   }
 
-  /** The JWKS document: public keys of the signing key and of retired keys still kept. */
+  /** Returns the JWKS document: public keys of the signing key and of retired keys still kept. */
   jwks(): { keys: JWK[] } {
     const now = this.clock.now();
     const keys: JWK[] = [];
@@ -257,7 +257,7 @@ function isOlder(
   return a.createdAt < b.createdAt || (a.createdAt === b.createdAt && a.kid < b.kid);
 }
 
-/** The public JWK as published, with the members verifiers use to pick it. */
+/** Builds the public JWK as published, with the members verifiers use to pick it. */
 function publishedJwk(record: SigningKeyRecord): JWK {
   const jwk = JSON.parse(record.publicJwk) as JWK;
   return { ...pickPublic(jwk), kid: record.kid, alg: record.alg, use: 'sig' };
