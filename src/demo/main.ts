@@ -1,42 +1,103 @@
-import { validateConfig } from '../core/config.js';
+import { join } from 'node:path';
+
+import { validateConfig, type BulwarkConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { Gateway } from '../gateway/server.js';
+import { openCredentialStores } from '../storage/open-credentials.js';
 import { createDemoApi, listenDemoApi } from './api.js';
+import { demoCredentials, demoSecrets } from './provision.js';
+
+const DATA_DIR = './data';
+const DEMO_DIR = join(DATA_DIR, 'demo');
 
 /**
  * `npm start`: the demo shop API on a random loopback port, and the gateway in front of it
- * on 127.0.0.1:8080 (or BULWARK_PORT) with embedded defaults: memory state, events in
- * ./data/events.jsonl.
+ * on 127.0.0.1:8080 (or BULWARK_PORT) with embedded defaults: rate-limit state in memory,
+ * credentials in SQLite in ./data, events in ./data/events.jsonl. Orders need an API key or
+ * an OAuth access token; the demo creates one of each on its first start.
  */
 async function main(): Promise<void> {
   const logger = createLogger();
+  const port = Number(process.env.BULWARK_PORT ?? 8080);
+  const secrets = demoSecrets(DEMO_DIR);
+  process.env.BULWARK_API_KEY_PEPPER = secrets.pepper;
+  process.env.BULWARK_ADMIN_TOKEN = secrets.adminToken;
+
   const api = createDemoApi();
   const upstream = await listenDemoApi(api);
   logger.info({ upstream }, 'demo API started');
 
-  const port = Number(process.env.BULWARK_PORT ?? 8080);
-  const config = validateConfig(
+  const config = demoConfig(port, upstream);
+  const credentials = openCredentialStores({
+    dataDir: DATA_DIR,
+    pepper: secrets.pepper,
+    logger,
+  });
+  await credentials.ready();
+  const demo = await demoCredentials(DEMO_DIR, credentials);
+
+  const gateway = new Gateway(config, { logger, credentials });
+  let url: string;
+  try {
+    url = await gateway.listen();
+  } catch (error) {
+    logger.fatal(
+      { err: error },
+      `cannot listen on 127.0.0.1:${port}; set BULWARK_PORT to a free port`,
+    );
+    api.close();
+    await credentials.close();
+    process.exitCode = 1;
+    return;
+  }
+  printWelcome(url, upstream, demo.clientId);
+
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'stopping demo');
+    gateway
+      .stop()
+      .then(() => credentials.close())
+      .then(
+        () => api.close(() => process.exit(0)),
+        () => process.exit(1),
+      );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+function demoConfig(port: number, upstream: string): BulwarkConfig {
+  const anonymous = { methods: ['anonymous'] };
+  return validateConfig(
     {
       listen: { host: '127.0.0.1', port },
       upstream,
+      dataDir: DATA_DIR,
+      oauth: { issuer: `http://127.0.0.1:${port}` },
+      // Every route needs an API key or an access token unless it says otherwise.
+      auth: { methods: ['apiKey', 'oauth'] },
       rateLimits: [
         { name: 'per-ip', key: 'ip', limit: 300, window: '1m', algorithm: 'sliding-window-log' },
       ],
       routes: [
+        { match: 'GET /', auth: anonymous },
         {
           match: 'POST /login',
+          auth: anonymous,
           rateLimits: [{ name: 'login', key: 'ip', limit: 5, window: '15m', blockFor: '15m' }],
         },
         {
           match: 'GET /orders',
-          rateLimits: [{ name: 'orders', key: 'ip', limit: 100, window: '1m' }],
+          auth: { scopes: { all: ['orders:read'] } },
+          rateLimits: [{ name: 'orders', key: 'principal', limit: 100, window: '1m' }],
         },
         {
           match: 'POST /orders',
+          auth: { scopes: { all: ['orders:write'] } },
           rateLimits: [
             {
               name: 'order-writes',
-              key: 'ip',
+              key: 'principal',
               limit: 20,
               window: '1m',
               algorithm: 'gcra',
@@ -48,42 +109,29 @@ async function main(): Promise<void> {
     },
     'demo configuration',
   );
-  const gateway = new Gateway(config, { logger });
-  let url: string;
-  try {
-    url = await gateway.listen();
-  } catch (error) {
-    logger.fatal(
-      { err: error },
-      `cannot listen on 127.0.0.1:${port}; set BULWARK_PORT to a free port`,
-    );
-    api.close();
-    process.exitCode = 1;
-    return;
-  }
+}
 
+function printWelcome(url: string, upstream: string, clientId: string): void {
   console.log(`
 Bulwark demo
-  gateway   ${url}   (in front of the demo API)
-  demo API  ${upstream}
-  health    ${url}/_bulwark/health
-  metrics   ${url}/_bulwark/metrics
-  events    ./data/events.jsonl
+  gateway     ${url}   (in front of the demo API)
+  demo API    ${upstream}
+  health      ${url}/_bulwark/health
+  admin API   ${url}/_bulwark/admin/   (token in ${DEMO_DIR}/admin-token)
+  OAuth       ${url}/.well-known/oauth-authorization-server
+  credentials ${DATA_DIR}/credentials.db (SQLite); events ${DATA_DIR}/events.jsonl
 
-Try it: GET /orders is limited to 100 requests per minute per IP, so the last 50 of these get 429:
-  for i in $(seq 150); do curl -s -o /dev/null -w '%{http_code}\\n' ${url}/orders; done | sort | uniq -c
-  curl -i ${url}/orders
+Demo credentials (files for copy and paste; a real deployment never writes them down):
+  API key       ${DEMO_DIR}/api-key       scopes orders:read orders:write
+  OAuth client  ${clientId}  secret in ${DEMO_DIR}/client.json, scope orders:read
+
+Try it: GET /orders needs a credential with scope orders:read, 100 requests per minute each:
+  KEY=$(cat ${DEMO_DIR}/api-key)
+  curl -i ${url}/orders                                   # 401
+  curl -i ${url}/orders -H "Authorization: Bearer $KEY"   # 200
+  for i in $(seq 150); do curl -s -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $KEY" ${url}/orders; done | sort | uniq -c
+The README walks through creating, rotating and revoking keys and getting an OAuth token.
 `);
-
-  const stop = (signal: string): void => {
-    logger.info({ signal }, 'stopping demo');
-    gateway.stop().then(
-      () => api.close(() => process.exit(0)),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
 void main();
