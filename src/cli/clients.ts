@@ -138,11 +138,11 @@ async function rotateSecret(
   id: string,
   options: CommonOptions & { grace?: string },
 ): Promise<void> {
-  const { graceMs } = valueOrUsageError(parseRotation({ grace: options.grace }), {
-    grace: { flag: '--grace', value: options.grace },
-  });
-
   await withCredentials(options, async ({ manager, json, recordChange }) => {
+    const rotation = parseRotation({ grace: options.grace }, manager.clientSecretGraceMs);
+    const { graceMs } = valueOrUsageError(rotation, {
+      grace: { flag: '--grace', value: options.grace },
+    });
     const issued = await manager.rotateClientSecret(id, graceMs);
     await recordChange('OAuth client secret rotated', [{ kind: 'client', id }], {
       event: 'credential.rotated',

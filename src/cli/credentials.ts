@@ -64,7 +64,7 @@ export async function withCredentials(
   try {
     await stores.ready();
     await run({
-      manager: new CredentialManager(stores),
+      manager: new CredentialManager(stores, undefined, config?.oauth?.secretRotationGrace),
       json: options.json === true,
       recordChange: (message, changes, fields) =>
         recordChange(config, logger, message, changes, fields),

@@ -38,6 +38,8 @@ export interface AdminApiOptions {
   logger: Logger;
   /** Evicts a changed credential from caches here and on other instances. */
   notify: (change: CredentialChange) => Promise<void>;
+  /** Client secret overlap when a rotation names none. */
+  clientSecretGraceMs?: number;
   clock?: Clock;
 }
 
@@ -80,7 +82,7 @@ export class AdminApi {
     this.manager =
       options.credentials === undefined
         ? undefined
-        : new CredentialManager(options.credentials, this.clock);
+        : new CredentialManager(options.credentials, this.clock, options.clientSecretGraceMs);
   }
 
   /** Returns whether a path belongs to the admin API. */

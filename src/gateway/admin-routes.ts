@@ -258,7 +258,7 @@ const clientRoutes: AdminRoute[] = [
     query: [],
     body: true,
     async handle(manager, input) {
-      const { graceMs } = valueOf(parseRotation(input.body));
+      const { graceMs } = valueOf(parseRotation(input.body, manager.clientSecretGraceMs));
       const issued = await manager.rotateClientSecret(input.id, graceMs);
       return {
         status: 200,

@@ -3,7 +3,13 @@ import type { IssuedClient, NewClient } from '../auth/client-store.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
 import type { CredentialStores } from '../storage/credentials.js';
-import { apiKeyView, clientView, type ApiKeyView, type ClientView } from './credential-input.js';
+import {
+  apiKeyView,
+  clientView,
+  DEFAULT_GRACE_MS,
+  type ApiKeyView,
+  type ClientView,
+} from './credential-input.js';
 
 /** No API key or client has the id given. */
 export class CredentialNotFoundError extends BulwarkError {
@@ -49,6 +55,8 @@ export class CredentialManager {
   constructor(
     private readonly stores: CredentialStores,
     private readonly clock: Clock = systemClock,
+    /** Overlap of client secrets after a rotation that names none (`oauth.secretRotationGrace`). */
+    readonly clientSecretGraceMs: number = DEFAULT_GRACE_MS,
   ) {}
 
   async createKey(input: NewApiKey): Promise<IssuedKey> {

@@ -128,10 +128,13 @@ export function parseNewClient(raw: unknown): Parsed<NewClient> {
 }
 
 /** Validates a rotation request and returns its grace period in milliseconds. */
-export function parseRotation(raw: unknown): Parsed<{ graceMs: number }> {
+export function parseRotation(
+  raw: unknown,
+  defaultGraceMs = DEFAULT_GRACE_MS,
+): Parsed<{ graceMs: number }> {
   const parsed = parseWith(rotationSchema, raw);
   if (!parsed.ok) return parsed;
-  return { ok: true, value: { graceMs: parsed.value.grace ?? DEFAULT_GRACE_MS } };
+  return { ok: true, value: { graceMs: parsed.value.grace ?? defaultGraceMs } };
 }
 
 export function parseListFilter(raw: unknown): Parsed<{ owner?: string }> {

@@ -404,6 +404,7 @@ export class Gateway {
         bus: this.bus,
         logger: this.logger,
         notify: (change) => this.notifyCredentialChange(change),
+        clientSecretGraceMs: this.config.oauth?.secretRotationGrace,
       })),
     };
   }

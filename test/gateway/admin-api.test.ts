@@ -577,6 +577,17 @@ describe('admin API clients', () => {
     expect(await secretWorks(id, oldSecret)).toBe(false);
   });
 
+  it('rotate-secret without grace keeps the old secret for a day', async () => {
+    const { id } = await createClient();
+
+    const reply = await admin('POST', `/clients/${id}/rotate-secret`);
+
+    const body = json<{ record: { secrets: Array<{ expiresAt: string | null }> } }>(reply);
+    const overlap = Date.parse(body.record.secrets[0]!.expiresAt!) - Date.now();
+    expect(overlap).toBeGreaterThan(23 * 3_600_000);
+    expect(overlap).toBeLessThanOrEqual(24 * 3_600_000);
+  });
+
   it('delete removes the client', async () => {
     const { id } = await createClient('team-delete');
 
@@ -593,6 +604,40 @@ describe('admin API clients', () => {
     const reply = await admin('POST', '/clients/bwc_AAAAAAAAAAAAAAAAAAAA/rotate-secret');
 
     expectProblem(reply, 404, 'BWK_ERR_CREDENTIAL_NOT_FOUND');
+  });
+});
+
+describe('oauth.secretRotationGrace', () => {
+  it('sets the overlap of a rotation that names none', async () => {
+    const configured = await startGateway(
+      {
+        upstream: upstream.url,
+        admin: { tokenEnv: TOKEN_ENV },
+        auth: { apiKeys: { pepperEnv: PEPPER_ENV } },
+        oauth: { issuer: 'http://127.0.0.1:8080', secretRotationGrace: '2h' },
+      },
+      { credentials },
+    );
+    try {
+      const call = (path: string, body: string) =>
+        send(configured.url, `${ADMIN}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, ...JSON_TYPE },
+          body,
+        });
+      const created = json<{ client_id: string }>(
+        await call('/clients', '{"name":"n","owner":"o"}'),
+      );
+
+      const rotated = await call(`/clients/${created.client_id}/rotate-secret`, '{}');
+
+      const body = json<{ record: { secrets: Array<{ expiresAt: string | null }> } }>(rotated);
+      const overlap = Date.parse(body.record.secrets[0]!.expiresAt!) - Date.now();
+      expect(overlap).toBeGreaterThan(2 * 3_600_000 - 60_000);
+      expect(overlap).toBeLessThanOrEqual(2 * 3_600_000);
+    } finally {
+      await configured.stop();
+    }
   });
 });
 

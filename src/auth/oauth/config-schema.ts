@@ -83,11 +83,7 @@ export function oauthSchema(
       clockTolerance: bounded(duration, 0, 5 * 60_000, '0ms and 5m').default(
         oauthDefaults.clockTolerance,
       ),
-      /**
-       * Overlap of an old and a new client secret after a rotation.
-       * NOTE: `bulwark clients rotate-secret` and the admin API do not read it yet; both
-       * default to the same 1d.
-       */
+      /** Overlap of an old and a new client secret after a rotation that names none. */
       secretRotationGrace: duration.default(oauthDefaults.secretRotationGrace),
       signingKeys: z
         .object({
