@@ -5,7 +5,8 @@
  * Each gateway runs in its own process in front of one upstream; after a warm-up, runs
  * alternate between the modes for BENCH_ROUNDS rounds (default 3).
  *   npx tsx bench/auth.ts [seconds per run, default 10]
- * Load: autocannon, or wrk with BENCH_LOAD=wrk; 50 connections on loopback.
+ * Load: autocannon, or wrk with BENCH_LOAD=wrk; 50 connections on loopback. BENCH_MODES=apikey,jwt
+ * limits the run to those modes and the baseline.
  */
 import {
   CONNECTIONS,
@@ -20,7 +21,14 @@ import {
 const SECONDS = Number(process.argv[2] ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARM_UP_SECONDS = 3;
-const MODES = ['none', 'apikey', 'apikey-uncached', 'jwt', 'jwt-uncached'] as const;
+const ALL_MODES = ['none', 'apikey', 'apikey-uncached', 'jwt', 'jwt-uncached'];
+// BENCH_MODES=apikey,jwt measures only those (and `none`, the baseline).
+const MODES = ALL_MODES.filter(
+  (mode) =>
+    mode === 'none' ||
+    !process.env.BENCH_MODES ||
+    process.env.BENCH_MODES.split(',').includes(mode),
+);
 
 const upstream = await startServer(['upstream']);
 const gateways = new Map<string, ChildServer>();

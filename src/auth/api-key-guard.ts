@@ -108,14 +108,12 @@ export class ApiKeyGuard implements Guard {
 
     const parsed = parseApiKey(presented);
     if (!parsed.ok) return invalidKey(FORMAT_REASON[parsed.reason]);
+
+    // A cached record decides at once, so the request stays on the pipeline's synchronous path.
+    const cached = this.store.peek?.(parsed.keyId);
+    if (cached !== undefined) return this.decide(ctx, cached.record, parsed.secret);
     return this.store.findById(parsed.keyId).then(
-      (record) => {
-        const failure = this.failureOf(record, parsed.secret);
-        if (failure !== undefined) return invalidKey(failure, record?.id);
-        ctx.principal = principalOf(record!);
-        this.lastUsed.record(record!.id);
-        return CONTINUE;
-      },
+      (record) => this.decide(ctx, record, parsed.secret),
       // Fails closed: without the store no key can be verified. Other errors are bugs and
       // reach the pipeline, which responds with 500.
       (error: unknown) => {
@@ -127,6 +125,14 @@ export class ApiKeyGuard implements Guard {
         return storeUnavailable();
       },
     );
+  }
+
+  private decide(ctx: RequestContext, record: ApiKeyRecord | undefined, key: string): Verdict {
+    const failure = this.failureOf(record, key);
+    if (failure !== undefined) return invalidKey(failure, record?.id);
+    ctx.principal = principalOf(record!);
+    this.lastUsed.record(record!.id);
+    return CONTINUE;
   }
 
   /** Writes pending last-use times to the store. */

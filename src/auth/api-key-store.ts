@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 
 import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -63,11 +63,19 @@ export interface ApiKeyStore {
   rotate(id: string, graceMs: number): Promise<IssuedApiKey>;
   /** Records the last use of many keys at once, as `LastUsedRecorder` batches them. */
   touchLastUsed(ids: Iterable<string>, at: number): Promise<void>;
+  /**
+   * A caching store answers from memory without a promise: the lookup result when it holds
+   * one for `id` (a record, or `undefined` for a known absence), else `undefined`.
+   */
+  peek?(id: string): { record: ApiKeyRecord | undefined } | undefined;
 }
 
 /** Computes and compares key hashes under the server pepper. */
+const MAX_VERIFIED = 50_000;
+
 export class ApiKeyHasher {
   private readonly pepper: Buffer;
+  private readonly verified = new Map<string, Buffer>();
 
   /**
    * Keys carry about 166 secret bits, so one HMAC is enough and a slow hash would only cost
@@ -85,11 +93,31 @@ export class ApiKeyHasher {
     return createHmac('sha256', this.pepper).update(key).digest('hex');
   }
 
-  /** Compares in constant time, so response times do not reveal how much of a hash matched. */
+  /**
+   * Compares in constant time, so response times do not reveal how much of a hash matched.
+   *
+   * A key that matched once is checked again against its SHA-256, remembered per stored hash,
+   * which costs less than half an HMAC. Only digests of keys that matched are kept, never a
+   * key, and a stored hash belongs to one key for life (rotation issues a new key).
+   */
   matches(key: string, storedHash: string): boolean {
+    const digest = hash('sha256', key, 'buffer');
+    const known = this.verified.get(storedHash);
+    if (known !== undefined) return timingSafeEqual(known, digest);
+
     const expected = Buffer.from(storedHash, 'hex');
     const actual = createHmac('sha256', this.pepper).update(key).digest();
-    return expected.length === actual.length && timingSafeEqual(expected, actual);
+    const matched = expected.length === actual.length && timingSafeEqual(expected, actual);
+    if (matched) this.remember(storedHash, digest);
+    return matched;
+  }
+
+  private remember(storedHash: string, digest: Buffer): void {
+    if (this.verified.size >= MAX_VERIFIED) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    this.verified.set(storedHash, digest);
   }
 }
 

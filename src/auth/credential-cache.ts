@@ -43,9 +43,14 @@ export class CachingApiKeyStore implements ApiKeyStore {
     this.clock = options.clock ?? systemClock;
   }
 
-  findById(id: string): Promise<ApiKeyRecord | undefined> {
+  peek(id: string): { record: ApiKeyRecord | undefined } | undefined {
     const entry = this.entries.get(id);
-    if (entry !== undefined && this.clock.now() < entry.until) return Promise.resolve(entry.record);
+    return entry !== undefined && this.clock.now() < entry.until ? entry : undefined;
+  }
+
+  findById(id: string): Promise<ApiKeyRecord | undefined> {
+    const entry = this.peek(id);
+    if (entry !== undefined) return Promise.resolve(entry.record);
 
     // Concurrent requests with the same key share one query.
     const pending = this.inFlight.get(id);

@@ -46,6 +46,11 @@ export class JwtGuard implements Guard {
     const token = BEARER.exec(header!)?.[1];
     if (token === undefined) return malformedHeader();
 
+    const remembered = this.verifier.cached(token);
+    if (remembered !== undefined) {
+      ctx.principal = remembered;
+      return CONTINUE;
+    }
     return this.verifier.verify(token).then(
       (principal) => {
         ctx.principal = principal;

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey, hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import {
@@ -83,14 +83,22 @@ export class JwtVerifier {
     });
   }
 
+  /** Returns the principal of a remembered, still valid token without a promise. */
+  cached(token: string): Principal | undefined {
+    if (this.cacheSize === 0) return undefined;
+    const hit = this.verified.get(digestOf(token));
+    const now = this.clock.now();
+    return hit !== undefined && now >= hit.notBefore && now < hit.notAfter
+      ? { ...hit.principal }
+      : undefined;
+  }
+
   verify(token: string): Promise<Principal> {
     if (this.cacheSize === 0) return this.verifySignature(token);
-    const digest = createHash('sha256').update(token).digest('base64');
-    const hit = this.verified.get(digest);
-    const now = this.clock.now();
-    if (hit !== undefined && now >= hit.notBefore && now < hit.notAfter)
-      return Promise.resolve({ ...hit.principal });
-    if (hit !== undefined) this.verified.delete(digest);
+    const hit = this.cached(token);
+    if (hit !== undefined) return Promise.resolve(hit);
+    const digest = digestOf(token);
+    this.verified.delete(digest);
     return this.verifySignature(token).then((principal) => {
       this.remember(digest, token, principal);
       return { ...principal };
@@ -147,6 +155,10 @@ export class JwtVerifier {
       throw new TokenError('untrusted_issuer', 'token issuer (iss) is missing or not trusted');
     return issuer;
   }
+}
+
+function digestOf(token: string): string {
+  return hash('sha256', token, 'base64');
 }
 
 /**

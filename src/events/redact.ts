@@ -13,12 +13,19 @@ export function redactDetails(value: Record<string, unknown>): Record<string, un
 }
 
 function redactObject(value: Record<string, unknown>, depth: number): Record<string, unknown> {
-  // A prototype-less object, because keys may come from request data.
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [key, inner] of Object.entries(value)) {
-    out[key] = SECRET_KEY_PATTERN.test(key) ? '[redacted]' : redactValue(inner, depth + 1);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const inner = SECRET_KEY_PATTERN.test(key) ? '[redacted]' : redactValue(value[key], depth + 1);
+    // Defined rather than assigned, because keys may come from request data and assigning
+    // `__proto__` would replace the prototype instead of adding a field.
+    Object.defineProperty(out, key, {
+      value: inner,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
-  return { ...out };
+  return out;
 }
 
 function redactValue(value: unknown, depth: number): unknown {

@@ -133,6 +133,21 @@ describe('api key store', () => {
   });
 });
 
+describe('api key hasher', () => {
+  it('still rejects other keys after a key matched once', async () => {
+    const store = new MemoryApiKeyStore({ pepper: PEPPER });
+    const { key, record } = await store.create({ env: 'test', name: 'a', owner: 'o' });
+    const { key: other } = await store.create({ env: 'test', name: 'b', owner: 'o' });
+    const hasher = new ApiKeyHasher(PEPPER);
+
+    expect(hasher.matches(key, record.hash)).toBe(true);
+    expect(hasher.matches(key, record.hash)).toBe(true);
+    expect(hasher.matches(other, record.hash)).toBe(false);
+    expect(hasher.matches(`${key.slice(0, -1)}x`, record.hash)).toBe(false);
+    expect(hasher.matches(key, new ApiKeyHasher(randomBytes(32)).hash(key))).toBe(false);
+  });
+});
+
 describe('api key guard', () => {
   it('valid key sets the principal', async () => {
     const { store, guard } = setup();

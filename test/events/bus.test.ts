@@ -58,6 +58,20 @@ describe('event bus', () => {
     expect((event.details.note as string).length).toBeLessThan(300);
   });
 
+  it('keeps a __proto__ key from request data as a plain field', () => {
+    const bus = new EventBus();
+    const details = JSON.parse('{"__proto__": {"polluted": true}, "field": "value"}') as Record<
+      string,
+      unknown
+    >;
+
+    const event = bus.publish({ ...draft, details });
+
+    expect(Object.getPrototypeOf(event.details)).toBe(Object.prototype);
+    expect((event.details as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(event.details))).toEqual(details);
+  });
+
   it('delivers same-tick events as one batch', async () => {
     const bus = new EventBus();
     const sink = new CollectingSink();
