@@ -16,7 +16,10 @@ export function readPepper(
     throw new ConfigError('environment', [
       {
         path: 'auth.apiKeys.pepperEnv',
-        value: config.pepperEnv,
+        value:
+          pepper === undefined
+            ? `${config.pepperEnv} (not set)`
+            : `${config.pepperEnv} (${Buffer.byteLength(pepper)} bytes)`,
         message: `environment variable ${config.pepperEnv} must hold the pepper that hashes API keys and OAuth client secrets, at least ${MIN_PEPPER_BYTES} bytes (e.g. openssl rand -base64 32); it is needed whenever the gateway keeps credentials: API key routes, the OAuth server or the admin API`,
         code: 'BWK_ERR_CONFIG_API_KEYS',
       },

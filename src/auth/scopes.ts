@@ -1,8 +1,8 @@
 import type { RequestContext } from '../core/context.js';
 import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
 import { problem } from '../core/problem.js';
-import { credentialsRequired } from './jwt-guard.js';
 import { authPolicyOf, requiresScopes, type AuthPolicy } from './policy.js';
+import { credentialsRequired } from './rejections.js';
 
 /**
  * Checks the scopes a route requires against the principal's. It runs after rate limiting,
@@ -43,7 +43,7 @@ function insufficientScope(policy: AuthPolicy, missing: string[], anyMet: boolea
     status: 403,
     headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="${needed}"` },
     problem: problem('insufficient-scope', 403, 'Forbidden', 'BWK_ERR_AUTH_INSUFFICIENT_SCOPE', {
-      detail: `The token lacks scopes this route requires (${parts.join('; ')}).`,
+      detail: `The credential lacks scopes this route requires (${parts.join('; ')}).`,
       missingScopes: missing,
       anyOfScopes: anyMet ? [] : [...policy.anyScopes],
     }),
