@@ -16,6 +16,8 @@ export interface ChildServer {
   url: string;
   /** Request headers the load must send, e.g. a credential the server created. */
   headers: Record<string, string>;
+  /** Path and query the load requests; `/orders` when unset. */
+  path?: string;
   child: ChildProcess;
   lines: Interface;
 }
@@ -49,7 +51,7 @@ export interface LoadResult {
 export async function load(server: ChildServer, seconds: number): Promise<LoadResult> {
   if (USE_WRK) return loadWithWrk(server, seconds);
   const result = await autocannon({
-    url: `${server.url}/orders`,
+    url: `${server.url}${server.path ?? '/orders'}`,
     connections: CONNECTIONS,
     duration: seconds,
     headers: server.headers,
@@ -77,7 +79,7 @@ function loadWithWrk(server: ChildServer, seconds: number): LoadResult {
       `-d${seconds}s`,
       '--latency',
       ...headerArgs,
-      `${server.url}/orders`,
+      `${server.url}${server.path ?? '/orders'}`,
     ],
     { encoding: 'utf8' },
   );

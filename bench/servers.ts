@@ -5,6 +5,7 @@
  *   tsx bench/servers.ts bare <upstreamUrl>
  *   tsx bench/servers.ts gateway <upstreamUrl> [redisUrl]
  *   tsx bench/servers.ts auth <upstreamUrl> none|apikey|apikey-uncached|jwt|jwt-uncached
+ *   tsx bench/servers.ts http-policy <upstreamUrl> policy|minimal
  * Each prints its URL as one line of JSON on stdout once listening (`auth` adds the headers
  * that carry the credential it created). For each line `cpu` read
  * on stdin, it writes one JSON line to stdout with the CPU time used so far, in microseconds.
@@ -17,6 +18,7 @@ import { Pool } from 'undici';
 
 import { validateConfig } from '../src/core/config.js';
 import { startAuthGateway } from './auth-gateway.js';
+import { startHttpPolicyGateway } from './http-policy-gateway.js';
 import { HOP_BY_HOP } from '../src/gateway/headers.js';
 import { Gateway } from '../src/gateway/server.js';
 
@@ -133,7 +135,10 @@ if (role === 'upstream') {
   gateway.listen().then((url) => console.log(JSON.stringify({ url })));
 } else if (role === 'auth') {
   startAuthGateway(upstream!, redis!).then((announced) => console.log(JSON.stringify(announced)));
+} else if (role === 'http-policy') {
+  // The third argument is the mode here, not a Redis URL.
+  startHttpPolicyGateway(upstream!, redis!).then((url) => console.log(JSON.stringify({ url })));
 } else {
-  console.error(`unknown role "${role}": expected upstream, bare, gateway or auth`);
+  console.error(`unknown role "${role}": expected upstream, bare, gateway, auth or http-policy`);
   process.exit(2);
 }

@@ -92,6 +92,21 @@ export {
 } from './auth/api-key-store.js';
 export { ApiKeyGuard, type ApiKeyFailure, type ApiKeyGuardOptions } from './auth/api-key-guard.js';
 
+export {
+  ed25519SigningKey,
+  hmacSigningKey,
+  signRequest,
+  type SignatureHeaders,
+  type SignRequestOptions,
+} from './http/signing.js';
+export type { SigningKey, SecretEncoding } from './http/signature-keys.js';
+export {
+  contentDigest,
+  verifyContentDigest,
+  type DigestAlgorithm,
+  type DigestCheck,
+} from './http/content-digest.js';
+
 export type { MatchedRoute, Principal, RequestContext } from './core/context.js';
 export { CONTINUE, type Continue, type Guard, type Reject, type Verdict } from './core/guard.js';
 export type { Decision } from './core/pipeline.js';

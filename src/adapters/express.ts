@@ -61,11 +61,11 @@ export function bulwarkExpress(options: BulwarkExpressOptions = {}): BulwarkMidd
 
     if (isPromise(decision)) {
       decision.then(
-        (settled) => applyDecision(req, res, ctx, settled, next),
+        (settled) => applyDecision(req, res, ctx, settled, next, protection.loadShedder),
         (error: unknown) => next(error),
       );
     } else {
-      applyDecision(req, res, ctx, decision, next);
+      applyDecision(req, res, ctx, decision, next, protection.loadShedder);
     }
   };
 

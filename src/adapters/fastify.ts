@@ -2,6 +2,8 @@
  * Fastify plugin. An `onRequest` hook runs the guards before body parsing, matching routes
  * with Bulwark's own table so that a policy means the same here as in the gateway.
  */
+import { parse } from 'node:querystring';
+
 import type {
   FastifyPluginAsync,
   FastifyReply,
@@ -14,7 +16,10 @@ import fastifyPlugin from 'fastify-plugin';
 import type { RequestContext } from '../core/context.js';
 import { isPromise } from '../core/guard.js';
 import type { Decision } from '../core/pipeline.js';
+import { GENERATED_RESPONSE_HEADERS } from '../core/http-response.js';
 import { PROBLEM_CONTENT_TYPE, serializeProblem } from '../core/problem.js';
+import { admitRequest, rejectionFor } from '../ddos/admission.js';
+import type { LoadShedder } from '../ddos/load-shedding.js';
 import type { Protection } from '../runtime/protection.js';
 import { createAdapterRuntime, type AdapterOptions } from './options.js';
 import { hasRequestBody } from './response.js';
@@ -76,11 +81,11 @@ function check(
 
   if (isPromise(decision)) {
     decision.then(
-      (settled) => act(request, reply, ctx, settled, done),
+      (settled) => act(request, reply, ctx, settled, done, protection.loadShedder),
       (error: unknown) => done(error as Error),
     );
   } else {
-    act(request, reply, ctx, decision, done);
+    act(request, reply, ctx, decision, done, protection.loadShedder);
   }
 }
 
@@ -91,18 +96,57 @@ function act(
   ctx: RequestContext,
   decision: Decision,
   done: HookHandlerDoneFunction,
+  shedder?: LoadShedder,
 ): void {
   if (decision.action === 'continue') {
+    // Headers set here are defaults in effect: a handler's reply.header() replaces them.
+    if (ctx.responseDefaults !== undefined) reply.headers(ctx.responseDefaults);
     reply.headers(decision.headers);
-    done();
+    if (ctx.forwardUrl !== undefined) useForwardUrl(request, ctx.forwardUrl);
+    if (shedder === undefined) done();
+    else
+      admitRequest(
+        shedder,
+        ctx,
+        reply.raw,
+        () => done(),
+        (shed) => act(request, reply, ctx, rejectionFor(ctx, shed), done),
+      );
     return;
   }
   if (hasRequestBody(request.headers)) reply.header('connection', 'close');
+  if (decision.action === 'respond') {
+    void reply
+      .code(decision.status)
+      .headers(decision.headers)
+      .headers(GENERATED_RESPONSE_HEADERS)
+      .send();
+    return;
+  }
   void reply
     .code(decision.status)
     .headers(decision.headers)
+    .headers(GENERATED_RESPONSE_HEADERS)
     .header('cache-control', 'no-store')
     .type(PROBLEM_CONTENT_TYPE)
     // A Buffer keeps the content type as given; Fastify appends a charset to JSON strings.
     .send(Buffer.from(serializeProblem(decision.body, ctx.correlationId)));
+}
+
+/**
+ * Hands the handler the target a guard rewrote. Fastify parsed the query before this hook,
+ * so each parameter it read as an array (sent more than once) gets the value that remains.
+ * NOTE: Fastify has routed the request already, so merged slashes do not change its route.
+ * With a custom `querystringParser` that does not return arrays for repeats, the handler
+ * keeps the values that parser chose.
+ */
+function useForwardUrl(request: FastifyRequest, target: string): void {
+  request.raw.url = target;
+  const query = request.query as Record<string, unknown> | null;
+  if (query === null || typeof query !== 'object') return;
+  const queryStart = target.indexOf('?');
+  const remaining = parse(queryStart === -1 ? '' : target.slice(queryStart + 1));
+  for (const name of Object.keys(query)) {
+    if (Array.isArray(query[name])) query[name] = remaining[name];
+  }
 }

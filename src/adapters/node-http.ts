@@ -50,6 +50,7 @@ export function withBulwark(
   }
   const runtime = createAdapterRuntime(options, 'withBulwark options');
   const { protection, logger } = runtime;
+  const shedder = protection.loadShedder;
 
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     let ctx: RequestContext | undefined;
@@ -66,11 +67,12 @@ export function withBulwark(
     const context = ctx;
     if (isPromise(decision)) {
       decision.then(
-        (settled) => applyDecision(req, res, context, settled, () => handler(req, res, context)),
+        (settled) =>
+          applyDecision(req, res, context, settled, () => handler(req, res, context), shedder),
         (error: unknown) => internalError(res, logger, context.correlationId, error),
       );
     } else {
-      applyDecision(req, res, context, decision, () => handler(req, res, context));
+      applyDecision(req, res, context, decision, () => handler(req, res, context), shedder);
     }
   };
 

@@ -1,9 +1,11 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 
 import type { RequestContext } from '../core/context.js';
-import { sendProblem } from '../core/http-response.js';
+import { sendAnswer, sendProblem } from '../core/http-response.js';
 import type { Decision } from '../core/pipeline.js';
 import { problem } from '../core/problem.js';
+import { admitRequest, rejectionFor } from '../ddos/admission.js';
+import type { LoadShedder, Shed } from '../ddos/load-shedding.js';
 
 export type Rejection = Extract<Decision, { action: 'reject' }>;
 
@@ -21,8 +23,9 @@ export function setHeaders(res: ServerResponse, headers: Record<string, string>)
 }
 
 /**
- * Carries out a decision on a node:http response: writes a rejection, or sets the decision's
- * headers and calls `proceed` (Express's `next`, or the wrapped handler).
+ * Carries out a decision on a node:http response: writes a rejection or a guard's answer, or
+ * sets the decision's headers and calls `proceed` (Express's `next`, or the wrapped handler).
+ * Headers set before `proceed` are defaults in effect: the application may replace them.
  */
 export function applyDecision(
   req: IncomingMessage,
@@ -30,13 +33,45 @@ export function applyDecision(
   ctx: RequestContext,
   decision: Decision,
   proceed: () => void,
+  shedder?: LoadShedder,
 ): void {
   if (decision.action === 'reject') {
     sendRejection(req, res, ctx, decision);
     return;
   }
+  if (decision.action === 'respond') {
+    if (hasRequestBody(req.headers)) res.setHeader('connection', 'close');
+    sendAnswer(res, decision.status, decision.headers);
+    return;
+  }
+  if (ctx.responseDefaults !== undefined) setHeaders(res, ctx.responseDefaults);
   setHeaders(res, decision.headers);
-  proceed();
+  if (ctx.forwardUrl !== undefined) useForwardUrl(req, ctx, ctx.forwardUrl);
+  if (shedder === undefined) proceed();
+  else {
+    const shed = (result: Shed): void => sendRejection(req, res, ctx, rejectionFor(ctx, result));
+    admitRequest(shedder, ctx, res, proceed, shed);
+  }
+}
+
+/**
+ * Hands the application the target a guard rewrote (repeated query parameters collapsed,
+ * slashes merged). Express under a mount path has removed the prefix from `req.url`, so
+ * there only the query is replaced, and `originalUrl` gets the whole target.
+ * NOTE: under an Express mount path, merged slashes reach the application unmerged.
+ */
+function useForwardUrl(req: IncomingMessage, ctx: RequestContext, target: string): void {
+  const url = req.url ?? '/';
+  if (url === ctx.url) {
+    req.url = target;
+    return;
+  }
+  const queryStart = target.indexOf('?');
+  const pathEnd = url.indexOf('?');
+  req.url =
+    (pathEnd === -1 ? url : url.slice(0, pathEnd)) +
+    (queryStart === -1 ? '' : target.slice(queryStart));
+  if ('originalUrl' in req) (req as IncomingMessage & { originalUrl: string }).originalUrl = target;
 }
 
 /** Writes a rejection as problem+json on a node:http response (Express's extends it). */

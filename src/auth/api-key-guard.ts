@@ -13,8 +13,15 @@ import {
   type ApiKeyStore,
 } from './api-key-store.js';
 import { apiKeysDefaults } from './config-schema.js';
-import { BEARER, malformedHeader, SCHEME } from './jwt-guard.js';
+import { BEARER, SCHEME } from './jwt-guard.js';
 import { authPolicyOf, type AuthPolicy } from './policy.js';
+import {
+  authFailureEvent,
+  invalidApiKey,
+  malformedHeader,
+  missingCredentials,
+  storeUnavailable,
+} from './rejections.js';
 
 /** Reason a presented API key was rejected: a stable code in problem bodies and events. */
 export type ApiKeyFailure =
@@ -122,7 +129,10 @@ export class ApiKeyGuard implements Guard {
           { err: error, requestId: ctx.id, correlationId: ctx.correlationId, keyId: parsed.keyId },
           'API key lookup failed: credential store unavailable',
         );
-        return storeUnavailable();
+        return storeUnavailable(
+          'API key',
+          authFailureEvent('store_unavailable', 'medium', 'apiKey'),
+        );
       },
     );
   }
@@ -202,66 +212,22 @@ function keyInUrl(): Reject {
       detail:
         'An API key was sent in the query string. URLs end up in server, proxy and browser logs, so send the key in the Authorization header (Bearer) instead, and rotate this key.',
     }),
-    event: failureEvent('key_in_url', 'medium'),
-  };
-}
-
-function storeUnavailable(): Reject {
-  return {
-    action: 'reject',
-    status: 503,
-    headers: { 'retry-after': '5' },
-    problem: problem(
-      'auth-store-unavailable',
-      503,
-      'Service Unavailable',
-      'BWK_ERR_AUTH_STORE_UNAVAILABLE',
-      {
-        detail:
-          'The API key could not be checked because the credential store is unavailable. Retry later.',
-      },
-    ),
-    event: failureEvent('store_unavailable', 'medium'),
+    event: authFailureEvent('key_in_url', 'medium', 'apiKey'),
   };
 }
 
 function apiKeyRequired(header: string): Reject {
-  return {
-    action: 'reject',
-    status: 401,
-    headers: { 'www-authenticate': 'Bearer' },
-    problem: problem('unauthenticated', 401, 'Unauthorized', 'BWK_ERR_AUTH_REQUIRED', {
-      detail: `This route requires an API key in the Authorization header (Bearer) or the ${header} header.`,
-    }),
-    event: failureEvent('missing_credentials', 'low'),
-  };
+  return missingCredentials(
+    `This route requires an API key in the Authorization header (Bearer) or the ${header} header.`,
+    authFailureEvent('missing_credentials', 'low', 'apiKey'),
+  );
 }
 
 // Messages are fixed strings without quotes or key text, so they are safe inside the quoted
 // error_description.
 function invalidKey(reason: ApiKeyFailure, keyId?: string): Reject {
-  const message = MESSAGES[reason];
-  const event = failureEvent(reason, HIGH_SEVERITY.has(reason) ? 'medium' : 'low');
+  const severity = HIGH_SEVERITY.has(reason) ? 'medium' : 'low';
+  const event = authFailureEvent(reason, severity, 'apiKey');
   if (keyId !== undefined) event.details = { ...event.details, keyId };
-  return {
-    action: 'reject',
-    status: 401,
-    headers: {
-      'www-authenticate': `Bearer error="invalid_token", error_description="${message}"`,
-    },
-    problem: problem('invalid-api-key', 401, 'Unauthorized', 'BWK_ERR_AUTH_INVALID_API_KEY', {
-      detail: `The API key was rejected: ${message}.`,
-      reason,
-    }),
-    event,
-  };
-}
-
-function failureEvent(reason: string, severity: 'low' | 'medium'): Reject['event'] {
-  return {
-    type: 'auth.failure',
-    category: 'authentication',
-    severity,
-    details: { reason, method: 'apiKey' },
-  };
+  return invalidApiKey(reason, MESSAGES[reason], event);
 }

@@ -4,6 +4,12 @@ import { problem } from '../core/problem.js';
 import type { JwtIssuerConfig } from './config-schema.js';
 import { JwtVerifier, TokenError, type TokenFailure } from './jwt.js';
 import { authPolicyOf, type AuthPolicy } from './policy.js';
+import {
+  authFailureEvent,
+  credentialsRequired,
+  invalidToken,
+  malformedHeader,
+} from './rejections.js';
 
 // RFC 6750 section 2.1: `Bearer` (case-insensitive), one space, then a token68 value.
 export const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -57,58 +63,19 @@ export class JwtGuard implements Guard {
         return CONTINUE;
       },
       (error: unknown) => {
-        if (error instanceof TokenError) return invalidToken(error);
+        if (error instanceof TokenError) return rejectToken(error);
         throw error;
       },
     );
   }
 }
 
-/** Rejects a request without a bearer token with 401 and, per RFC 6750 section 3.1, no error code. */
-export function credentialsRequired(): Reject {
-  return {
-    action: 'reject',
-    status: 401,
-    headers: { 'www-authenticate': 'Bearer' },
-    problem: problem('unauthenticated', 401, 'Unauthorized', 'BWK_ERR_AUTH_REQUIRED', {
-      detail: 'This route requires a bearer token in the Authorization header.',
-    }),
-    event: failureEvent('missing_credentials', 'low'),
-  };
-}
-
-/** Rejects an `Authorization: Bearer` header that carries no single token, with 400. */
-export function malformedHeader(): Reject {
-  const description = 'Authorization header is not of the form "Bearer <token>"';
-  return {
-    action: 'reject',
-    status: 400,
-    headers: {
-      'www-authenticate': `Bearer error="invalid_request", error_description="${description}"`,
-    },
-    problem: problem('invalid-request', 400, 'Bad Request', 'BWK_ERR_AUTH_MALFORMED', {
-      detail: `${description}.`,
-    }),
-    event: failureEvent('malformed_header', 'low'),
-  };
-}
-
-// Messages come from a fixed set in jwt.ts and contain no token text or quotes, so they are
-// safe inside the quoted error_description.
-function invalidToken(error: TokenError): Reject {
+// Messages are fixed texts from jwt.ts and jose-failures.ts without token text or quotes, so
+// they are safe inside the quoted error_description.
+function rejectToken(error: TokenError): Reject {
   if (error.reason === 'keys_unavailable') return keysUnavailable();
-  return {
-    action: 'reject',
-    status: 401,
-    headers: {
-      'www-authenticate': `Bearer error="invalid_token", error_description="${error.message}"`,
-    },
-    problem: problem('invalid-token', 401, 'Unauthorized', 'BWK_ERR_AUTH_INVALID_TOKEN', {
-      detail: `The bearer token was rejected: ${error.message}.`,
-      reason: error.reason,
-    }),
-    event: failureEvent(error.reason, HIGH_SEVERITY.has(error.reason) ? 'medium' : 'low'),
-  };
+  const severity = HIGH_SEVERITY.has(error.reason) ? 'medium' : 'low';
+  return invalidToken(error.reason, error.message, authFailureEvent(error.reason, severity));
 }
 
 /** Rejects with 503 because the issuer's JWKS endpoint failed and no keys are cached. */
@@ -131,8 +98,4 @@ function keysUnavailable(): Reject {
       details: { reason: 'keys_unavailable' },
     },
   };
-}
-
-function failureEvent(reason: string, severity: 'low' | 'medium'): Reject['event'] {
-  return { type: 'auth.failure', category: 'authentication', severity, details: { reason } };
 }

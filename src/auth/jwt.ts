@@ -17,6 +17,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { Principal } from '../core/context.js';
 import { ConfigError } from '../core/errors.js';
 import type { JwtIssuerConfig } from './config-schema.js';
+import { joseFailure, type TokenCheckFailure } from './jose-failures.js';
 
 /** Why a token was rejected: a stable code in `auth.failure` events and problem bodies. */
 export type TokenFailure =
@@ -196,36 +197,21 @@ function scopesFrom(payload: JWTPayload): string[] {
   throw new TokenError('invalid_claim', 'scope claim must be a string or an array of strings');
 }
 
+// Claims whose failures this verifier words itself; jose-failures.ts maps the rest.
+const CLAIM_FAILURES = new Map<string, TokenCheckFailure<TokenFailure>>([
+  ['nbf', { reason: 'not_yet_valid', message: 'token is not valid yet (nbf)' }],
+  ['iss', { reason: 'wrong_issuer', message: 'token issuer (iss) does not match' }],
+]);
+
 function tokenError(error: unknown): TokenError {
   if (error instanceof TokenError) return error;
-  if (error instanceof errors.JWTExpired) return new TokenError('expired', 'token has expired');
-  if (error instanceof errors.JWTClaimValidationFailed) return claimError(error);
   if (error instanceof errors.JOSEAlgNotAllowed)
     return new TokenError('algorithm_not_allowed', 'token algorithm is not allowed for its issuer');
   if (error instanceof errors.JWKSNoMatchingKey)
     return new TokenError('unknown_key', 'no key of the issuer matches the token kid and alg');
-  if (error instanceof errors.JWSSignatureVerificationFailed)
-    return new TokenError('bad_signature', 'token signature is invalid');
-  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid)
-    return new TokenError('malformed', 'token is not a valid signed JWT');
-  if (error instanceof errors.JOSENotSupported)
-    return new TokenError('algorithm_not_allowed', 'token uses an unsupported algorithm or key');
+  const failure = joseFailure(error, CLAIM_FAILURES);
+  if (failure !== undefined) return new TokenError(failure.reason, failure.message);
   return new TokenError('keys_unavailable', "the issuer's keys could not be loaded");
-}
-
-function claimError(error: InstanceType<typeof errors.JWTClaimValidationFailed>): TokenError {
-  if (error.reason === 'missing')
-    return new TokenError('missing_claim', `required claim ${error.claim} is missing`);
-  switch (error.claim) {
-    case 'nbf':
-      return new TokenError('not_yet_valid', 'token is not valid yet (nbf)');
-    case 'iss':
-      return new TokenError('wrong_issuer', 'token issuer (iss) does not match');
-    case 'aud':
-      return new TokenError('wrong_audience', 'token audience (aud) does not match');
-    default:
-      return new TokenError('invalid_claim', `claim ${error.claim} is invalid`);
-  }
 }
 
 function keySource(config: JwtIssuerConfig, index: number): JWTVerifyGetKey {

@@ -4,14 +4,15 @@ import { formatDuration } from '../core/duration.js';
 import type { IssuedClientSecret } from '../gateway/credential-admin.js';
 import {
   DEFAULT_GRACE_MS,
-  parseListFilter,
   parseNewClient,
   parseRotation,
   type ClientView,
 } from '../gateway/credential-input.js';
 import {
   collectWords,
-  printable,
+  nameAndOwner,
+  ownerFilter,
+  printFields,
   printJson,
   printTable,
   shortTime,
@@ -95,17 +96,13 @@ async function createClient(options: CreateOptions): Promise<void> {
 
     if (json) return printJson(apiShape(issued));
     const { record } = issued;
-    console.log(
-      `Created OAuth client ${record.id} (name "${printable(record.name)}", owner "${printable(record.owner)}").`,
-    );
+    console.log(`Created OAuth client ${record.id} (${nameAndOwner(record)}).`);
     printSecret(issued);
   });
 }
 
 async function listClients(options: CommonOptions & { owner?: string }): Promise<void> {
-  const filter = valueOrUsageError(parseListFilter({ owner: options.owner }), {
-    owner: { flag: '--owner', value: options.owner },
-  });
+  const filter = ownerFilter(options.owner);
 
   await withCredentials(options, async ({ manager, json }) => {
     const clients = await manager.listClients(filter);
@@ -170,9 +167,7 @@ async function deleteClient(id: string, options: CommonOptions): Promise<void> {
     });
 
     if (json) return printJson(deleted);
-    console.log(
-      `Deleted OAuth client ${id} (name "${printable(deleted.name)}", owner "${printable(deleted.owner)}").`,
-    );
+    console.log(`Deleted OAuth client ${id} (${nameAndOwner(deleted)}).`);
   });
 }
 
@@ -195,18 +190,18 @@ function printSecret(issued: IssuedClientSecret): void {
 }
 
 function printDetails(client: ClientView): void {
-  const lines: Array<[string, string]> = [
+  const secrets = client.secrets.map((secret): [string, string] => {
+    const until =
+      secret.expiresAt === null ? 'current' : `works until ${shortTime(secret.expiresAt)}`;
+    return ['secret', `${secret.id} created ${shortTime(secret.createdAt)}, ${until}`];
+  });
+  printFields([
     ['client_id', client.id],
     ['name', client.name],
     ['owner', client.owner],
     ['scopes', client.scopes.join(' ') || '-'],
     ['plan', client.plan ?? '-'],
     ['created', shortTime(client.createdAt)],
-  ];
-  for (const [label, value] of lines) console.log(`${`${label}:`.padEnd(11)}${printable(value)}`);
-  for (const secret of client.secrets) {
-    const until =
-      secret.expiresAt === null ? 'current' : `works until ${shortTime(secret.expiresAt)}`;
-    console.log(`secret:    ${secret.id} created ${shortTime(secret.createdAt)}, ${until}`);
-  }
+    ...secrets,
+  ]);
 }

@@ -10,7 +10,7 @@ import { readPepper } from '../auth/pepper.js';
 import { loadConfigFile, type BulwarkConfig } from '../core/config.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { CredentialManager } from '../gateway/credential-admin.js';
-import type { InputIssue, Parsed } from '../gateway/credential-input.js';
+import { parseListFilter, type InputIssue, type Parsed } from '../gateway/credential-input.js';
 import type { CredentialStores } from '../storage/credentials.js';
 import { openCredentialStores, openGatewayCredentials } from '../storage/open-credentials.js';
 import { publishCredentialChange } from '../storage/redis-invalidation.js';
@@ -152,6 +152,13 @@ function describeIssue(
   return `invalid ${given.flag} ${JSON.stringify(value)}: ${issue.message}`;
 }
 
+/** Parses the `--owner` filter of a list command, or throws a UsageError naming it. */
+export function ownerFilter(owner: string | undefined): { owner?: string } {
+  return valueOrUsageError(parseListFilter({ owner }), {
+    owner: { flag: '--owner', value: owner },
+  });
+}
+
 /** Prints a value as indented JSON on stdout. */
 export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
@@ -169,6 +176,18 @@ export function printTable(header: readonly string[], rows: readonly string[][])
         .trimEnd(),
     );
   }
+}
+
+/** Prints one `label: value` line per field, with the values aligned in one column. */
+export function printFields(fields: ReadonlyArray<readonly [string, string]>): void {
+  const width = Math.max(...fields.map(([label]) => label.length)) + 2;
+  for (const [label, value] of fields)
+    console.log(`${`${label}:`.padEnd(width)}${printable(value)}`);
+}
+
+/** Formats the name and owner of a credential for a message, with control characters replaced. */
+export function nameAndOwner(record: { name: string; owner: string }): string {
+  return `name "${printable(record.name)}", owner "${printable(record.owner)}"`;
 }
 
 /** Formats an ISO time as `2026-01-31 14:05` (UTC), or `-` when absent. */

@@ -3,14 +3,15 @@ import type { Command } from 'commander';
 import { formatDuration } from '../core/duration.js';
 import {
   DEFAULT_GRACE_MS,
-  parseListFilter,
   parseNewApiKey,
   parseRotation,
   type ApiKeyView,
 } from '../gateway/credential-input.js';
 import {
   collectWords,
-  printable,
+  nameAndOwner,
+  ownerFilter,
+  printFields,
   printJson,
   printTable,
   shortTime,
@@ -104,18 +105,13 @@ async function createKey(options: CreateOptions): Promise<void> {
     });
 
     if (json) return printJson(issued);
-    console.log(
-      `Created API key ${record.id} (name "${printable(record.name)}", owner "${printable(record.owner)}", env ${record.env}).`,
-    );
-    console.log(`\n  ${issued.key}\n`);
-    console.log(SHOWN_ONCE);
+    console.log(`Created API key ${record.id} (${nameAndOwner(record)}, env ${record.env}).`);
+    printKey(issued.key);
   });
 }
 
 async function listKeys(options: CommonOptions & { owner?: string }): Promise<void> {
-  const filter = valueOrUsageError(parseListFilter({ owner: options.owner }), {
-    owner: { flag: '--owner', value: options.owner },
-  });
+  const filter = ownerFilter(options.owner);
 
   await withCredentials(options, async ({ manager, json }) => {
     const keys = await manager.listKeys(filter);
@@ -173,8 +169,7 @@ async function rotateKey(id: string, options: CommonOptions & { grace?: string }
     if (json) return printJson(rotated);
     console.log(`Rotated API key ${id}: its successor is ${successor}.`);
     console.log(`The old key works until ${shortTime(rotated.previous.expiresAt)} UTC.`);
-    console.log(`\n  ${rotated.key}\n`);
-    console.log(SHOWN_ONCE);
+    printKey(rotated.key);
   });
 }
 
@@ -188,14 +183,17 @@ async function revokeKey(id: string, options: CommonOptions): Promise<void> {
     });
 
     if (json) return printJson(revoked);
-    console.log(
-      `Revoked API key ${id} (name "${printable(revoked.name)}", owner "${printable(revoked.owner)}").`,
-    );
+    console.log(`Revoked API key ${id} (${nameAndOwner(revoked)}).`);
   });
 }
 
+function printKey(key: string): void {
+  console.log(`\n  ${key}\n`);
+  console.log(SHOWN_ONCE);
+}
+
 function printDetails(key: ApiKeyView): void {
-  const lines: Array<[string, string]> = [
+  printFields([
     ['id', key.id],
     ['name', key.name],
     ['owner', key.owner],
@@ -207,6 +205,5 @@ function printDetails(key: ApiKeyView): void {
     ['expires', shortTime(key.expiresAt)],
     ['last used', shortTime(key.lastUsedAt)],
     ['replaced by', key.replacedBy ?? '-'],
-  ];
-  for (const [label, value] of lines) console.log(`${`${label}:`.padEnd(13)}${printable(value)}`);
+  ]);
 }

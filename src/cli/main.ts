@@ -3,8 +3,10 @@ import { Command } from 'commander';
 
 import { loadConfigFile } from '../core/config.js';
 import { BulwarkError } from '../core/errors.js';
+import { registerBanCommands } from './bans.js';
 import { registerClientCommands } from './clients.js';
 import { registerKeyCommands } from './keys.js';
+import { registerSignCommand } from './sign.js';
 import { startCommand, UsageError } from './start.js';
 
 const program = new Command()
@@ -38,6 +40,8 @@ config
 
 registerKeyCommands(program);
 registerClientCommands(program);
+registerBanCommands(program);
+registerSignCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof BulwarkError || error instanceof UsageError) {

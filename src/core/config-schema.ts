@@ -3,6 +3,22 @@ import { z } from 'zod';
 import { authSchema, checkAuth, routeAuthSchema } from '../auth/config-schema.js';
 import { checkOAuth, oauthSchema } from '../auth/oauth/config-schema.js';
 import { checkVersioning, versioningSchema } from '../auth/versioning-config.js';
+import { checkNetwork, networkPolicyShape, routeNetworkSchema } from '../ddos/network-config.js';
+import {
+  connectionsSchema,
+  loadSheddingSchema,
+  routeLoadSheddingSchema,
+} from '../ddos/config-schema.js';
+import {
+  checkSignatures,
+  routeSignaturesSchema,
+  signaturesSchema,
+} from '../http/signatures-config.js';
+import {
+  checkHardening,
+  hardeningPolicyShape,
+  hardeningRouteShape,
+} from '../http/hardening-config.js';
 import { algorithms } from '../ratelimit/policy.js';
 import { parseCidr } from './ip.js';
 import { parseDuration } from './duration.js';
@@ -125,6 +141,14 @@ export const routeSchema = z
     rateLimits: z.array(rateLimitSchema).default([]),
     /** Replaces the fields of the global `auth` policy that it sets. */
     auth: routeAuthSchema.optional(),
+    /** Addresses and countries allowed on this route. */
+    network: routeNetworkSchema(cidr).optional(),
+    /** HTTP Message Signatures required on this route. */
+    signatures: routeSignaturesSchema.optional(),
+    /** The load-shedding priority of the route's requests. */
+    loadShedding: routeLoadSheddingSchema,
+    /** CORS, security headers and repeated query parameters on this route. */
+    ...hardeningRouteShape(duration),
   })
   .strict();
 
@@ -176,8 +200,12 @@ const policyShape = {
     .strict()
     .default({ reportOnly: false, ipv6Prefix: 64, headers: { draft: true, legacy: true } }),
   routes: z.array(routeSchema).default([]),
+  ...networkPolicyShape(positiveDuration, cidr),
+  loadShedding: loadSheddingSchema(positiveDuration),
+  ...hardeningPolicyShape(duration),
   auth: authSchema(duration, httpUrl),
   versioning: versioningSchema(rateLimitSchema, httpUrl),
+  signatures: signaturesSchema(duration),
   storage: z
     .object({
       redis: z
@@ -275,6 +303,8 @@ const gatewayShape = {
     .strict()
     .default({ level: 'info' }),
   shutdownTimeout: positiveDuration.default(10_000),
+  /** Per-IP connection limits and the deadlines of slow and idle clients. */
+  connections: connectionsSchema(duration, positiveDuration, cidr),
   /** The OAuth 2.0 client-credentials server; off unless set. */
   oauth: oauthSchema(duration, httpUrl).optional(),
 };
@@ -359,7 +389,11 @@ function duplicateName(ctx: z.RefinementCtx, path: (string | number)[], message:
 }
 
 function checkPolicy(
-  config: PolicyLike & Parameters<typeof checkVersioning>[0],
+  config: PolicyLike &
+    Parameters<typeof checkVersioning>[0] &
+    Parameters<typeof checkNetwork>[0] &
+    Parameters<typeof checkSignatures>[0] &
+    Parameters<typeof checkHardening>[0],
   ctx: z.RefinementCtx,
 ): void {
   checkRoutesUnique(config, ctx);
@@ -367,6 +401,9 @@ function checkPolicy(
   checkAuth(config, ctx);
   checkOAuth(config, ctx);
   checkVersioning(config, ctx);
+  checkNetwork(config, ctx);
+  checkHardening(config, ctx);
+  checkSignatures(config, ctx);
 }
 
 /** Options of the library adapters: the policy without listener or upstream. */

@@ -40,6 +40,11 @@ export interface RequestContext {
   readonly path: string;
   /** Header names in lower case, as Node delivers them. */
   readonly headers: IncomingHttpHeaders;
+  /**
+   * Names and values as received, alternating, with repeated fields kept apart (Node's
+   * `rawHeaders`); the header count and size limits read them.
+   */
+  readonly rawHeaders: readonly string[] | undefined;
   /** Client address after trusted-proxy resolution, IPv4-mapped IPv6 normalised to IPv4. */
   readonly ip: string;
   /** Address of the TCP peer. */
@@ -51,6 +56,62 @@ export interface RequestContext {
   version: RequestVersion | undefined;
   /** Headers added to the response whatever the verdict, e.g. RateLimit. */
   readonly responseHeaders: Record<string, string>;
+  /**
+   * Headers added to the response only where the upstream or the application did not set
+   * them, such as security headers that must not override the upstream's own.
+   */
+  responseDefaults: Readonly<Record<string, string>> | undefined;
+  /**
+   * Header names (lower case) removed from the upstream's response, such as its own CORS
+   * headers on a route where the gateway decides CORS.
+   */
+  droppedResponseHeaders: ReadonlySet<string> | undefined;
+  /**
+   * The request target (path and query) to forward in place of `url` when a guard rewrote
+   * it, e.g. to collapse repeated query parameters. Guards keep reading `url` and `path`.
+   */
+  forwardUrl: string | undefined;
+  /**
+   * The whole request body, once read for the guards that check its bytes (a route policy's
+   * `bufferBody`); the gateway then forwards these bytes. Undefined while the body streams.
+   */
+  body: Buffer | undefined;
+  /** Reads or meters the body; set by the gateway or adapter when the request has one. */
+  bodyReader: BodyReader | undefined;
+}
+
+/** A minimum transfer rate for request bodies, averaged over a sliding window. */
+export interface BodyRate {
+  bytesPerSecond: number;
+  windowMs: number;
+  /** Time from the start of the body before the rate applies. */
+  graceMs: number;
+}
+
+/** The limits a request body is read or streamed under. */
+export interface BodyLimits {
+  maxBytes: number;
+  /** Undefined when no minimum rate applies. */
+  minRate: BodyRate | undefined;
+}
+
+/**
+ * Access to a request's body for guards, which never touch the socket themselves. The gateway
+ * and each adapter supply one per request that has a body.
+ */
+export interface BodyReader {
+  /**
+   * Reads the whole body under `limits`. Rejects with a RequestBodyError when the body is
+   * over `maxBytes`, arrives slower than `minRate`, or the client goes away.
+   */
+  read(limits: BodyLimits): Promise<Buffer>;
+  /** Holds a body that is not read whole to `limits` while it streams on. */
+  stream(limits: BodyLimits): void;
+  /**
+   * Whether `stream` counts the bytes as they pass and cuts the body at `maxBytes`. Where it
+   * does not, only Content-Length bounds a streamed body, so chunked bodies are read whole.
+   */
+  readonly countsStreamedBytes: boolean;
 }
 
 export interface ContextInit {
@@ -59,6 +120,7 @@ export interface ContextInit {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+  rawHeaders?: readonly string[];
   ip: string;
   remoteAddress: string;
   receivedAt: number;
@@ -78,6 +140,7 @@ export function createContext(init: ContextInit): RequestContext {
     url: init.url,
     path: queryStart === -1 ? init.url : init.url.slice(0, queryStart),
     headers: init.headers,
+    rawHeaders: init.rawHeaders,
     ip: init.ip,
     remoteAddress: init.remoteAddress,
     receivedAt: init.receivedAt,
@@ -85,6 +148,11 @@ export function createContext(init: ContextInit): RequestContext {
     principal: init.principal,
     version: undefined,
     responseHeaders: {},
+    responseDefaults: undefined,
+    droppedResponseHeaders: undefined,
+    forwardUrl: undefined,
+    body: undefined,
+    bodyReader: undefined,
   };
 }
 

@@ -19,9 +19,25 @@ export interface Reject {
   readonly event: Omit<EventDraft, 'outcome' | 'actor' | 'component' | 'correlationId'> & {
     actor?: EventDraft['actor'];
   };
+  /**
+   * Set by a guard that samples its events on the rejections it does not report, so that a
+   * flood from one banned address does not become a flood of events.
+   */
+  readonly unreported?: boolean;
 }
 
-export type Verdict = Continue | Reject;
+/**
+ * A guard answers the request itself, as the CORS guard does for a preflight. The adapter
+ * writes `status` and `headers` with an empty body, and neither later guards nor the upstream
+ * see the request. Report-only mode does not apply, because an answer is not a rejection.
+ */
+export interface Respond {
+  readonly action: 'respond';
+  readonly status: number;
+  readonly headers: Record<string, string>;
+}
+
+export type Verdict = Continue | Reject | Respond;
 
 export const CONTINUE: Continue = Object.freeze({ action: 'continue' });
 

@@ -117,6 +117,34 @@ export function resolveClientIp(
   return client.toString();
 }
 
+/**
+ * A CDN in front of the gateway that names the client in a header of its own, such as
+ * Cloudflare's `CF-Connecting-IP`.
+ */
+export interface CdnClientHeader {
+  /** Header name in lower case. */
+  header: string;
+  /** The CDN's edge ranges; the header is believed only from these addresses. */
+  ranges: CidrList;
+}
+
+/**
+ * Returns the address in the CDN's header when the client resolved so far (the TCP peer, or
+ * the nearest untrusted hop of `X-Forwarded-For`) is one of the CDN's edges. Otherwise, or
+ * when the header is missing, sent twice or not one address, `resolved` stays the client,
+ * because anyone can send the header straight to the gateway.
+ */
+export function resolveCdnClientIp(
+  resolved: string,
+  value: string | string[] | undefined,
+  cdn: CdnClientHeader,
+): string {
+  if (typeof value !== 'string') return resolved;
+  const edge = parseIp(resolved);
+  if (edge === undefined || !cdn.ranges.contains(edge)) return resolved;
+  return parseIp(value)?.toString() ?? resolved;
+}
+
 function stripPort(hop: string): string {
   const text = hop.trim();
   if (text.startsWith('[')) {

@@ -2,13 +2,21 @@ import type { IncomingMessage } from 'node:http';
 
 import { createContext, headerValue, type MatchedRoute, type RequestContext } from './context.js';
 import { newId } from './ids.js';
-import { CidrList, normalizePeerIp, resolveClientIp } from './ip.js';
+import {
+  CidrList,
+  normalizePeerIp,
+  resolveCdnClientIp,
+  resolveClientIp,
+  type CdnClientHeader,
+} from './ip.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 export interface NodeContextOptions {
   trustProxy: CidrList;
+  /** A CDN whose client header is believed from its edge addresses. */
+  cdn?: CdnClientHeader;
   route?: MatchedRoute;
   /** Replaces `req.url`, e.g. with Express's `originalUrl` under a mount path. */
   url?: string;
@@ -22,16 +30,19 @@ export function contextFromNodeRequest(
   const id = newId();
   const remoteAddress = req.socket.remoteAddress ?? '';
   const peer = normalizePeerIp(remoteAddress);
+  // Without trusted proxies the peer is the client, so X-Forwarded-For is not even parsed.
+  const forwarded = options.trustProxy.isEmpty
+    ? peer
+    : resolveClientIp(remoteAddress, req.headers['x-forwarded-for'], options.trustProxy);
+  const cdn = options.cdn;
   return createContext({
     id,
     correlationId: correlationIdOf(req, id),
     method: req.method ?? 'GET',
     url: options.url ?? req.url ?? '/',
     headers: req.headers,
-    // Without trusted proxies the peer is the client, so X-Forwarded-For is not even parsed.
-    ip: options.trustProxy.isEmpty
-      ? peer
-      : resolveClientIp(remoteAddress, req.headers['x-forwarded-for'], options.trustProxy),
+    rawHeaders: req.rawHeaders,
+    ip: cdn === undefined ? forwarded : resolveCdnClientIp(forwarded, req.headers[cdn.header], cdn),
     remoteAddress: peer,
     receivedAt: Date.now(),
     route: options.route,

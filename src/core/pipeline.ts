@@ -7,10 +7,14 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { problem } from './problem.js';
 
-/** The outcome of all guards, which the adapter carries out: continue or reject. */
+/**
+ * The outcome of all guards, which the adapter carries out: continue, reject with a problem
+ * body, or respond with a bodiless answer (a CORS preflight).
+ */
 export type Decision =
   | { action: 'continue'; headers: Record<string, string> }
-  | { action: 'reject'; status: number; headers: Record<string, string>; body: Reject['problem'] };
+  | { action: 'reject'; status: number; headers: Record<string, string>; body: Reject['problem'] }
+  | { action: 'respond'; status: number; headers: Record<string, string> };
 
 export interface PipelineObserver {
   /** Called with each guard's duration in seconds. */
@@ -93,7 +97,7 @@ export class Pipeline {
     return this.settle(ctx, guard, verdict, began) ?? this.runFrom(ctx, index + 1);
   }
 
-  /** Returns a final decision for an enforced rejection, or undefined to go on. */
+  /** Returns a final decision for an answer or an enforced rejection, or undefined to go on. */
   private settle(
     ctx: RequestContext,
     guard: Guard,
@@ -103,14 +107,23 @@ export class Pipeline {
     if (this.observer?.guardTimed)
       this.observer.guardTimed(guard.name, (performance.now() - began) / 1000);
     if (verdict.action === 'continue') return undefined;
+    if (verdict.action === 'respond') {
+      return {
+        action: 'respond',
+        status: verdict.status,
+        headers: { ...ctx.responseDefaults, ...ctx.responseHeaders, ...verdict.headers },
+      };
+    }
 
     const reportOnly = guard.reportOnly === true || this.reportOnlyFor(ctx);
-    this.bus.publish(eventFor(ctx, guard, verdict, reportOnly));
+    if (verdict.unreported !== true)
+      this.bus.publish(eventFor(ctx, guard, verdict.event, reportOnly));
     if (reportOnly) return undefined;
     return {
       action: 'reject',
       status: verdict.status,
-      headers: { ...ctx.responseHeaders, ...verdict.headers },
+      // The response is the gateway's own, so no upstream value stands in for the defaults.
+      headers: { ...ctx.responseDefaults, ...ctx.responseHeaders, ...verdict.headers },
       body: verdict.problem,
     };
   }
@@ -153,16 +166,16 @@ function userAgentOf(ctx: RequestContext): string | undefined {
 function eventFor(
   ctx: RequestContext,
   guard: Guard,
-  verdict: Reject,
+  event: Reject['event'],
   reportOnly: boolean,
 ): EventDraft {
   const principal = ctx.principal;
   return {
-    ...verdict.event,
+    ...event,
     component: guard.name,
     outcome: reportOnly ? 'would_block' : 'blocked',
     correlationId: ctx.correlationId,
-    actor: verdict.event.actor ?? {
+    actor: event.actor ?? {
       type: principal ? principal.type : 'anonymous',
       id: principal?.id,
       ip: ctx.ip,
@@ -172,7 +185,7 @@ function eventFor(
       method: ctx.method,
       route: ctx.route?.id,
       path: ctx.path.slice(0, 512),
-      ...verdict.event.target,
+      ...event.target,
     },
   };
 }

@@ -7,12 +7,15 @@ import { sendProblem } from '../core/http-response.js';
 import { parseIp, type CidrList } from '../core/ip.js';
 import type { Logger } from '../core/logger.js';
 import { problem, type Problem } from '../core/problem.js';
+import type { BanManager } from '../ddos/ban-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { EventSeverity, SecurityEvent } from '../events/schema.js';
 import type { CredentialStores } from '../storage/credentials.js';
 import { invalidRequest, parseQuery, readJsonBody } from './admin-body.js';
+import { banRejectionFor, banRoutes, bansDisabledProblem } from './ban-routes.js';
 import {
   AdminInputError,
+  adminRoutes,
   matchAdminRoute,
   type AdminRoute,
   type CredentialEvent,
@@ -36,6 +39,8 @@ export interface AdminApiOptions {
   credentials: CredentialStores | undefined;
   bus: EventBus;
   logger: Logger;
+  /** Manual bans; without them the ban endpoints answer 404. */
+  bans?: BanManager;
   /** Evicts a changed credential from caches here and on other instances. */
   notify: (change: CredentialChange) => Promise<void>;
   /** Client secret overlap when a rotation names none. */
@@ -59,6 +64,7 @@ interface Attempt {
 const ADMIN_ACTOR_ID = 'admin-api';
 const REALM = 'Bearer realm="bulwark-admin"';
 const MAX_EVENT_TEXT = 256;
+const ROUTES = [...adminRoutes, ...banRoutes];
 
 /**
  * The credential management API under `<prefix>/admin/`: API keys and OAuth clients.
@@ -111,7 +117,7 @@ export class AdminApi {
 
   private async serve(attempt: Attempt): Promise<void> {
     // The route is matched first so that refused attempts name the action they tried.
-    const match = matchAdminRoute(attempt.req.method ?? '', attempt.path);
+    const match = matchAdminRoute(attempt.req.method ?? '', attempt.path, ROUTES);
     if (match.kind === 'found') {
       attempt.route = match.route;
       if (match.id !== '') attempt.id = match.id;
@@ -123,6 +129,10 @@ export class AdminApi {
     attempt.authenticated = true;
     if (match.kind !== 'found')
       return this.rejectRoute(attempt, match.kind === 'wrong_method' ? match.allow : undefined);
+    if (match.route.service === 'bans' && this.options.bans === undefined)
+      return this.reject(attempt, bansDisabledProblem(), 'bans_disabled');
+    if (match.route.service === undefined && this.manager === undefined)
+      return this.reject(attempt, disabledProblem(this.options.tokenEnv), 'admin_api_disabled');
 
     const input = await this.readInput(attempt, match.route);
     if (input === undefined) return;
@@ -162,14 +172,18 @@ export class AdminApi {
     route: AdminRoute,
     input: { id: string; query: Record<string, string>; body: unknown },
   ): Promise<HandlerResult | undefined> {
+    const handlerInput = {
+      ...input,
+      now: this.clock.now(),
+      collectionPath: `${this.basePath}/${route.pattern.split('/')[1]}`,
+    };
     try {
-      return await route.handle(this.manager!, {
-        ...input,
-        now: this.clock.now(),
-        collectionPath: `${this.basePath}/${route.pattern.split('/')[1]}`,
-      });
+      return route.service === 'bans'
+        ? await route.handle(this.options.bans!, handlerInput)
+        : await route.handle(this.manager!, handlerInput);
     } catch (error) {
-      const rejection = rejectionFor(error);
+      const rejection =
+        rejectionFor(error) ?? (route.service === 'bans' ? banRejectionFor(error) : undefined);
       if (rejection === undefined) throw error;
       this.reject(attempt, rejection.problem, rejection.reason);
       return undefined;
@@ -192,7 +206,9 @@ export class AdminApi {
         }),
       };
     }
-    if (this.tokenDigest === undefined || this.manager === undefined) {
+    // With neither credentials nor bans to manage, the API is off as if it had no token.
+    const managesNothing = this.manager === undefined && this.options.bans === undefined;
+    if (this.tokenDigest === undefined || managesNothing) {
       return { reason: 'admin_api_disabled', problem: disabledProblem(this.options.tokenEnv) };
     }
 
@@ -331,7 +347,7 @@ export class AdminApi {
   private publishChange(attempt: Attempt, event: CredentialEvent): void {
     this.options.bus.publish({
       type: event.type,
-      category: 'credential',
+      category: event.category ?? 'credential',
       severity: 'info',
       outcome: 'success',
       actor: this.actorOf(attempt),

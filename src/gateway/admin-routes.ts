@@ -1,4 +1,5 @@
 import type { CredentialChange } from '../auth/invalidation.js';
+import type { BanRoute } from './ban-routes.js';
 import type { CredentialManager } from './credential-admin.js';
 import {
   parseListFilter,
@@ -17,11 +18,18 @@ import {
  * the `credential.*` event; the admin API does the HTTP, authentication and events.
  */
 
-export type ResourceType = 'api_key' | 'oauth_client';
+export type ResourceType = 'api_key' | 'oauth_client' | 'ip_ban';
 
 /** A `credential.*` event of a change, without the actor and request fields. */
 export interface CredentialEvent {
-  type: 'credential.created' | 'credential.rotated' | 'credential.revoked';
+  type:
+    | 'credential.created'
+    | 'credential.rotated'
+    | 'credential.revoked'
+    | 'ban.applied'
+    | 'ban.removed';
+  /** `credential` unless set; ban changes are `admin`. */
+  category?: 'credential' | 'admin';
   resourceType: ResourceType;
   resourceId: string;
   details: Record<string, unknown>;
@@ -54,7 +62,8 @@ export class AdminInputError extends Error {
   }
 }
 
-export interface AdminRoute {
+/** What every admin endpoint declares besides its handler. */
+export interface AdminRouteBase {
   method: 'GET' | 'POST' | 'DELETE';
   /** Path below `<prefix>/admin`, with `:id` for the credential id. */
   pattern: string;
@@ -65,8 +74,15 @@ export interface AdminRoute {
   query: readonly string[];
   /** Whether the endpoint reads a JSON body. */
   body: boolean;
+}
+
+/** An endpoint of credential management. */
+export interface CredentialRoute extends AdminRouteBase {
+  service?: undefined;
   handle: (manager: CredentialManager, input: HandlerInput) => Promise<HandlerResult>;
 }
+
+export type AdminRoute = CredentialRoute | BanRoute;
 
 function valueOf<T>(parsed: Parsed<T>): T {
   if (!parsed.ok) throw new AdminInputError(parsed.issues);
@@ -88,7 +104,7 @@ function clientDetails(view: ClientView): Record<string, unknown> {
   return { owner: view.owner, name: view.name, scopes: view.scopes, plan: view.plan };
 }
 
-const keyRoutes: AdminRoute[] = [
+const keyRoutes: CredentialRoute[] = [
   {
     method: 'POST',
     pattern: '/keys',
@@ -175,7 +191,7 @@ const keyRoutes: AdminRoute[] = [
   revokeKeyRoute('DELETE', '/keys/:id'),
 ];
 
-function revokeKeyRoute(method: 'POST' | 'DELETE', pattern: string): AdminRoute {
+function revokeKeyRoute(method: 'POST' | 'DELETE', pattern: string): CredentialRoute {
   return {
     method,
     pattern,
@@ -200,7 +216,7 @@ function revokeKeyRoute(method: 'POST' | 'DELETE', pattern: string): AdminRoute 
   };
 }
 
-const clientRoutes: AdminRoute[] = [
+const clientRoutes: CredentialRoute[] = [
   {
     method: 'POST',
     pattern: '/clients',
@@ -315,10 +331,14 @@ export type RouteMatch =
 const MAX_ID_LENGTH = 64;
 
 /** Matches a method and a path below `<prefix>/admin` (e.g. `/keys/abc/rotate`). */
-export function matchAdminRoute(method: string, path: string): RouteMatch {
+export function matchAdminRoute(
+  method: string,
+  path: string,
+  routes: readonly AdminRoute[] = adminRoutes,
+): RouteMatch {
   const segments = path.split('/').slice(1);
   const allow = new Set<string>();
-  for (const route of adminRoutes) {
+  for (const route of routes) {
     const id = matchPattern(route.pattern, segments);
     if (id === undefined) continue;
     if (route.method === method) return { kind: 'found', route, id };

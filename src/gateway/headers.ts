@@ -84,6 +84,12 @@ export interface ForwardingInfo {
   principal?: Principal;
   /** The resolved API version, sent in `identity.versionHeader`. */
   version?: string;
+  /** The request target to send in place of the client's, when a guard rewrote it. */
+  url?: string;
+  /** Response headers added only where the upstream did not set them. */
+  responseDefaults?: Readonly<Record<string, string>>;
+  /** Upstream response headers to drop, such as its CORS headers on a CORS route. */
+  droppedResponseHeaders?: ReadonlySet<string>;
 }
 
 /**
@@ -144,21 +150,31 @@ function headerSafe(value: string): string {
 }
 
 /**
- * Copies the upstream response headers without hop-by-hop fields, then adds the gateway's
- * and the request id, which replace upstream headers of the same name. The result is a flat
- * list of names and values for `writeHead`, which Node validates and writes in order.
+ * Copies the upstream response headers without hop-by-hop fields and those in `dropped`,
+ * adds each of `defaults` that the upstream did not set, then adds the gateway's and the
+ * request id, which replace upstream headers of the same name. The result is a flat list of
+ * names and values for `writeHead`, which Node validates and writes in order.
  */
 export function clientResponseHeaders(
   upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
   added: Record<string, string>,
   requestId: string,
+  defaults?: Readonly<Record<string, string>>,
+  dropped?: ReadonlySet<string>,
 ): OutgoingHttpHeader[] {
   const drop = connectionListed(upstream.connection);
   const out: OutgoingHttpHeader[] = [];
   for (const name in upstream) {
     if (HOP_BY_HOP.has(name) || drop?.has(name) || replaced(name, added)) continue;
+    if (dropped?.has(name)) continue;
     const value = upstream[name];
     if (value !== undefined) out.push(name, value);
+  }
+  if (defaults !== undefined) {
+    for (const name in defaults) {
+      if (upstream[name] === undefined && !Object.hasOwn(added, name))
+        out.push(name, defaults[name]!);
+    }
   }
   for (const name in added) out.push(name, added[name]!);
   out.push('x-request-id', requestId);
@@ -176,10 +192,12 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return new Set(text.split(',').map((token) => token.trim().toLowerCase()));
 }
 
-// `Link` is a list of links, so the upstream's links are kept beside the gateway's (such as
-// a deprecation notice) rather than replaced.
+// `Link` and `Vary` are lists, so the upstream's entries are kept beside the gateway's (a
+// deprecation notice, `Vary: Origin` on a CORS route) rather than replaced.
 function replaced(name: string, added: Record<string, string>): boolean {
-  return name === 'x-request-id' || (name !== 'link' && Object.hasOwn(added, name));
+  return (
+    name === 'x-request-id' || (name !== 'link' && name !== 'vary' && Object.hasOwn(added, name))
+  );
 }
 
 function joined(value: string | string[] | undefined): string | undefined {

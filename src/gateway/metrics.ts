@@ -20,7 +20,7 @@ export class GatewayMetrics implements PipelineObserver {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'bulwark_requests_total',
-      help: 'Requests by matched route and verdict: forwarded, rejected, upstream_error, upstream_timeout, client_aborted or error. Report-only rejections are counted in bulwark_security_events_total with outcome would_block.',
+      help: 'Requests by matched route and verdict: forwarded, rejected, answered (a CORS preflight answered by the gateway), shed (by load shedding), upstream_error, upstream_timeout, client_aborted or error. Report-only rejections are counted in bulwark_security_events_total with outcome would_block.',
       labelNames: ['route', 'verdict'],
       registers,
       // Requests are tallied in plain numbers and added here, when the registry is read.

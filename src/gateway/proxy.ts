@@ -59,7 +59,7 @@ export class UpstreamProxy {
     // dispatch() reports its own errors, synchronous ones included, to the handler.
     this.pool.dispatch(
       {
-        path: this.basePath + (req.url ?? '/'),
+        path: this.basePath + (info.url ?? req.url ?? '/'),
         method: req.method ?? 'GET',
         headers: upstreamRequestHeaders(req.headers, info),
         body: hasBody(req) ? req : null,
@@ -120,7 +120,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.upstreamSeconds = (performance.now() - this.started) / 1000;
     this.res.writeHead(
       statusCode,
-      clientResponseHeaders(headers, this.addedHeaders, this.info.requestId),
+      clientResponseHeaders(
+        headers,
+        this.addedHeaders,
+        this.info.requestId,
+        this.info.responseDefaults,
+        this.info.droppedResponseHeaders,
+      ),
     );
   }
 
@@ -159,7 +165,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       // The status line is gone; cutting the connection is the only honest signal left.
       this.res.destroy();
     } else {
-      const headers = { ...this.addedHeaders, 'x-request-id': this.info.requestId };
+      const headers = {
+        ...this.info.responseDefaults,
+        ...this.addedHeaders,
+        'x-request-id': this.info.requestId,
+      };
       sendProblem(this.res, upstreamProblem(timeout), headers, this.info.requestId);
     }
   }

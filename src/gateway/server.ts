@@ -6,11 +6,15 @@ import type { Duplex } from 'node:stream';
 import type { BulwarkConfig } from '../core/config.js';
 import { readAdminToken } from '../core/config-schema.js';
 import type { RequestContext } from '../core/context.js';
-import { sendProblem } from '../core/http-response.js';
+import { sendAnswer, sendProblem } from '../core/http-response.js';
 import { CidrList, parseIp } from '../core/ip.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { isPromise } from '../core/guard.js';
 import type { Decision } from '../core/pipeline.js';
+import { admitRequest, rejectionFor } from '../ddos/admission.js';
+import { ConnectionDefence, connectionServerOptions } from '../ddos/connection-defence.js';
+import type { Shed } from '../ddos/load-shedding.js';
+import { registerDdosMetrics } from '../ddos/metrics.js';
 import { EventBus } from '../events/bus.js';
 import { JsonLinesSink } from '../events/jsonl-sink.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
@@ -73,6 +77,7 @@ export class Gateway {
   private readonly credentialChannel: RedisCredentialChannel | undefined;
   private readonly credentialListeners: CredentialListener[] = [];
   private readonly server: Server;
+  private readonly connectionDefence: ConnectionDefence;
   private readonly proxy: UpstreamProxy;
   private readonly logger: Logger;
   private readonly adminAllow: CidrList;
@@ -127,7 +132,19 @@ export class Gateway {
       config.auth.apiKeys ? [config.auth.apiKeys.header] : [],
       config.versioning?.upstreamHeader,
     );
-    this.server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => this.handle(req, res));
+    this.server = createServer(connectionServerOptions(config.connections), (req, res) =>
+      this.handle(req, res),
+    );
+    this.connectionDefence = new ConnectionDefence(config.connections, {
+      bus: this.bus,
+      logger: this.logger,
+      trustProxy: config.trustProxy,
+    });
+    this.connectionDefence.install(this.server);
+    registerDdosMetrics(this.metrics.registry, {
+      connections: this.connectionDefence,
+      loadShedder: this.protection.loadShedder,
+    });
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -250,6 +267,7 @@ export class Gateway {
     }
     this.server.closeIdleConnections();
     await closed;
+    this.connectionDefence.close();
     await this.proxy.close();
     await this.protection.close();
     await this.credentialChannel?.close();
@@ -281,11 +299,13 @@ export class Gateway {
 
     if (this.isAdminPath(ctx.path)) {
       res.setHeader('x-request-id', ctx.correlationId);
+      this.setGeneratedHeaders(res, ctx);
       handleAdmin(req, res, ctx.path, ctx.ip, ctx.correlationId, this.adminDeps());
       return;
     }
     // The OAuth endpoints authenticate clients themselves, so route auth does not apply.
     if (this.oauth?.serves(ctx.path)) {
+      this.setGeneratedHeaders(res, ctx);
       this.oauth.handle(req, res, ctx);
       return;
     }
@@ -319,11 +339,38 @@ export class Gateway {
       sendProblem(res, decision.body, headers, ctx.correlationId);
       return;
     }
+    if (decision.action === 'respond') {
+      this.metrics.countRequest(route, 'answered');
+      if (hasRequestBody(req)) res.setHeader('connection', 'close');
+      sendAnswer(res, decision.status, { ...decision.headers, 'x-request-id': ctx.correlationId });
+      return;
+    }
     // The client left while asynchronous guards ran, so the upstream is not asked at all.
     if (res.destroyed) {
       this.metrics.countRequest(route, 'client_aborted');
       return;
     }
+    const shedder = this.protection.loadShedder;
+    if (shedder === undefined) {
+      this.forward(req, res, ctx, decision.headers);
+      return;
+    }
+    admitRequest(
+      shedder,
+      ctx,
+      res,
+      () => this.forward(req, res, ctx, decision.headers),
+      (shed) => this.shed(req, res, ctx, shed),
+    );
+  }
+
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    headers: Record<string, string>,
+  ): void {
+    const route = ctx.route?.id ?? 'unmatched';
     const info = {
       peer: ctx.remoteAddress,
       peerTrusted: this.isTrusted(ctx),
@@ -332,12 +379,30 @@ export class Gateway {
       identity: this.identity,
       principal: ctx.principal,
       version: ctx.version?.name,
+      url: ctx.forwardUrl,
+      responseDefaults: ctx.responseDefaults,
+      droppedResponseHeaders: ctx.droppedResponseHeaders,
     };
-    this.proxy.forward(req, res, info, decision.headers, (result) => {
+    this.proxy.forward(req, res, info, headers, (result) => {
       this.metrics.countRequest(route, result.outcome);
       if (result.upstreamSeconds !== undefined)
         this.metrics.upstreamTimed(route, result.upstreamSeconds);
     });
+  }
+
+  /** Writes the load shedder's 503; the body is not read, as for any rejection. */
+  private shed(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, shed: Shed): void {
+    this.metrics.countRequest(ctx.route?.id ?? 'unmatched', 'shed');
+    if (hasRequestBody(req)) res.setHeader('connection', 'close');
+    const rejection = rejectionFor(ctx, shed);
+    const all = { ...rejection.headers, 'x-request-id': ctx.correlationId };
+    sendProblem(res, rejection.body, all, ctx.correlationId);
+  }
+
+  /** Sets the security headers of a response the gateway writes itself (admin, OAuth). */
+  private setGeneratedHeaders(res: ServerResponse, ctx: RequestContext): void {
+    const headers = this.protection.securityHeaders.generatedHeaders(ctx);
+    for (const name in headers) res.setHeader(name, headers[name]!);
   }
 
   private isAdminPath(path: string): boolean {
@@ -393,6 +458,7 @@ export class Gateway {
         uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
         inFlight: this.inFlight,
         rateLimitStore: this.protection.store.kind,
+        loadShedding: this.protection.loadShedder?.stats(),
         events: this.bus.stats(),
       }),
       api: adminApiFor(this, () => ({
@@ -401,6 +467,7 @@ export class Gateway {
         tokenEnv: this.config.admin.tokenEnv,
         token: readAdminToken(this.config.admin),
         credentials: this.credentials,
+        bans: this.protection.network.bans?.manager,
         bus: this.bus,
         logger: this.logger,
         notify: (change) => this.notifyCredentialChange(change),

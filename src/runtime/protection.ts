@@ -11,7 +11,7 @@ import type { AuthPolicy } from '../auth/policy.js';
 import { ScopeGuard } from '../auth/scopes.js';
 import { ApiVersioning, VersionGuard } from '../auth/versioning.js';
 import type { PolicyConfig } from '../core/config.js';
-import { policyOf, type RequestContext } from '../core/context.js';
+import { policyOf, type MatchedRoute, type RequestContext } from '../core/context.js';
 import { CidrList } from '../core/ip.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -19,6 +19,12 @@ import { contextFromNodeRequest } from '../core/node-request.js';
 import { Pipeline, type PipelineObserver } from '../core/pipeline.js';
 import type { Guard } from '../core/guard.js';
 import { EventBus } from '../events/bus.js';
+import { createNetworkProtection, type NetworkProtection } from '../ddos/network.js';
+import type { Priority } from '../ddos/config-schema.js';
+import { LoadShedder } from '../ddos/load-shedding.js';
+import { createHardening } from '../http/hardening.js';
+import type { SecurityHeadersGuard } from '../http/security-headers.js';
+import { createSignatureGuard } from '../http/signature-setup.js';
 import { RateLimitGuard } from '../ratelimit/guard.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
 import { canonicalPath, RouteTable } from './router.js';
@@ -49,9 +55,13 @@ export interface ProtectionOptions {
  * The guards, routes and state compiled from one policy. The gateway and every adapter
  * build one and differ only in how they read requests and write responses.
  *
- * Guard order: extra guards, API version checks, OAuth, API key and JWT authentication,
- * rate limits, scope authorization. The OAuth guard comes first and leaves API keys and other
- * issuers' tokens to the guards after it, so a route may accept any mix of the three.
+ * Guard order: network guards (bans, deny list, route allow lists, countries), HTTP policy
+ * (security headers, method and path checks, CORS, repeated query
+ * parameters), extra guards, API version checks, request signatures, OAuth, API key and JWT
+ * authentication, rate limits, scope authorization. CORS comes before authentication because
+ * a preflight carries no credentials. The OAuth guard comes first and leaves
+ * API keys and other issuers' tokens to the guards after it, so a route may accept any mix
+ * of the three.
  * Authentication runs before rate limiting so that limits keyed on `user`, `client` or
  * `plan` see the principal. NOTE: per-IP limits therefore run after signature checks, so a
  * flood of bogus tokens costs a verification each before any limit applies.
@@ -64,6 +74,15 @@ export class Protection {
   readonly store: RateLimitStore;
   /** API version resolution; undefined without a `versioning` section. */
   readonly versioning: ApiVersioning<RoutePolicy> | undefined;
+  /** The security headers, also for responses the gateway writes outside the guards. */
+  readonly securityHeaders: SecurityHeadersGuard;
+  /**
+   * The load shedder, which the gateway and the adapters run after the guards admitted a
+   * request; undefined without a `loadShedding` section.
+   */
+  readonly loadShedder: LoadShedder | undefined;
+  /** Bans, IP lists, country rules and the CDN client header. */
+  readonly network: NetworkProtection;
   private readonly ownsBus: boolean;
 
   constructor(config: PolicyConfig, options: ProtectionOptions = {}) {
@@ -71,6 +90,8 @@ export class Protection {
     const compiled = compilePolicy(config);
     this.ownsBus = options.bus === undefined;
     this.bus = options.bus ?? new EventBus({ logger });
+    // First, because it reads files and may throw, before anything opens a connection.
+    this.network = createNetworkProtection(config, { bus: this.bus, logger });
     this.trustProxy = new CidrList(config.trustProxy);
     this.routes = new RouteTable(compiled.routes);
     this.versioning =
@@ -103,8 +124,25 @@ export class Protection {
       );
     const authz = compiled.usesScopes ? [new ScopeGuard(compiled.defaultAuth)] : [];
     const versionGuard = this.versioning ? [new VersionGuard(this.versioning)] : [];
+    const signatureGuard = createSignatureGuard(config, { logger });
+    const signatures = signatureGuard ? [signatureGuard] : [];
+    const hardening = createHardening(config, {
+      trustProxy: this.trustProxy,
+      routeFor: (ctx, method) => this.routeFor(ctx, method),
+    });
+    this.securityHeaders = hardening.securityHeaders;
+    this.loadShedder = createLoadShedder(config, this.bus, logger);
     this.pipeline = new Pipeline({
-      guards: [...(options.extraGuards ?? []), ...versionGuard, ...authn, rateLimit, ...authz],
+      guards: [
+        ...this.network.guards,
+        ...hardening.guards,
+        ...(options.extraGuards ?? []),
+        ...versionGuard,
+        ...signatures,
+        ...authn,
+        rateLimit,
+        ...authz,
+      ],
       bus: this.bus,
       logger,
       observer: options.observer,
@@ -118,7 +156,11 @@ export class Protection {
    * Pass `url` where a framework has rewritten `req.url`, as Express does under a mount path.
    */
   contextFor(req: IncomingMessage, url?: string): RequestContext {
-    const ctx = contextFromNodeRequest(req, { trustProxy: this.trustProxy, url });
+    const ctx = contextFromNodeRequest(req, {
+      trustProxy: this.trustProxy,
+      cdn: this.network.cdn,
+      url,
+    });
     if (this.versioning === undefined) {
       ctx.route = this.routes.match(ctx.method, ctx.path);
       return ctx;
@@ -141,6 +183,17 @@ export class Protection {
   }
 
   /**
+   * Matches the route `method` would reach on the request's path, as `contextFor` does. A
+   * CORS preflight uses it to find the policy of the method it asks about.
+   */
+  routeFor(ctx: RequestContext, method: string): MatchedRoute<RoutePolicy> | undefined {
+    const path = this.versioning
+      ? this.versioning.resolve(ctx.headers, ctx.path).routePath
+      : ctx.path;
+    return this.routes.match(method, path);
+  }
+
+  /**
    * Waits up to `timeoutMs` for a shared store to connect and resolves false if it did not.
    * Until it connects, the store's failure mode decides requests.
    */
@@ -152,9 +205,29 @@ export class Protection {
   }
 
   async close(): Promise<void> {
+    this.loadShedder?.close();
     await this.pipeline.close();
+    await this.network.close();
     if (this.ownsBus) await this.bus.close();
   }
+}
+
+function createLoadShedder(
+  config: PolicyConfig,
+  bus: EventBus,
+  logger: Logger,
+): LoadShedder | undefined {
+  if (config.loadShedding === undefined) return undefined;
+  const routePriorities = new Map<string, Priority>();
+  for (const route of config.routes) {
+    if (route.loadShedding) routePriorities.set(route.match.text, route.loadShedding.priority);
+  }
+  return new LoadShedder(config.loadShedding, {
+    bus,
+    logger,
+    routePriorities,
+    reportOnlyFor: (ctx) => (ctx.route?.policy as RoutePolicy | undefined)?.reportOnly === true,
+  });
 }
 
 function apiKeyGuard(

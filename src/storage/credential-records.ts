@@ -6,6 +6,7 @@ import { BulwarkError, InvalidArgumentError } from '../core/errors.js';
 /**
  * Rows and rules shared by the SQLite and PostgreSQL credential stores, so that both behave
  * like the memory stores: the same validation, the same error messages, the same records.
+ * The memory client and signing key stores raise their errors through the builders here too.
  * Column names are the same in both schemas. Times are epoch milliseconds in integer columns,
  * which PostgreSQL returns as strings (BIGINT) and SQLite as numbers.
  */
@@ -53,6 +54,13 @@ export interface SigningKeyRow {
   created_at: StoredTime;
   retired_at: StoredTime | null;
 }
+
+// The columns of the row types above, in their order, as the SELECT lists of both stores.
+export const KEY_COLUMNS =
+  'id, hash, env, name, owner, scopes, plan, created_at, expires_at, last_used_at, status, replaced_by';
+export const CLIENT_COLUMNS = 'id, name, owner, scopes, plan, created_at';
+export const SECRET_COLUMNS = 'client_id, id, hash, created_at, expires_at';
+export const SIGNING_KEY_COLUMNS = 'kid, alg, public_jwk, private_key, created_at, retired_at';
 
 /** Returns the error raised when a newer Bulwark has migrated the database. */
 export function newerSchemaError(backend: string, found: number, supported: number): BulwarkError {

@@ -12,7 +12,7 @@ import {
   type SigningKeyStore,
 } from '../auth/client-store.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidArgumentError } from '../core/errors.js';
+import { checkGrace, noClient, signingKeyExists } from './credential-records.js';
 import type { CredentialStores } from './credentials.js';
 
 export interface MemoryCredentialOptions {
@@ -78,21 +78,17 @@ export class MemoryClientStore implements ClientStore {
     return Promise.resolve(all.map(copyClient));
   }
 
-  rotateSecret(id: string, graceMs: number): Promise<IssuedClient> {
+  async rotateSecret(id: string, graceMs: number): Promise<IssuedClient> {
     const record = this.clients.get(id);
-    if (record === undefined)
-      return Promise.reject(new InvalidArgumentError(`no OAuth client with id "${id}"`));
-    if (!Number.isFinite(graceMs) || graceMs < 0)
-      return Promise.reject(
-        new InvalidArgumentError(`invalid grace period ${graceMs} ms: use 0 or more`),
-      );
+    if (record === undefined) throw noClient(id);
+    checkGrace(graceMs);
     const now = this.clock.now();
     endOverlap(record.secrets, now + graceMs);
     // Secrets past their overlap can never match again, so they are dropped.
     record.secrets = record.secrets.filter((stored) => (stored.expiresAt ?? Infinity) > now);
     const { secret, id: secretId } = generateClientSecret();
     record.secrets.push({ id: secretId, hash: this.hasher.hash(secret), createdAt: now });
-    return Promise.resolve({ clientId: id, clientSecret: secret, record: copyClient(record) });
+    return { clientId: id, clientSecret: secret, record: copyClient(record) };
   }
 
   deleteClient(id: string): Promise<boolean> {
@@ -133,8 +129,7 @@ export class MemorySigningKeyStore implements SigningKeyStore {
   }
 
   addSigningKey(record: SigningKeyRecord): Promise<void> {
-    if (this.keys.has(record.kid))
-      return Promise.reject(new InvalidArgumentError(`signing key "${record.kid}" exists`));
+    if (this.keys.has(record.kid)) return Promise.reject(signingKeyExists(record.kid));
     this.keys.set(record.kid, { ...record });
     return Promise.resolve();
   }

@@ -19,14 +19,18 @@ import { redactUrl, silentLogger, type Logger } from '../core/logger.js';
 import {
   apiKeyFromRow,
   checkGrace,
+  CLIENT_COLUMNS,
   clientsFromRows,
   epochMs,
   graceEnd,
+  KEY_COLUMNS,
   newApiKey,
   newerSchemaError,
   noActiveKey,
   noClient,
   optionalEpochMs,
+  SECRET_COLUMNS,
+  SIGNING_KEY_COLUMNS,
   signingKeyExists,
   signingKeyFromRow,
   successorInput,
@@ -125,12 +129,6 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.versio
 
 // Key of the advisory lock held while migrating: the ASCII bytes of "bwk_migr".
 const MIGRATION_LOCK = '7095006541263497586';
-
-const KEY_COLUMNS =
-  'id, hash, env, name, owner, scopes, plan, created_at, expires_at, last_used_at, status, replaced_by';
-const CLIENT_COLUMNS = 'id, name, owner, scopes, plan, created_at';
-const SECRET_COLUMNS = 'client_id, id, hash, created_at, expires_at';
-const SIGNING_KEY_COLUMNS = 'kid, alg, public_jwk, private_key, created_at, retired_at';
 
 // SQLSTATE classes that mean the server cannot serve requests now: 08 connection exception,
 // 28 invalid authorization, 53 insufficient resources, 57 operator intervention (shutdown,

@@ -22,14 +22,18 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import {
   apiKeyFromRow,
   checkGrace,
+  CLIENT_COLUMNS,
   clientsFromRows,
   epochMs,
   graceEnd,
+  KEY_COLUMNS,
   newApiKey,
   newerSchemaError,
   noActiveKey,
   noClient,
   optionalEpochMs,
+  SECRET_COLUMNS,
+  SIGNING_KEY_COLUMNS,
   signingKeyExists,
   signingKeyFromRow,
   successorInput,
@@ -128,12 +132,6 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
-
-const KEY_COLUMNS =
-  'id, hash, env, name, owner, scopes, plan, created_at, expires_at, last_used_at, status, replaced_by';
-const CLIENT_COLUMNS = 'id, name, owner, scopes, plan, created_at';
-const SECRET_COLUMNS = 'client_id, id, hash, created_at, expires_at';
-const SIGNING_KEY_COLUMNS = 'kid, alg, public_jwk, private_key, created_at, retired_at';
 
 // SQLite result codes that mean the file cannot be used right now (locked, unreadable, full,
 // damaged), as opposed to a bug in a statement.

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { BulwarkError } from '../../src/core/errors.js';
 import { ManualClock } from '../../src/core/clock.js';
+import type { ConfigInput } from '../../src/core/config.js';
 import { createMemoryCredentialStores } from '../../src/storage/memory-credentials.js';
 import { json, send, type Reply } from '../helpers/http.js';
 import {
@@ -347,7 +348,15 @@ describe('signing keys', () => {
 });
 
 describe('two instances on one store', () => {
-  it('second instance loads a new key on its kid', async () => {
+  interface Instances {
+    first: OAuthGateway;
+    second: OAuthGateway;
+    client: { clientId: string; clientSecret: string };
+    stop(): Promise<void>;
+  }
+
+  /** Starts two gateways on one memory store, as two instances of one deployment, and a client. */
+  async function startInstances(extra: Partial<ConfigInput> = {}): Promise<Instances> {
     const pepper = randomBytes(32).toString('base64');
     const clock = new ManualClock(Date.now());
     const stores = createMemoryCredentialStores({ pepper, clock });
@@ -355,112 +364,99 @@ describe('two instances on one store', () => {
       auth: { methods: ['oauth' as const] },
       routes: ROUTES,
       oauth: { issuer: 'https://api.test' },
+      ...extra,
     };
     const first = await startOAuthGateway(input, { stores, clock, pepper });
     const second = await startOAuthGateway(input, { stores, clock, pepper });
+    const client = await stores.clients.create({
+      name: 'c',
+      owner: 't',
+      scopes: ['orders:read'],
+    });
+    return {
+      first,
+      second,
+      client,
+      stop: async () => {
+        await first.stop();
+        await second.stop();
+      },
+    };
+  }
+
+  function orders(instance: OAuthGateway, token: string): Promise<Reply> {
+    return send(instance.gateway.url, '/orders', { headers: bearer(token) });
+  }
+
+  function tokenFrom(instance: OAuthGateway, client: Instances['client']): Promise<string> {
+    return fetchToken(instance.gateway.url, client.clientId, client.clientSecret);
+  }
+
+  function revokeAt(
+    instance: OAuthGateway,
+    token: string,
+    client: Instances['client'],
+  ): Promise<Reply> {
+    const authorization = basic(client.clientId, client.clientSecret);
+    return postForm(instance.gateway.url, '/oauth/revoke', { token }, { authorization });
+  }
+
+  it('second instance loads a new key on its kid', async () => {
+    const { first, second, client, stop } = await startInstances();
     try {
-      const { clientId, clientSecret } = await stores.clients.create({
-        name: 'c',
-        owner: 't',
-        scopes: ['orders:read'],
-      });
       expect(second.gateway.oauth!.keys.signingKey().kid).toBe(
         first.gateway.oauth!.keys.signingKey().kid,
       );
 
       await first.gateway.oauth!.rotateSigningKey();
-      const token = await fetchToken(first.gateway.url, clientId, clientSecret);
-      const reply = await send(second.gateway.url, '/orders', { headers: bearer(token) });
+      const token = await tokenFrom(first, client);
+      const reply = await orders(second, token);
 
       expect(reply.status).toBe(200);
       expect(second.gateway.oauth!.keys.signingKey().kid).toBe(decodeToken(token).header.kid);
     } finally {
-      await first.stop();
-      await second.stop();
+      await stop();
     }
   });
 
   it('revocation on one instance holds on the other', async () => {
-    const pepper = randomBytes(32).toString('base64');
-    const clock = new ManualClock(Date.now());
-    const stores = createMemoryCredentialStores({ pepper, clock });
-    const input = {
-      auth: { methods: ['oauth' as const] },
-      routes: ROUTES,
-      oauth: { issuer: 'https://api.test' },
-    };
-    const first = await startOAuthGateway(input, { stores, clock, pepper });
-    const second = await startOAuthGateway(input, { stores, clock, pepper });
+    const { first, second, client, stop } = await startInstances();
     try {
-      const { clientId, clientSecret } = await stores.clients.create({
-        name: 'c',
-        owner: 't',
-        scopes: ['orders:read'],
-      });
-      const token = await fetchToken(first.gateway.url, clientId, clientSecret);
+      const token = await tokenFrom(first, client);
 
-      await postForm(
-        first.gateway.url,
-        '/oauth/revoke',
-        { token },
-        { authorization: basic(clientId, clientSecret) },
-      );
+      await revokeAt(first, token, client);
 
-      const reply = await send(second.gateway.url, '/orders', { headers: bearer(token) });
+      const reply = await orders(second, token);
       expect(reply.status).toBe(401);
       expect(json(reply).reason).toBe('revoked');
     } finally {
-      await first.stop();
-      await second.stop();
+      await stop();
     }
   });
 
   it('revocation notice reaches a cached instance', async () => {
-    const pepper = randomBytes(32).toString('base64');
-    const clock = new ManualClock(Date.now());
-    const stores = createMemoryCredentialStores({ pepper, clock });
     const keyPrefix = `bwk_test_oauth_${randomBytes(4).toString('hex')}:`;
-    const input = {
-      auth: { methods: ['oauth' as const] },
-      routes: ROUTES,
-      oauth: { issuer: 'https://api.test' },
+    const { first, second, client, stop } = await startInstances({
       storage: { redis: 'redis://127.0.0.1:6379', keyPrefix },
-    };
-    const first = await startOAuthGateway(input, { stores, clock, pepper });
-    const second = await startOAuthGateway(input, { stores, clock, pepper });
+    });
     const heard: string[] = [];
     second.gateway.onCredentialChange((change) => heard.push(change.id));
     try {
       await untilHeard(heard, 'probe', () =>
         first.gateway.notifyCredentialChange({ kind: 'token', id: 'probe' }),
       );
-      const { clientId, clientSecret } = await stores.clients.create({
-        name: 'c',
-        owner: 't',
-        scopes: ['orders:read'],
-      });
-      const token = await fetchToken(first.gateway.url, clientId, clientSecret);
+      const token = await tokenFrom(first, client);
       // The second instance now caches "not revoked" for this token.
-      expect((await send(second.gateway.url, '/orders', { headers: bearer(token) })).status).toBe(
-        200,
-      );
+      expect((await orders(second, token)).status).toBe(200);
 
-      await postForm(
-        first.gateway.url,
-        '/oauth/revoke',
-        { token },
-        {
-          authorization: basic(clientId, clientSecret),
-        },
-      );
+      await revokeAt(first, token, client);
       await untilHeard(heard, decodeToken(token).claims.jti!);
 
-      const reply = await send(second.gateway.url, '/orders', { headers: bearer(token) });
+      const reply = await orders(second, token);
       expect(reply.status).toBe(401);
       expect(json(reply).reason).toBe('revoked');
     } finally {
-      await first.stop();
-      await second.stop();
+      await stop();
     }
   });
 });

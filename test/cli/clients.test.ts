@@ -49,6 +49,18 @@ function create(owner: string): Promise<IssuedClient> {
   ]);
 }
 
+function rotateSecret(id: string, grace: string): Promise<IssuedClient> {
+  return workspace.json<IssuedClient>([
+    'clients',
+    'rotate-secret',
+    id,
+    '-c',
+    config,
+    '--grace',
+    grace,
+  ]);
+}
+
 async function secretWorks(id: string, secret: string): Promise<boolean> {
   const record = await stores.clients.findClient(id);
   if (record === undefined) return false;
@@ -88,15 +100,9 @@ describe('bulwark clients', () => {
   it('list prints a table and filters by owner', async () => {
     const issued = await create('team-list');
 
-    const table = await workspace.run(['clients', 'list', '-c', config, '--owner', 'team-list']);
-    const listed = await workspace.json<ClientView[]>([
-      'clients',
-      'list',
-      '-c',
-      config,
-      '--owner',
-      'team-list',
-    ]);
+    const list = ['clients', 'list', '-c', config, '--owner', 'team-list'];
+    const table = await workspace.run(list);
+    const listed = await workspace.json<ClientView[]>(list);
 
     expect(table.code).toBe(0);
     const [header, row, extra] = table.stdout.trimEnd().split('\n');
@@ -120,15 +126,7 @@ describe('bulwark clients', () => {
   it('rotate-secret keeps the old secret in grace', async () => {
     const issued = await create('team-rotate');
 
-    const rotated = await workspace.json<IssuedClient>([
-      'clients',
-      'rotate-secret',
-      issued.client_id,
-      '-c',
-      config,
-      '--grace',
-      '1h',
-    ]);
+    const rotated = await rotateSecret(issued.client_id, '1h');
     const shown = await workspace.run(['clients', 'show', issued.client_id, '-c', config]);
 
     expect(rotated.client_secret).not.toBe(issued.client_secret);
@@ -141,15 +139,7 @@ describe('bulwark clients', () => {
   it('rotate-secret with zero grace ends the old secret', async () => {
     const issued = await create('team-zero');
 
-    await workspace.json([
-      'clients',
-      'rotate-secret',
-      issued.client_id,
-      '-c',
-      config,
-      '--grace',
-      '0s',
-    ]);
+    await rotateSecret(issued.client_id, '0s');
 
     expect(await secretWorks(issued.client_id, issued.client_secret)).toBe(false);
   });

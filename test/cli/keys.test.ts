@@ -32,8 +32,9 @@ beforeAll(() => {
   process.env[DEFAULT_PEPPER_ENV] = randomBytes(32).toString('base64');
 });
 
-function create(owner: string): Promise<Issued> {
-  return workspace.json<Issued>(['keys', 'create', '-c', config, '--name', 'ci', '--owner', owner]);
+/** Creates a key through the CLI in the store that `file` names. */
+function create(owner: string, file = config): Promise<Issued> {
+  return workspace.json<Issued>(['keys', 'create', '-c', file, '--name', 'ci', '--owner', owner]);
 }
 
 afterAll(() => {
@@ -110,15 +111,9 @@ describe('bulwark keys', () => {
   it('list prints a table and filters by owner', async () => {
     const issued = await create('team-table');
 
-    const table = await workspace.run(['keys', 'list', '-c', config, '--owner', 'team-table']);
-    const listed = await workspace.json<ApiKeyView[]>([
-      'keys',
-      'list',
-      '-c',
-      config,
-      '--owner',
-      'team-table',
-    ]);
+    const list = ['keys', 'list', '-c', config, '--owner', 'team-table'];
+    const table = await workspace.run(list);
+    const listed = await workspace.json<ApiKeyView[]>(list);
 
     expect(table.code).toBe(0);
     const [header, row, extra] = table.stdout.trimEnd().split('\n');
@@ -292,16 +287,7 @@ describe('bulwark keys with a running gateway', () => {
   }
 
   it('gateway accepts a key the CLI created', async () => {
-    const issued = await workspace.json<Issued>([
-      'keys',
-      'create',
-      '-c',
-      gatewayConfig,
-      '--name',
-      'live',
-      '--owner',
-      'team-gw',
-    ]);
+    const issued = await create('team-gw', gatewayConfig);
 
     const reply = await callGateway(issued.key);
 
@@ -310,16 +296,7 @@ describe('bulwark keys with a running gateway', () => {
   });
 
   it('gateway rejects a key the CLI revoked', async () => {
-    const issued = await workspace.json<Issued>([
-      'keys',
-      'create',
-      '-c',
-      gatewayConfig,
-      '--name',
-      'gone',
-      '--owner',
-      'team-gw',
-    ]);
+    const issued = await create('team-gw', gatewayConfig);
     expect((await callGateway(issued.key)).status).toBe(200);
 
     await workspace.json(['keys', 'revoke', issued.record.id, '-c', gatewayConfig]);
@@ -343,16 +320,7 @@ describe('bulwark keys on PostgreSQL', () => {
   });
 
   it('create and list use the database', async () => {
-    const issued = await workspace.json<Issued>([
-      'keys',
-      'create',
-      '-c',
-      postgresConfig,
-      '--name',
-      'pg',
-      '--owner',
-      'team-pg',
-    ]);
+    const issued = await create('team-pg', postgresConfig);
 
     const keys = await workspace.json<ApiKeyView[]>(['keys', 'list', '-c', postgresConfig]);
 

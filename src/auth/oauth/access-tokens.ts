@@ -12,6 +12,7 @@ import {
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { Principal } from '../../core/context.js';
 import type { RevokedTokenStore } from '../client-store.js';
+import { joseFailure, type TokenCheckFailure } from '../jose-failures.js';
 import { signingAlgorithms } from './config-schema.js';
 import { RevocationCache } from './revocation-cache.js';
 import type { SigningKeyRing } from './signing-keys.js';
@@ -235,40 +236,21 @@ function verifiedClaims(payload: JWTPayload): VerifiedAccessToken {
   return verified;
 }
 
+// Claims whose failures this verifier words itself; jose-failures.ts maps the rest.
+const CLAIM_FAILURES = new Map<string, TokenCheckFailure<AccessTokenFailure>>([
+  ['typ', { reason: 'wrong_type', message: 'token type (typ) is not at+jwt' }],
+  ['iss', { reason: 'untrusted_issuer', message: 'token issuer (iss) does not match' }],
+]);
+
 function accessTokenError(error: unknown): AccessTokenError {
   if (error instanceof AccessTokenError) return error;
-  if (error instanceof errors.JWTExpired)
-    return new AccessTokenError('expired', 'token has expired');
-  if (error instanceof errors.JWTClaimValidationFailed) return claimError(error);
   if (error instanceof errors.JOSEAlgNotAllowed)
     return new AccessTokenError(
       'algorithm_not_allowed',
       'token algorithm is not one this server signs with',
     );
-  if (error instanceof errors.JWSSignatureVerificationFailed)
-    return new AccessTokenError('bad_signature', 'token signature is invalid');
-  if (error instanceof errors.JOSENotSupported)
-    return new AccessTokenError(
-      'algorithm_not_allowed',
-      'token uses an unsupported algorithm or key',
-    );
-  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid)
-    return new AccessTokenError('malformed', 'token is not a valid signed JWT');
+  const failure = joseFailure(error, CLAIM_FAILURES);
+  if (failure !== undefined) return new AccessTokenError(failure.reason, failure.message);
   // Anything else is a bug rather than a bad token, so it surfaces as a failed guard.
   throw error;
-}
-
-function claimError(error: InstanceType<typeof errors.JWTClaimValidationFailed>): AccessTokenError {
-  if (error.reason === 'missing')
-    return new AccessTokenError('missing_claim', `required claim ${error.claim} is missing`);
-  switch (error.claim) {
-    case 'typ':
-      return new AccessTokenError('wrong_type', 'token type (typ) is not at+jwt');
-    case 'aud':
-      return new AccessTokenError('wrong_audience', 'token audience (aud) does not match');
-    case 'iss':
-      return new AccessTokenError('untrusted_issuer', 'token issuer (iss) does not match');
-    default:
-      return new AccessTokenError('invalid_claim', `claim ${error.claim} is invalid`);
-  }
 }

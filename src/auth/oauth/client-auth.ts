@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 
 import type { Clock } from '../../core/clock.js';
+import type { RequestContext } from '../../core/context.js';
 import { ApiKeyHasher } from '../api-key-store.js';
 import { clientSecretMatches, type ClientRecord, type ClientStore } from '../client-store.js';
-import { oauthError, type FormParams, type OAuthResponse } from './http.js';
+import {
+  isOAuthResponse,
+  oauthError,
+  readForm,
+  type FormParams,
+  type OAuthResponse,
+} from './http.js';
 
 /** Client authentication methods of RFC 6749 section 2.3.1, as RFC 8414 names them. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
@@ -200,13 +208,32 @@ function failed(
   return { ok: false, reason, response };
 }
 
-/** Reads and checks the client credentials of a request in one step. */
-export async function authenticateRequest(
+/** A form body and the client that sent it, or the reason the request was rejected. */
+export type AuthenticatedForm =
+  | { ok: true; form: FormParams; client: ClientRecord; method: ClientAuthMethod }
+  | {
+      ok: false;
+      reason: ClientAuthFailure | 'invalid_request';
+      response: OAuthResponse;
+      /** Set only when the id names a stored client, because the value is client input. */
+      clientId?: string;
+    };
+
+/**
+ * Reads the form body of a request and authenticates the client that sent it. A form that
+ * cannot be read is an `invalid_request`, reported before any client credentials are checked.
+ */
+export async function readAuthenticatedForm(
+  req: IncomingMessage,
+  ctx: RequestContext,
   clients: ClientAuthenticator,
-  authorization: string | undefined,
-  form: FormParams,
-): Promise<ClientAuthResult> {
-  const presented = presentedClient(authorization, form);
+  known: ReadonlySet<string>,
+): Promise<AuthenticatedForm> {
+  const form = await readForm(req, known);
+  if (isOAuthResponse(form)) return { ok: false, reason: 'invalid_request', response: form };
+
+  const presented = presentedClient(ctx.headers.authorization, form);
   if (!presented.ok) return presented;
-  return clients.authenticate(presented.client);
+  const auth = await clients.authenticate(presented.client);
+  return auth.ok ? { ...auth, form } : auth;
 }

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../../core/context.js';
 import type { EventDraft } from '../../events/schema.js';
+import type { OAuthResponse } from './http.js';
 
 /** The OAuth endpoints, as named in event details. */
 export type OAuthEndpoint = 'token' | 'introspection' | 'revocation';
@@ -52,4 +53,26 @@ export function oauthFailure(
     clientId,
     details: { endpoint, reason },
   });
+}
+
+/**
+ * A function that publishes the `auth.failure` event of a rejected request and returns its
+ * response.
+ */
+export type RejectRequest = (
+  ctx: RequestContext,
+  response: OAuthResponse,
+  reason: string,
+  clientId?: string,
+) => OAuthResponse;
+
+/** Returns the `RejectRequest` of one endpoint. */
+export function failurePublisher(
+  publish: (event: EventDraft) => void,
+  endpoint: OAuthEndpoint,
+): RejectRequest {
+  return (ctx, response, reason, clientId) => {
+    publish(oauthFailure(ctx, endpoint, reason, clientId));
+    return response;
+  };
 }

@@ -3,9 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import type { RequestContext } from '../../core/context.js';
 import type { EventDraft } from '../../events/schema.js';
 import { AccessTokenError, type AccessTokens } from './access-tokens.js';
-import { authenticateRequest, type ClientAuthenticator } from './client-auth.js';
-import { oauthFailure } from './events.js';
-import { isOAuthResponse, json, oauthError, readForm, type OAuthResponse } from './http.js';
+import { readAuthenticatedForm, type ClientAuthenticator } from './client-auth.js';
+import { failurePublisher, type RejectRequest } from './events.js';
+import { json, oauthError, type OAuthResponse } from './http.js';
 
 const PARAMS = new Set(['token', 'token_type_hint', 'client_id', 'client_secret']);
 
@@ -22,14 +22,16 @@ export interface IntrospectionOptions {
  * cannot be used to probe other clients' tokens.
  */
 export class IntrospectionEndpoint {
-  constructor(private readonly options: IntrospectionOptions) {}
+  private readonly reject: RejectRequest;
+
+  constructor(private readonly options: IntrospectionOptions) {
+    this.reject = failurePublisher(options.publish, 'introspection');
+  }
 
   async handle(req: IncomingMessage, ctx: RequestContext): Promise<OAuthResponse> {
-    const form = await readForm(req, PARAMS);
-    if (isOAuthResponse(form)) return this.reject(ctx, form, 'invalid_request');
-    const auth = await authenticateRequest(this.options.clients, ctx.headers.authorization, form);
-    if (!auth.ok) return this.reject(ctx, auth.response, auth.reason, auth.clientId);
-    const token = form.get('token');
+    const request = await readAuthenticatedForm(req, ctx, this.options.clients, PARAMS);
+    if (!request.ok) return this.reject(ctx, request.response, request.reason, request.clientId);
+    const token = request.form.get('token');
     if (token === undefined)
       return this.reject(ctx, oauthError('invalid_request', 'token is missing'), 'invalid_request');
 
@@ -40,7 +42,7 @@ export class IntrospectionEndpoint {
       if (error instanceof AccessTokenError) return json({ active: false });
       throw error;
     }
-    if (verified.clientId !== auth.client.id) return json({ active: false });
+    if (verified.clientId !== request.client.id) return json({ active: false });
 
     const { claims } = verified;
     const body: Record<string, unknown> = {
@@ -56,15 +58,5 @@ export class IntrospectionEndpoint {
     };
     if (verified.scopes.length > 0) body.scope = verified.scopes.join(' ');
     return json(body);
-  }
-
-  private reject(
-    ctx: RequestContext,
-    response: OAuthResponse,
-    reason: string,
-    clientId?: string,
-  ): OAuthResponse {
-    this.options.publish(oauthFailure(ctx, 'introspection', reason, clientId));
-    return response;
   }
 }

@@ -2,10 +2,16 @@ import type { RequestContext } from '../../core/context.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { CONTINUE, type Guard, type Reject, type Verdict } from '../../core/guard.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import { problem } from '../../core/problem.js';
 import { looksLikeApiKey } from '../api-key-format.js';
-import { BEARER, credentialsRequired, malformedHeader, SCHEME } from '../jwt-guard.js';
+import { BEARER, SCHEME } from '../jwt-guard.js';
 import { authPolicyOf, type AuthPolicy } from '../policy.js';
+import {
+  authFailureEvent,
+  credentialsRequired,
+  invalidToken,
+  malformedHeader,
+  storeUnavailable,
+} from '../rejections.js';
 import {
   AccessTokenError,
   principalOf,
@@ -62,60 +68,28 @@ export class OAuthGuard implements Guard {
       // Fails closed when the revocation list cannot be read. Other errors are bugs and
       // reach the pipeline, which responds with 500.
       (error: unknown) => {
-        if (error instanceof AccessTokenError) return invalidToken(error);
+        if (error instanceof AccessTokenError) return rejectToken(error);
         if (!(error instanceof StoreUnavailableError)) throw error;
         this.logger.error(
           { err: error, requestId: ctx.id, correlationId: ctx.correlationId },
           'access token revocation lookup failed: credential store unavailable',
         );
-        return storeUnavailable();
+        return storeUnavailable(
+          'access token',
+          authFailureEvent('store_unavailable', 'medium', 'oauth', 'system'),
+        );
       },
     );
   }
 }
 
-// Messages come from a fixed set in access-tokens.ts and contain no token text or quotes, so
-// they are safe inside the quoted error_description.
-function invalidToken(error: AccessTokenError): Reject {
-  return {
-    action: 'reject',
-    status: 401,
-    headers: {
-      'www-authenticate': `Bearer error="invalid_token", error_description="${error.message}"`,
-    },
-    problem: problem('invalid-token', 401, 'Unauthorized', 'BWK_ERR_AUTH_INVALID_TOKEN', {
-      detail: `The bearer token was rejected: ${error.message}.`,
-      reason: error.reason,
-    }),
-    event: {
-      type: 'auth.failure',
-      category: 'authentication',
-      severity: HIGH_SEVERITY.has(error.reason) ? 'medium' : 'low',
-      details: { reason: error.reason, method: 'oauth' },
-    },
-  };
-}
-
-function storeUnavailable(): Reject {
-  return {
-    action: 'reject',
-    status: 503,
-    headers: { 'retry-after': '5' },
-    problem: problem(
-      'auth-store-unavailable',
-      503,
-      'Service Unavailable',
-      'BWK_ERR_AUTH_STORE_UNAVAILABLE',
-      {
-        detail:
-          'The access token could not be checked because the credential store is unavailable. Retry later.',
-      },
-    ),
-    event: {
-      type: 'auth.failure',
-      category: 'system',
-      severity: 'medium',
-      details: { reason: 'store_unavailable', method: 'oauth' },
-    },
-  };
+// Messages are fixed texts from access-tokens.ts and jose-failures.ts without token text or
+// quotes, so they are safe inside the quoted error_description.
+function rejectToken(error: AccessTokenError): Reject {
+  const severity = HIGH_SEVERITY.has(error.reason) ? 'medium' : 'low';
+  return invalidToken(
+    error.reason,
+    error.message,
+    authFailureEvent(error.reason, severity, 'oauth'),
+  );
 }

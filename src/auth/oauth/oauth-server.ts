@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import type { RequestContext } from '../../core/context.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { isPromise } from '../../core/guard.js';
-import { sendProblem } from '../../core/http-response.js';
+import { sendAnswer, sendProblem } from '../../core/http-response.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Decision } from '../../core/pipeline.js';
 import type { EventBus } from '../../events/bus.js';
@@ -215,6 +215,10 @@ export class OAuthServer {
       ...decision.headers,
       'x-request-id': ctx.correlationId,
     };
+    if (decision.action === 'respond') {
+      sendAnswer(res, decision.status, headers);
+      return;
+    }
     // A rejected body is never read; closing the connection stops the client sending it.
     if (hasBody(req)) headers.connection = 'close';
     sendProblem(res, decision.body, headers, ctx.correlationId);

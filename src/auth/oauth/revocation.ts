@@ -5,9 +5,9 @@ import type { EventDraft } from '../../events/schema.js';
 import type { CredentialChange } from '../invalidation.js';
 import { looksLikeApiKey } from '../api-key-format.js';
 import { AccessTokenError, type AccessTokens } from './access-tokens.js';
-import { authenticateRequest, type ClientAuthenticator } from './client-auth.js';
-import { oauthEvent, oauthFailure } from './events.js';
-import { isOAuthResponse, NO_STORE, oauthError, readForm, type OAuthResponse } from './http.js';
+import { readAuthenticatedForm, type ClientAuthenticator } from './client-auth.js';
+import { failurePublisher, oauthEvent, type RejectRequest } from './events.js';
+import { NO_STORE, oauthError, type OAuthResponse } from './http.js';
 
 const PARAMS = new Set(['token', 'token_type_hint', 'client_id', 'client_secret']);
 const REVOKED: OAuthResponse = { status: 200, headers: NO_STORE };
@@ -34,15 +34,17 @@ export interface RevocationOptions {
  *   through the admin API or the CLI.
  */
 export class RevocationEndpoint {
-  constructor(private readonly options: RevocationOptions) {}
+  private readonly reject: RejectRequest;
+
+  constructor(private readonly options: RevocationOptions) {
+    this.reject = failurePublisher(options.publish, 'revocation');
+  }
 
   async handle(req: IncomingMessage, ctx: RequestContext): Promise<OAuthResponse> {
-    const form = await readForm(req, PARAMS);
-    if (isOAuthResponse(form)) return this.reject(ctx, form, 'invalid_request');
-    const auth = await authenticateRequest(this.options.clients, ctx.headers.authorization, form);
-    if (!auth.ok) return this.reject(ctx, auth.response, auth.reason, auth.clientId);
-    const clientId = auth.client.id;
-    const token = form.get('token');
+    const request = await readAuthenticatedForm(req, ctx, this.options.clients, PARAMS);
+    if (!request.ok) return this.reject(ctx, request.response, request.reason, request.clientId);
+    const clientId = request.client.id;
+    const token = request.form.get('token');
     if (token === undefined)
       return this.reject(
         ctx,
@@ -96,15 +98,5 @@ export class RevocationEndpoint {
       }),
     );
     return REVOKED;
-  }
-
-  private reject(
-    ctx: RequestContext,
-    response: OAuthResponse,
-    reason: string,
-    clientId?: string,
-  ): OAuthResponse {
-    this.options.publish(oauthFailure(ctx, 'revocation', reason, clientId));
-    return response;
   }
 }

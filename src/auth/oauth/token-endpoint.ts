@@ -5,7 +5,7 @@ import type { EventDraft } from '../../events/schema.js';
 import type { ClientRecord } from '../client-store.js';
 import type { AccessTokens } from './access-tokens.js';
 import { presentedClient, type ClientAuthenticator } from './client-auth.js';
-import { oauthEvent, oauthFailure } from './events.js';
+import { failurePublisher, oauthEvent, type RejectRequest } from './events.js';
 import { isOAuthResponse, json, oauthError, readForm, type OAuthResponse } from './http.js';
 
 const PARAMS = new Set(['grant_type', 'scope', 'client_id', 'client_secret']);
@@ -25,7 +25,11 @@ export interface TokenEndpointOptions {
  * Every rejection publishes `auth.failure` with a reason, and every token `auth.success`.
  */
 export class TokenEndpoint {
-  constructor(private readonly options: TokenEndpointOptions) {}
+  private readonly reject: RejectRequest;
+
+  constructor(private readonly options: TokenEndpointOptions) {
+    this.reject = failurePublisher(options.publish, 'token');
+  }
 
   async handle(req: IncomingMessage, ctx: RequestContext): Promise<OAuthResponse> {
     const form = await readForm(req, PARAMS);
@@ -80,16 +84,6 @@ export class TokenEndpoint {
     };
     if (scopes.length > 0) body.scope = scopes.join(' ');
     return json(body);
-  }
-
-  private reject(
-    ctx: RequestContext,
-    response: OAuthResponse,
-    reason: string,
-    clientId?: string,
-  ): OAuthResponse {
-    this.options.publish(oauthFailure(ctx, 'token', reason, clientId));
-    return response;
   }
 }
 

@@ -1,0 +1,231 @@
+/**
+ * The rejections of the request limits and body checks: typed errors for bodies that fail
+ * while they are read, and the verdicts and events the guards and the gateway send for them.
+ * Details name the limit and the byte position, never the content.
+ */
+import type { BodyLimits, RequestContext } from '../core/context.js';
+import { BulwarkError } from '../core/errors.js';
+import type { Reject } from '../core/guard.js';
+import { problem } from '../core/problem.js';
+import type { EventDraft } from '../events/schema.js';
+import { formatSize } from './size.js';
+
+type RejectEvent = Reject['event'];
+
+/** Why a body failed while it was read or streamed. */
+export type BodyFailure = 'too_large' | 'too_slow' | 'incomplete';
+
+/** A body that was cut off while it was read or streamed; `reject` is what the client gets. */
+export class RequestBodyError extends BulwarkError {
+  constructor(
+    code: string,
+    message: string,
+    readonly failure: BodyFailure,
+    readonly reject: Reject,
+  ) {
+    super(code, message);
+  }
+}
+
+/** Creates the error for a body that passed `maxBytes`. */
+export function bodyTooLarge(limits: BodyLimits): RequestBodyError {
+  const max = limits.maxBytes;
+  return new RequestBodyError(
+    'BWK_ERR_BODY_TOO_LARGE',
+    `request body is over ${formatSize(max)}`,
+    'too_large',
+    tooLarge('maxBodySize', max, `The request body is larger than ${formatSize(max)}.`),
+  );
+}
+
+/** Creates the error for a body that arrived slower than the minimum rate. */
+export function bodyTooSlow(limits: BodyLimits, received: number): RequestBodyError {
+  const rate = limits.minRate!;
+  const detail = `The request body arrived slower than ${rate.bytesPerSecond} bytes per second over ${rate.windowMs / 1000} s.`;
+  return new RequestBodyError('BWK_ERR_BODY_TIMEOUT', detail, 'too_slow', {
+    action: 'reject',
+    status: 408,
+    headers: { connection: 'close' },
+    problem: problem('body-timeout', 408, 'Request Timeout', 'BWK_ERR_BODY_TIMEOUT', {
+      detail,
+      minBytesPerSecond: rate.bytesPerSecond,
+    }),
+    event: {
+      type: 'http.body_too_slow',
+      category: 'violation',
+      severity: 'medium',
+      details: { bytesPerSecond: rate.bytesPerSecond, windowMs: rate.windowMs, received },
+    },
+  });
+}
+
+/** Creates the error for a client that closed the connection before the body ended. */
+export function bodyIncomplete(received: number): RequestBodyError {
+  const detail = 'The connection closed before the request body was complete.';
+  return new RequestBodyError('BWK_ERR_BODY_INCOMPLETE', detail, 'incomplete', {
+    action: 'reject',
+    status: 400,
+    headers: { connection: 'close' },
+    problem: problem('body-incomplete', 400, 'Bad Request', 'BWK_ERR_BODY_INCOMPLETE', {
+      detail,
+    }),
+    event: {
+      type: 'http.body_incomplete',
+      category: 'violation',
+      severity: 'low',
+      details: { received },
+    },
+  });
+}
+
+/** The names a size rejection may report, as written in configuration. */
+export type LimitName =
+  | 'maxUrlLength'
+  | 'maxHeaderCount'
+  | 'maxHeaderSize'
+  | 'maxBodySize'
+  | `json.${string}`
+  | `form.${string}`;
+
+/** Rejects a request over a size limit: 414 for the URL, 431 for headers, else 413. */
+export function tooLarge(limit: LimitName, max: number, detail: string): Reject {
+  const event: RejectEvent = {
+    type: 'http.request_too_large',
+    category: 'violation',
+    severity: 'low',
+    details: { limit, max },
+  };
+  if (limit === 'maxUrlLength') {
+    return reject(414, 'url-too-long', 'URI Too Long', 'BWK_ERR_URL_TOO_LONG', detail, limit, max, event);
+  }
+  if (limit === 'maxHeaderCount' || limit === 'maxHeaderSize') {
+    return reject(
+      431,
+      'headers-too-large',
+      'Request Header Fields Too Large',
+      'BWK_ERR_HEADERS_TOO_LARGE',
+      detail,
+      limit,
+      max,
+      event,
+    );
+  }
+  const code = limit === 'maxBodySize' ? 'BWK_ERR_BODY_TOO_LARGE' : 'BWK_ERR_BODY_LIMIT_EXCEEDED';
+  const kind = limit === 'maxBodySize' ? 'body-too-large' : 'body-limit-exceeded';
+  return reject(413, kind, 'Content Too Large', code, detail, limit, max, event);
+}
+
+function reject(
+  status: number,
+  kind: string,
+  title: string,
+  code: string,
+  detail: string,
+  limit: string,
+  max: number,
+  event: RejectEvent,
+): Reject {
+  return {
+    action: 'reject',
+    status,
+    // The rest of a body over a limit is not read, so the connection cannot carry another
+    // request.
+    headers: status === 413 ? { connection: 'close' } : {},
+    problem: problem(kind, status, title, code, { detail, limit, max }),
+    event,
+  };
+}
+
+/** Rejects a body whose media type the route does not accept (415). */
+export function unsupportedMediaType(
+  method: string,
+  mediaType: string | undefined,
+  allowed: readonly string[],
+  reason?: string,
+): Reject {
+  const detail =
+    reason ??
+    (mediaType === undefined
+      ? `The request body has no valid Content-Type; allowed are ${allowed.join(', ')}.`
+      : `Content-Type ${mediaType} is not accepted here; allowed are ${allowed.join(', ')}.`);
+  // RFC 5789 section 2.2 asks a 415 to PATCH to list the accepted types in Accept-Patch.
+  const headers: Record<string, string> = {};
+  if (method === 'PATCH') headers['accept-patch'] = allowed.join(', ');
+  if (method === 'POST') headers['accept-post'] = allowed.join(', ');
+  return {
+    action: 'reject',
+    status: 415,
+    headers,
+    problem: problem(
+      'unsupported-media-type',
+      415,
+      'Unsupported Media Type',
+      'BWK_ERR_UNSUPPORTED_MEDIA_TYPE',
+      { detail, allowed },
+    ),
+    event: {
+      type: 'http.unsupported_media_type',
+      category: 'violation',
+      severity: 'low',
+      details: { mediaType: mediaType ?? null, allowed },
+    },
+  };
+}
+
+/** Rejects a body whose bytes do not parse as its declared syntax (400). */
+export function invalidBody(
+  syntax: 'json' | 'form',
+  error: string,
+  position: number,
+  line: number,
+  column: number,
+): Reject {
+  const name = syntax === 'json' ? 'JSON' : 'form';
+  const detail = `The request body is not valid ${name}: ${error} at byte ${position} (line ${line}, column ${column}).`;
+  return {
+    action: 'reject',
+    status: 400,
+    headers: {},
+    problem: problem('body-invalid', 400, 'Bad Request', 'BWK_ERR_BODY_INVALID', {
+      detail,
+      syntax,
+      error,
+      position,
+      line,
+      column,
+    }),
+    event: {
+      type: 'http.body_invalid',
+      category: 'violation',
+      severity: 'low',
+      details: { syntax, error, position },
+    },
+  };
+}
+
+/**
+ * Builds the event for a body cut off while it streamed, after the guards had admitted the
+ * request, in the shape the pipeline gives its own events.
+ */
+export function streamedBodyEvent(
+  ctx: RequestContext,
+  error: RequestBodyError,
+  component: string,
+): EventDraft {
+  const principal = ctx.principal;
+  const userAgent = ctx.headers['user-agent'];
+  return {
+    ...error.reject.event,
+    component,
+    outcome: 'blocked',
+    correlationId: ctx.correlationId,
+    actor: {
+      type: principal ? principal.type : 'anonymous',
+      id: principal?.id,
+      ip: ctx.ip,
+      userAgent: typeof userAgent === 'string' ? userAgent.slice(0, 256) : undefined,
+    },
+    target: { method: ctx.method, route: ctx.route?.id, path: ctx.path.slice(0, 512) },
+    details: { ...error.reject.event.details, streamed: true },
+  };
+}

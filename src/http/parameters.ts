@@ -1,0 +1,146 @@
+import { unescape } from 'node:querystring';
+
+import type { RequestContext } from '../core/context.js';
+import { CONTINUE, type Guard, type Reject, type Verdict } from '../core/guard.js';
+import { problem } from '../core/problem.js';
+import type {
+  DuplicatePolicy,
+  ParametersConfig,
+  RouteParametersConfig,
+} from './hardening-config.js';
+
+/**
+ * HTTP parameter pollution: some frameworks read a parameter sent twice
+ * (`?role=user&role=admin`) as the first value, others as the last or as an array. A check
+ * made on one value can then be bypassed with the other. Each repeated
+ * parameter is handled by its policy: `first` or `last` keeps one occurrence, `array` keeps
+ * them all, `reject` answers 400. The upstream receives the rewritten query, so it sees
+ * exactly what the policy kept.
+ *
+ * Names are compared after percent-decoding and `+` to space, as `node:querystring` and most
+ * frameworks decode them, so `a=1&%61=2` repeats `a`. Bracket forms are names of their own:
+ * `ids[]` and `ids` are different parameters.
+ *
+ * NOTE: only the query is handled. Form bodies (`application/x-www-form-urlencoded`) are
+ * streamed to the upstream unread, so a repeated form field reaches it unchanged.
+ */
+
+/** One route's policy, compiled. */
+interface CompiledParameters {
+  duplicates: DuplicatePolicy;
+  rules: ReadonlyMap<string, DuplicatePolicy>;
+}
+
+export interface ParameterGuardOptions {
+  global: ParametersConfig;
+  /** Route ids (the `match` text) with their own `parameters` section. */
+  routes: ReadonlyArray<{ id: string; parameters: RouteParametersConfig | undefined }>;
+}
+
+/** A parameter name is echoed in the problem only when it is this plain and short. */
+const ECHO_SAFE_NAME = /^[A-Za-z0-9_.[\]-]{1,64}$/;
+
+export class ParameterGuard implements Guard {
+  readonly name = 'parameters';
+  readonly reportOnly: boolean;
+  private readonly global: CompiledParameters;
+  private readonly byRoute = new Map<string, CompiledParameters>();
+
+  constructor(options: ParameterGuardOptions) {
+    this.reportOnly = options.global.reportOnly;
+    this.global = {
+      duplicates: options.global.duplicates,
+      rules: new Map(Object.entries(options.global.rules)),
+    };
+    for (const route of options.routes) {
+      if (route.parameters === undefined) continue;
+      this.byRoute.set(route.id, {
+        duplicates: route.parameters.duplicates ?? this.global.duplicates,
+        rules: new Map([...this.global.rules, ...Object.entries(route.parameters.rules ?? {})]),
+      });
+    }
+  }
+
+  check(ctx: RequestContext): Verdict {
+    const queryStart = ctx.url.indexOf('?');
+    // No query, or a query with a single parameter, cannot repeat one.
+    if (queryStart === -1 || !ctx.url.includes('&', queryStart)) return CONTINUE;
+
+    const policy = (ctx.route && this.byRoute.get(ctx.route.id)) ?? this.global;
+    const pairs = ctx.url.slice(queryStart + 1).split('&');
+    const repeated = repeatedNames(pairs);
+    if (repeated === undefined) return CONTINUE;
+
+    const dropped = new Set<number>();
+    for (const [name, indexes] of repeated) {
+      const rule = policy.rules.get(name) ?? policy.duplicates;
+      if (rule === 'reject') return repeatedParameter(name, indexes.length);
+      if (rule === 'first') for (const index of indexes.slice(1)) dropped.add(index);
+      if (rule === 'last') for (const index of indexes.slice(0, -1)) dropped.add(index);
+    }
+    if (dropped.size > 0) ctx.forwardUrl = rewriteQuery(ctx, pairs, dropped);
+    return CONTINUE;
+  }
+}
+
+/**
+ * Returns each name that occurs more than once with the indexes of its pairs, or undefined
+ * when none does. Empty pairs (`a=1&&b=2`) are skipped, as parsers skip them.
+ */
+function repeatedNames(pairs: readonly string[]): Map<string, number[]> | undefined {
+  const seen = new Map<string, number[]>();
+  let repeats = false;
+  pairs.forEach((pair, index) => {
+    if (pair === '') return;
+    const name = decodeName(pair);
+    const indexes = seen.get(name);
+    if (indexes === undefined) {
+      seen.set(name, [index]);
+    } else {
+      indexes.push(index);
+      repeats = true;
+    }
+  });
+  if (!repeats) return undefined;
+  for (const [name, indexes] of seen) if (indexes.length === 1) seen.delete(name);
+  return seen;
+}
+
+// querystring.unescape falls back to a lenient decoder on malformed escapes instead of
+// throwing, like the parsers of Express and Fastify.
+function decodeName(pair: string): string {
+  const equals = pair.indexOf('=');
+  const raw = equals === -1 ? pair : pair.slice(0, equals);
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  return unescape(raw.replaceAll('+', ' '));
+}
+
+/** Keeps the pairs not dropped, byte for byte, on the path the upstream will receive. */
+function rewriteQuery(ctx: RequestContext, pairs: readonly string[], dropped: Set<number>): string {
+  const target = ctx.forwardUrl ?? ctx.url;
+  const path = target.slice(0, target.indexOf('?'));
+  const kept = pairs.filter((pair, index) => pair !== '' && !dropped.has(index));
+  return kept.length === 0 ? path : `${path}?${kept.join('&')}`;
+}
+
+function repeatedParameter(name: string, count: number): Reject {
+  const echoed = ECHO_SAFE_NAME.test(name) ? name : undefined;
+  return {
+    action: 'reject',
+    status: 400,
+    headers: {},
+    problem: problem('repeated-parameter', 400, 'Bad Request', 'BWK_ERR_PARAMETER_REPEATED', {
+      detail:
+        echoed === undefined
+          ? 'A query parameter is sent more than once; send it once.'
+          : `The query parameter "${echoed}" is sent ${count} times; send it once.`,
+      parameter: echoed,
+    }),
+    event: {
+      type: 'http.parameter_repeated',
+      category: 'violation',
+      severity: 'low',
+      details: { parameter: echoed, count },
+    },
+  };
+}
