@@ -24,7 +24,7 @@ const [role, ...args] = process.argv.slice(2);
 process.on('SIGTERM', () => process.exit(0));
 
 /**
- * An API with a fixed capacity: `workers` requests are served at once, each taking
+ * Starts an API with a fixed capacity: `workers` requests are served at once, each taking
  * `serviceMs`, and the rest wait in line, as in a backend with a fixed thread or connection
  * pool. Its capacity is workers × 1000 / serviceMs requests per second.
  */

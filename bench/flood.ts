@@ -2,11 +2,11 @@
  * Measures how a legitimate client fares while a flood several times the gateway's capacity
  * hits it, with and without load shedding. The upstream has a fixed capacity (8 workers,
  * 20 ms per request: 400 requests per second); the capacity through the gateway is measured
- * first. Then, per mode, a fresh upstream and gateway get a warm-up at half capacity and
- * the flood: autocannon at FLOOD_FACTOR × capacity over FLOOD_CONNECTIONS anonymous
- * connections, while the legitimate client sends LEGIT_RATE authenticated requests per
+ * first. Then, per mode, a fresh upstream and gateway get a warm-up at half capacity, and
+ * then the flood: autocannon at FLOOD_FACTOR × capacity over FLOOD_CONNECTIONS anonymous
+ * connections. Meanwhile the legitimate client sends LEGIT_RATE authenticated requests per
  * second on keep-alive connections and gives up on each after LEGIT_TIMEOUT_MS. Every
- * process is a child of its own, on loopback.
+ * server and the flood run in child processes of their own, on loopback.
  *   npx tsx bench/flood.ts [seconds of flood per mode, default 15]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -157,7 +157,7 @@ for (const [mode, { flood: floodResult, legit }] of Object.entries(results)) {
   console.log(
     `${mode === 'none' ? 'without load shedding' : 'with load shedding   '}: legitimate ` +
       `${(rate * 100).toFixed(1)} % ok (${legit.succeeded}/${legit.sent}), ` +
-      `p99 ${percentile(legit.latencies, 99).toFixed(0)} ms; flood ${floodResult.requests} requests, ` +
+      `p50 ${percentile(legit.latencies, 50).toFixed(0)} ms, p99 ${percentile(legit.latencies, 99).toFixed(0)} ms; flood ${floodResult.requests} requests, ` +
       `${floodResult.ok} ok, ${floodResult.shed} shed (503), ${floodResult.errors} errors, ` +
       `${floodResult.timeouts} timeouts`,
   );

@@ -1,7 +1,7 @@
 /**
- * The gateways of bench/http-policy.ts, with realistic settings for the HTTP policy guards:
- *   policy   method and path checks, CORS with credentials and patterns, security headers
- *            with HSTS behind a trusted proxy, repeated query parameters with rules
+ * The gateways of bench/http-policy.ts. Modes:
+ *   policy   realistic settings: method and path checks, CORS with credentials and patterns,
+ *            security headers with HSTS behind a trusted proxy, query parameter rules
  *   minimal  the same gateway with every HTTP policy guard switched off
  * Neither has rate limits or authentication, so the difference is the HTTP policy alone.
  *

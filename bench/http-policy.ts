@@ -1,8 +1,8 @@
 /**
  * Measures the cost of the HTTP policy guards per request: throughput, p99 latency and proxy
- * CPU time per request of a gateway with every HTTP policy guard on (bench/http-policy-gateway.ts,
- * `policy`) against a bare undici proxy and against the same gateway with the guards off
- * (`minimal`), all on the same upstream. Every request carries an allowed `Origin`, a trusted
+ * CPU time per request. A gateway with every HTTP policy guard on (`policy` in
+ * bench/http-policy-gateway.ts) runs against a bare undici proxy and against the same gateway
+ * with the guards off (`minimal`), all on the same upstream. Every request carries an allowed `Origin`, a trusted
  * `X-Forwarded-Proto: https` and a repeated query parameter, so CORS adds its headers, HSTS
  * is sent and the query is rewritten on each one.
  *
@@ -90,7 +90,7 @@ async function checkPolicyApplies(server: ChildServer): Promise<void> {
   if (response.statusCode !== 200 || missing.length > 0) {
     for (const proxy of [...Object.values(proxies), upstream]) proxy.child.kill('SIGTERM');
     throw new Error(
-      `the policy gateway answered ${response.statusCode} without ${missing.join(', ')}`,
+      `the policy gateway returned ${response.statusCode} without ${missing.join(', ')}`,
     );
   }
 }

@@ -25,7 +25,13 @@ import {
 
 /** Reason a presented API key was rejected: a stable code in problem bodies and events. */
 export type ApiKeyFailure =
-  'malformed' | 'bad_checksum' | 'unknown_key' | 'revoked' | 'expired' | 'rotated';
+  | 'malformed'
+  | 'not_an_api_key'
+  | 'bad_checksum'
+  | 'unknown_key'
+  | 'revoked'
+  | 'expired'
+  | 'rotated';
 
 export interface ApiKeyGuardOptions {
   store: ApiKeyStore;
@@ -49,6 +55,7 @@ const HIGH_SEVERITY: ReadonlySet<ApiKeyFailure> = new Set(['unknown_key']);
 
 const MESSAGES: Record<ApiKeyFailure, string> = {
   malformed: 'API key is not of the form bwk_<env>_<key>',
+  not_an_api_key: 'a bearer token was sent, but this route accepts API keys (bwk_...) only',
   bad_checksum: 'API key checksum does not match, so the key was mistyped or truncated',
   unknown_key: 'API key is not recognised',
   revoked: 'API key has been revoked',
@@ -111,10 +118,11 @@ export class ApiKeyGuard implements Guard {
     const presented = this.presentedKey(ctx, policy);
     if (presented === 'malformed_header') return malformedHeader();
     if (presented === undefined)
-      return policy.jwt || policy.anonymous ? CONTINUE : apiKeyRequired(this.header);
+      return policy.jwt || policy.anonymous ? CONTINUE : apiKeyRequired(this.header, policy);
 
     const parsed = parseApiKey(presented);
-    if (!parsed.ok) return invalidKey(FORMAT_REASON[parsed.reason]);
+    if (!parsed.ok)
+      return invalidKey(looksLikeJwt(presented) ? 'not_an_api_key' : FORMAT_REASON[parsed.reason]);
 
     // A cached record decides at once, so the request stays on the pipeline's synchronous path.
     const cached = this.store.peek?.(parsed.keyId);
@@ -216,9 +224,15 @@ function keyInUrl(): Reject {
   };
 }
 
-function apiKeyRequired(header: string): Reject {
+/** Three base64url parts: a JWT sent where only API keys are accepted. */
+function looksLikeJwt(text: string): boolean {
+  return /^[\w-]+\.[\w-]+\.[\w-]*$/.test(text);
+}
+
+function apiKeyRequired(header: string, policy: AuthPolicy): Reject {
+  const alternatives = policy.oauth ? ', or an OAuth access token from this gateway' : '';
   return missingCredentials(
-    `This route requires an API key in the Authorization header (Bearer) or the ${header} header.`,
+    `This route requires an API key in the Authorization header (Bearer) or the ${header} header${alternatives}.`,
     authFailureEvent('missing_credentials', 'low', 'apiKey'),
   );
 }

@@ -39,7 +39,7 @@ export function missingCredentials(detail: string, event: Reject['event']): Reje
   };
 }
 
-/** Rejects a request without a bearer token where a token is the only accepted credential. */
+/** Rejects a request that needs a bearer token and carries none, as `missingCredentials` does. */
 export function credentialsRequired(): Reject {
   return missingCredentials(
     'This route requires a bearer token in the Authorization header.',

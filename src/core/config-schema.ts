@@ -19,6 +19,13 @@ import {
   hardeningPolicyShape,
   hardeningRouteShape,
 } from '../http/hardening-config.js';
+import {
+  bodySchema,
+  checkBodyLimits,
+  limitsSchema,
+  routeBodySchema,
+  routeLimitsSchema,
+} from '../http/body-config.js';
 import { algorithms } from '../ratelimit/policy.js';
 import { parseCidr } from './ip.js';
 import { parseDuration } from './duration.js';
@@ -149,6 +156,10 @@ export const routeSchema = z
     loadShedding: routeLoadSheddingSchema,
     /** CORS, security headers and repeated query parameters on this route. */
     ...hardeningRouteShape(duration),
+    /** Size limits and the minimum body rate; each field replaces the global one. */
+    limits: routeLimitsSchema(duration),
+    /** Allowed media types and body checks; each field replaces the global one. */
+    body: routeBodySchema,
   })
   .strict();
 
@@ -203,6 +214,10 @@ const policyShape = {
   ...networkPolicyShape(positiveDuration, cidr),
   loadShedding: loadSheddingSchema(positiveDuration),
   ...hardeningPolicyShape(duration),
+  /** URL, header and body size limits and the minimum body transfer rate. */
+  limits: limitsSchema(duration),
+  /** Allowed media types and the checks on JSON and form bodies. */
+  body: bodySchema,
   auth: authSchema(duration, httpUrl),
   versioning: versioningSchema(rateLimitSchema, httpUrl),
   signatures: signaturesSchema(duration),
@@ -393,7 +408,8 @@ function checkPolicy(
     Parameters<typeof checkVersioning>[0] &
     Parameters<typeof checkNetwork>[0] &
     Parameters<typeof checkSignatures>[0] &
-    Parameters<typeof checkHardening>[0],
+    Parameters<typeof checkHardening>[0] &
+    Parameters<typeof checkBodyLimits>[0],
   ctx: z.RefinementCtx,
 ): void {
   checkRoutesUnique(config, ctx);
@@ -404,6 +420,7 @@ function checkPolicy(
   checkNetwork(config, ctx);
   checkHardening(config, ctx);
   checkSignatures(config, ctx);
+  checkBodyLimits(config, ctx);
 }
 
 /** Options of the library adapters: the policy without listener or upstream. */

@@ -24,6 +24,11 @@ export interface Reject {
    * flood from one banned address does not become a flood of events.
    */
   readonly unreported?: boolean;
+  /**
+   * Set when the request cannot go on whatever the mode, such as a body cut off at its size
+   * limit: report-only mode does not apply, and the event's outcome is `blocked`.
+   */
+  readonly enforced?: boolean;
 }
 
 /**

@@ -115,7 +115,8 @@ export class Pipeline {
       };
     }
 
-    const reportOnly = guard.reportOnly === true || this.reportOnlyFor(ctx);
+    const reportOnly =
+      verdict.enforced !== true && (guard.reportOnly === true || this.reportOnlyFor(ctx));
     if (verdict.unreported !== true)
       this.bus.publish(eventFor(ctx, guard, verdict.event, reportOnly));
     if (reportOnly) return undefined;

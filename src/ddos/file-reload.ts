@@ -1,7 +1,7 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 
-import { BulwarkError } from '../core/errors.js';
+import { BulwarkError, ConfigError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 
 /** A data file that could not be read or parsed: too large, missing or with invalid content. */
@@ -14,6 +14,17 @@ export class DataFileError extends BulwarkError {
   ) {
     super(code, message, options);
   }
+}
+
+/**
+ * Turns a DataFileError found at start into a ConfigError at the configuration path that
+ * names the file, so that it stops the start like any other configuration problem.
+ */
+export function configErrorOf(error: unknown, path: string, file: string): unknown {
+  if (!(error instanceof DataFileError)) return error;
+  return new ConfigError('configuration', [
+    { path, value: JSON.stringify(file), message: error.message, code: error.code },
+  ]);
 }
 
 export interface ReloadingFileOptions<T> {

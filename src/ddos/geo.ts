@@ -8,7 +8,7 @@ import { parseIp } from '../core/ip.js';
 import type { Logger } from '../core/logger.js';
 import { problem } from '../core/problem.js';
 import { EventSampler } from './event-sampler.js';
-import { ReloadingFile } from './file-reload.js';
+import { configErrorOf, ReloadingFile } from './file-reload.js';
 import type { IpList } from './ip-lists.js';
 import type { CountryRule, GeoConfig, RouteNetworkConfig } from './network-config.js';
 
@@ -32,22 +32,26 @@ export class CountryDatabase {
   // until the cache fills or the file changes.
   private readonly cache = new Map<string, string | null>();
 
-  /** Reads the database; throws a DataFileError when it is missing, too large or not MMDB. */
+  /** Reads the database; throws a ConfigError when it is missing, too large or not MMDB. */
   constructor(config: GeoConfig, logger: Logger, baseDir?: string) {
     const path =
       isAbsolute(config.database) || baseDir === undefined
         ? config.database
         : resolve(baseDir, config.database);
-    this.file = new ReloadingFile({
-      path,
-      kind: 'country database',
-      code: 'BWK_ERR_CONFIG_GEO',
-      maxBytes: config.maxFileBytes,
-      intervalMs: config.reloadInterval,
-      parse: openDatabase,
-      onReload: () => this.cache.clear(),
-      logger,
-    });
+    try {
+      this.file = new ReloadingFile({
+        path,
+        kind: 'country database',
+        code: 'BWK_ERR_CONFIG_GEO',
+        maxBytes: config.maxFileBytes,
+        intervalMs: config.reloadInterval,
+        parse: openDatabase,
+        onReload: () => this.cache.clear(),
+        logger,
+      });
+    } catch (error) {
+      throw configErrorOf(error, 'geo.database', config.database);
+    }
     const metadata = this.file.current.metadata;
     logger.info(
       { file: path, type: metadata.databaseType, builtAt: metadata.buildEpoch.toISOString() },
@@ -82,7 +86,10 @@ export class CountryDatabase {
   private lookup(ip: string): string | undefined {
     const address = parseIp(ip);
     if (address === undefined || address.range() !== 'unicast') return undefined;
-    const record = this.file.current.get(address.toString()) as CountryRecord | null;
+    const reader = this.file.current;
+    // mmdb-lib answers an IPv6 lookup in an IPv4-only database with an unrelated record.
+    if (reader.metadata.ipVersion === 4 && address.kind() === 'ipv6') return undefined;
+    const record = reader.get(address.toString()) as CountryRecord | null;
     if (record === null) return undefined;
     const code =
       record.country_code ?? record.country?.iso_code ?? record.registered_country?.iso_code;

@@ -7,7 +7,7 @@ import { problem } from '../core/problem.js';
 import { CidrSet } from './cidr-set.js';
 import { EventSampler } from './event-sampler.js';
 import { describeIssues, parseFeed } from './feed.js';
-import { ReloadingFile } from './file-reload.js';
+import { configErrorOf, ReloadingFile } from './file-reload.js';
 import {
   DEFAULT_MAX_LIST_FILE_BYTES,
   type IpListsConfig,
@@ -40,15 +40,15 @@ export class IpList {
   private lastIp = '';
   private lastAnswer = false;
 
-  /** Reads the list files; throws a DataFileError naming the file and its invalid lines. */
+  /** Reads the list files; throws a ConfigError naming the file and its invalid lines. */
   constructor(options: IpListOptions) {
     this.name = options.name;
     this.inline = options.entries.filter((entry): entry is string => typeof entry === 'string');
     const logger = options.logger ?? silentLogger;
     const files: ReloadingFile<string[]>[] = [];
-    try {
-      for (const entry of options.entries) {
-        if (typeof entry === 'string') continue;
+    options.entries.forEach((entry, index) => {
+      if (typeof entry === 'string') return;
+      try {
         files.push(
           new ReloadingFile({
             path: resolvePath(entry.file, options.baseDir),
@@ -61,11 +61,11 @@ export class IpList {
             logger,
           }),
         );
+      } catch (error) {
+        for (const file of files) file.close();
+        throw configErrorOf(error, `ipLists.${options.name}.${index}.file`, entry.file);
       }
-    } catch (error) {
-      for (const file of files) file.close();
-      throw error;
-    }
+    });
     this.files = files;
     this.set = this.build();
   }

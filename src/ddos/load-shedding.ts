@@ -5,8 +5,9 @@
  *
  * The shedder runs after the guards admitted a request, just before the upstream call. That
  * is the first point where the principal is known, which the priorities need, and the
- * point where the expensive work starts. The guards before it answer from memory (or one
- * Redis round trip for shared rate limits), so a flood still costs little per shed request.
+ * point where the expensive work starts. The guards before it cost little next to an
+ * upstream call (in-memory checks, cached credentials, one Redis round trip for shared rate
+ * limits), so a flood still costs little per shed request.
  *
  * Priorities, highest first: `critical` (routes configured so, such as health checks; they
  * bypass the limit), `authenticated` (a guard set a principal), `anonymous`. A waiting
@@ -24,7 +25,7 @@ import type { LoadSheddingConfig, Priority } from './config-schema.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
 
 /**
- * Why a request was shed. `report_only` counts requests that would have been shed but were
+ * The cause of a shed. `report_only` counts requests that would have been shed but were
  * admitted, because the policy only reports.
  */
 export type ShedReason = 'queue_full' | 'queue_timeout' | 'displaced' | 'report_only';
@@ -126,7 +127,7 @@ export class LoadShedder {
     this.timers.push(setInterval(() => this.report(), config.reportInterval).unref());
   }
 
-  /** The request's priority: its route's, else by whether a guard set a principal. */
+  /** Returns the request's priority: its route's, else by whether a guard set a principal. */
   priorityOf(ctx: RequestContext): Priority {
     const configured = ctx.route && this.routePriorities.get(ctx.route.id);
     if (configured !== undefined) return configured;

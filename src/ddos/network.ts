@@ -40,7 +40,7 @@ export interface NetworkProtection {
 
 /**
  * Builds the network guards of a policy. Reads list files and the country database at once
- * and throws a DataFileError (BWK_ERR_CONFIG_IP_LIST, BWK_ERR_CONFIG_GEO) naming the file
+ * and throws a ConfigError (BWK_ERR_CONFIG_IP_LIST, BWK_ERR_CONFIG_GEO) naming the file
  * when one cannot be loaded, so a bad file stops the start.
  */
 export function createNetworkProtection(

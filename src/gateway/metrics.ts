@@ -15,6 +15,7 @@ export class GatewayMetrics implements PipelineObserver {
   readonly upstreamDuration: LabelledHistogram;
   readonly events: Counter<'type' | 'outcome'>;
   readonly storeDegraded: Gauge;
+  readonly slowBodies: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -44,6 +45,11 @@ export class GatewayMetrics implements PipelineObserver {
       name: 'bulwark_security_events_total',
       help: 'Security events published on the bus, by type and outcome.',
       labelNames: ['type', 'outcome'],
+      registers,
+    });
+    this.slowBodies = new Counter({
+      name: 'bulwark_slow_request_bodies_total',
+      help: 'Request bodies ended because they arrived slower than limits.minBodyRate: answered 408, or the connection closed when the response had started.',
       registers,
     });
     this.storeDegraded = new Gauge({
@@ -90,6 +96,9 @@ export class GatewayMetrics implements PipelineObserver {
 
   /** Counts every event on the bus. */
   watch(bus: EventBus): void {
-    bus.subscribe((event) => this.events.inc({ type: event.type, outcome: event.outcome }));
+    bus.subscribe((event) => {
+      this.events.inc({ type: event.type, outcome: event.outcome });
+      if (event.type === 'http.body_too_slow') this.slowBodies.inc();
+    });
   }
 }

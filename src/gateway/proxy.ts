@@ -1,10 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 
 import type { Logger } from '../core/logger.js';
 import { problem, type Problem } from '../core/problem.js';
 import { sendProblem } from '../core/http-response.js';
+import { RequestBodyError } from '../http/body-rejections.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 
 export interface UpstreamOptions {
@@ -16,8 +18,11 @@ export interface UpstreamOptions {
 }
 
 export interface ForwardResult {
-  /** `forwarded`, or why the upstream exchange failed. */
-  outcome: 'forwarded' | 'upstream_error' | 'upstream_timeout' | 'client_aborted';
+  /**
+   * `forwarded`, or why the upstream exchange failed; `rejected` when the request body was cut
+   * off at its size limit or minimum rate while it streamed.
+   */
+  outcome: 'forwarded' | 'upstream_error' | 'upstream_timeout' | 'client_aborted' | 'rejected';
   status: number;
   upstreamSeconds?: number;
 }
@@ -46,7 +51,9 @@ export class UpstreamProxy {
 
   /**
    * Sends the request upstream and streams the response to `res`. `done` is called once,
-   * when the response has been written in full or the exchange has failed.
+   * when the response has been written in full or the exchange has failed. `body` replaces
+   * the request stream: the bytes the guards read whole, sent with their Content-Length, or
+   * a stream that meters the body on its way.
    */
   forward(
     req: IncomingMessage,
@@ -54,15 +61,19 @@ export class UpstreamProxy {
     info: ForwardingInfo,
     addedHeaders: Record<string, string>,
     done: (result: ForwardResult) => void,
+    body?: Buffer | Readable,
   ): void {
     const exchange = new Exchange(this.logger, req, res, info, addedHeaders, done);
+    const headers = upstreamRequestHeaders(req.headers, info);
+    // A chunked body read whole goes on with a length; Transfer-Encoding is never forwarded.
+    if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
     // dispatch() reports its own errors, synchronous ones included, to the handler.
     this.pool.dispatch(
       {
         path: this.basePath + (info.url ?? req.url ?? '/'),
         method: req.method ?? 'GET',
-        headers: upstreamRequestHeaders(req.headers, info),
-        body: hasBody(req) ? req : null,
+        headers,
+        body: body ?? (hasBody(req) ? req : null),
       },
       exchange,
     );
@@ -146,6 +157,10 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.settled) return;
+    if (error instanceof RequestBodyError) {
+      this.rejectBody(error);
+      return;
+    }
     if (this.clientGone) {
       this.logger.debug(
         { requestId: this.info.requestId },
@@ -196,6 +211,24 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.controller?.abort(new ClientClosedError());
   }
 
+  /** Answers a body cut off while it streamed with its own problem (413 or 408). */
+  private rejectBody(error: RequestBodyError): void {
+    const status = error.reject.status;
+    this.settle({ outcome: 'rejected', status });
+    if (this.res.headersSent) {
+      this.res.destroy();
+      return;
+    }
+    const headers = {
+      ...this.info.responseDefaults,
+      ...this.addedHeaders,
+      // The rest of the body is never read, so the connection cannot carry another request.
+      connection: 'close',
+      'x-request-id': this.info.requestId,
+    };
+    sendProblem(this.res, error.reject.problem, headers, this.info.requestId);
+  }
+
   private settle(result: ForwardResult): void {
     this.settled = true;
     this.done(result);
@@ -207,6 +240,14 @@ class ClientClosedError extends Error {
     super('client closed the connection');
     this.name = 'ClientClosedError';
   }
+}
+
+/** Replaces the Content-Length in a flat list of header names and values. */
+function setContentLength(headers: string[], length: number): void {
+  for (let index = headers.length - 2; index >= 0; index -= 2) {
+    if (headers[index] === 'content-length') headers.splice(index, 2);
+  }
+  headers.push('content-length', String(length));
 }
 
 function hasBody(req: IncomingMessage): boolean {

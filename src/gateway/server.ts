@@ -17,6 +17,8 @@ import type { Shed } from '../ddos/load-shedding.js';
 import { registerDdosMetrics } from '../ddos/metrics.js';
 import { EventBus } from '../events/bus.js';
 import { JsonLinesSink } from '../events/jsonl-sink.js';
+import { BodyMeter, GatewayBodyReader } from '../http/body-reader.js';
+import { headerOverflowResponse } from '../http/limits.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
 import { FailoverStore } from '../ratelimit/failover-store.js';
 import { Protection } from '../runtime/protection.js';
@@ -34,7 +36,7 @@ import { handleAdmin } from './admin.js';
 import { adminApiFor } from './admin-api.js';
 import { upstreamIdentity, type UpstreamIdentity } from './headers.js';
 import { GatewayMetrics } from './metrics.js';
-import { UpstreamProxy, type UpstreamOptions } from './proxy.js';
+import { UpstreamProxy, type ForwardResult, type UpstreamOptions } from './proxy.js';
 
 const STORE_READY_TIMEOUT_MS = 5_000;
 
@@ -115,6 +117,7 @@ export class Gateway {
       observer: this.metrics,
       apiKeyStore: this.apiKeyCache,
       oauthTokens: this.oauth?.tokens,
+      bodyReader: (req) => new GatewayBodyReader(req),
     });
     const store = this.protection.store;
     const oauth = this.oauth;
@@ -132,9 +135,12 @@ export class Gateway {
       config.auth.apiKeys ? [config.auth.apiKeys.header] : [],
       config.versioning?.upstreamHeader,
     );
-    this.server = createServer(connectionServerOptions(config.connections), (req, res) =>
-      this.handle(req, res),
+    const limits = this.protection.serverLimits;
+    this.server = createServer(
+      { ...connectionServerOptions(config.connections), maxHeaderSize: limits.maxHeaderSize },
+      (req, res) => this.handle(req, res),
     );
+    this.server.maxHeadersCount = limits.maxHeadersCount;
     this.connectionDefence = new ConnectionDefence(config.connections, {
       bus: this.bus,
       logger: this.logger,
@@ -158,7 +164,9 @@ export class Gateway {
         return;
       }
       socket.end(
-        `HTTP/1.1 ${clientErrorStatus(error.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? headerOverflowResponse()
+          : `HTTP/1.1 ${clientErrorStatus(error.code)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
       );
     });
   }
@@ -383,11 +391,24 @@ export class Gateway {
       responseDefaults: ctx.responseDefaults,
       droppedResponseHeaders: ctx.droppedResponseHeaders,
     };
-    this.proxy.forward(req, res, info, headers, (result) => {
+    const done = (result: ForwardResult): void => {
       this.metrics.countRequest(route, result.outcome);
       if (result.upstreamSeconds !== undefined)
         this.metrics.upstreamTimed(route, result.upstreamSeconds);
-    });
+    };
+    this.proxy.forward(req, res, info, headers, done, this.requestBody(req, ctx));
+  }
+
+  /**
+   * Returns what goes upstream in place of the request stream: the body the guards read
+   * whole, or a meter that cuts a streamed body at its size limit or minimum rate.
+   */
+  private requestBody(req: IncomingMessage, ctx: RequestContext): Buffer | BodyMeter | undefined {
+    if (ctx.body !== undefined) return ctx.body;
+    const reader = ctx.bodyReader;
+    const limits = reader instanceof GatewayBodyReader ? reader.streamLimits : undefined;
+    if (limits === undefined) return undefined;
+    return new BodyMeter(req, limits, (error) => this.protection.reportBodyViolation(ctx, error));
   }
 
   /** Writes the load shedder's 503; the body is not read, as for any rejection. */

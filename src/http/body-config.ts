@@ -239,10 +239,25 @@ export function checkBodyLimits(config: PolicyWithBodies, ctx: z.RefinementCtx):
   };
   check(compileLimits(config.limits), compileBodyChecks(config.body), ['limits', 'maxBodySize']);
   config.routes.forEach((route, index) => {
-    check(
-      compileLimits(config.limits, route.limits),
-      compileBodyChecks(config.body, route.body),
-      ['routes', index, 'limits', 'maxBodySize'],
-    );
+    check(compileLimits(config.limits, route.limits), compileBodyChecks(config.body, route.body), [
+      'routes',
+      index,
+      'limits',
+      'maxBodySize',
+    ]);
   });
+}
+
+/**
+ * Which request bodies are read whole before the guards run, so that guards can check their
+ * bytes in `ctx.body`: `none` streams every body, `parsed` reads JSON and form bodies (those
+ * `body.validate` checks), `all` reads every body (for a Content-Digest check, say).
+ */
+export type BodyBuffering = 'none' | 'parsed' | 'all';
+
+/** The request limits and body checks of one route, or of requests that match none. */
+export interface RequestPolicy {
+  limits: RequestLimits;
+  body: BodyChecks;
+  bufferBody: BodyBuffering;
 }

@@ -10,8 +10,6 @@ import { problem } from '../core/problem.js';
 import type { EventDraft } from '../events/schema.js';
 import { formatSize } from './size.js';
 
-type RejectEvent = Reject['event'];
-
 /** Why a body failed while it was read or streamed. */
 export type BodyFailure = 'too_large' | 'too_slow' | 'incomplete';
 
@@ -56,6 +54,7 @@ export function bodyTooSlow(limits: BodyLimits, received: number): RequestBodyEr
       severity: 'medium',
       details: { bytesPerSecond: rate.bytesPerSecond, windowMs: rate.windowMs, received },
     },
+    enforced: true,
   });
 }
 
@@ -75,6 +74,7 @@ export function bodyIncomplete(received: number): RequestBodyError {
       severity: 'low',
       details: { received },
     },
+    enforced: true,
   });
 }
 
@@ -87,52 +87,50 @@ export type LimitName =
   | `json.${string}`
   | `form.${string}`;
 
-/** Rejects a request over a size limit: 414 for the URL, 431 for headers, else 413. */
+/**
+ * Rejects a request over a size limit: 414 for the URL, 431 for headers, else 413. A body
+ * over `maxBodySize` is rejected in report-only mode too, because it is never read whole and
+ * cannot be forwarded.
+ */
 export function tooLarge(limit: LimitName, max: number, detail: string): Reject {
-  const event: RejectEvent = {
-    type: 'http.request_too_large',
-    category: 'violation',
-    severity: 'low',
-    details: { limit, max },
-  };
+  const details = { detail, limit, max };
+  let status = 413;
+  let body = problem(
+    'body-limit-exceeded',
+    413,
+    'Content Too Large',
+    'BWK_ERR_BODY_LIMIT_EXCEEDED',
+    details,
+  );
   if (limit === 'maxUrlLength') {
-    return reject(414, 'url-too-long', 'URI Too Long', 'BWK_ERR_URL_TOO_LONG', detail, limit, max, event);
-  }
-  if (limit === 'maxHeaderCount' || limit === 'maxHeaderSize') {
-    return reject(
-      431,
+    status = 414;
+    body = problem('url-too-long', 414, 'URI Too Long', 'BWK_ERR_URL_TOO_LONG', details);
+  } else if (limit === 'maxHeaderCount' || limit === 'maxHeaderSize') {
+    status = 431;
+    body = problem(
       'headers-too-large',
+      431,
       'Request Header Fields Too Large',
       'BWK_ERR_HEADERS_TOO_LARGE',
-      detail,
-      limit,
-      max,
-      event,
+      details,
     );
+  } else if (limit === 'maxBodySize') {
+    body = problem('body-too-large', 413, 'Content Too Large', 'BWK_ERR_BODY_TOO_LARGE', details);
   }
-  const code = limit === 'maxBodySize' ? 'BWK_ERR_BODY_TOO_LARGE' : 'BWK_ERR_BODY_LIMIT_EXCEEDED';
-  const kind = limit === 'maxBodySize' ? 'body-too-large' : 'body-limit-exceeded';
-  return reject(413, kind, 'Content Too Large', code, detail, limit, max, event);
-}
-
-function reject(
-  status: number,
-  kind: string,
-  title: string,
-  code: string,
-  detail: string,
-  limit: string,
-  max: number,
-  event: RejectEvent,
-): Reject {
   return {
     action: 'reject',
     status,
-    // The rest of a body over a limit is not read, so the connection cannot carry another
-    // request.
-    headers: status === 413 ? { connection: 'close' } : {},
-    problem: problem(kind, status, title, code, { detail, limit, max }),
-    event,
+    // The rest of a body over its limit is never read, so the connection cannot carry
+    // another request.
+    headers: limit === 'maxBodySize' ? { connection: 'close' } : {},
+    problem: body,
+    event: {
+      type: 'http.request_too_large',
+      category: 'violation',
+      severity: 'low',
+      details: { limit, max },
+    },
+    enforced: limit === 'maxBodySize',
   };
 }
 

@@ -21,8 +21,9 @@ import type {
  * frameworks decode them, so `a=1&%61=2` repeats `a`. Bracket forms are names of their own:
  * `ids[]` and `ids` are different parameters.
  *
- * NOTE: only the query is handled. Form bodies (`application/x-www-form-urlencoded`) are
- * streamed to the upstream unread, so a repeated form field reaches it unchanged.
+ * NOTE: only the query is handled. A repeated field of a form body
+ * (`application/x-www-form-urlencoded`) reaches the upstream as sent, also where the body
+ * guard reads the form whole to validate it.
  */
 
 /** One route's policy, compiled. */
@@ -66,13 +67,13 @@ export class ParameterGuard implements Guard {
     // No query, or a query with a single parameter, cannot repeat one.
     if (queryStart === -1 || !ctx.url.includes('&', queryStart)) return CONTINUE;
 
-    const policy = (ctx.route && this.byRoute.get(ctx.route.id)) ?? this.global;
     const pairs = ctx.url.slice(queryStart + 1).split('&');
-    const repeated = repeatedNames(pairs);
-    if (repeated === undefined) return CONTINUE;
+    const names = pairs.map((pair) => (pair === '' ? undefined : decodeName(pair)));
+    if (!hasRepeat(names)) return CONTINUE;
 
+    const policy = (ctx.route && this.byRoute.get(ctx.route.id)) ?? this.global;
     const dropped = new Set<number>();
-    for (const [name, indexes] of repeated) {
+    for (const [name, indexes] of repeatedNames(names)) {
       const rule = policy.rules.get(name) ?? policy.duplicates;
       if (rule === 'reject') return repeatedParameter(name, indexes.length);
       if (rule === 'first') for (const index of indexes.slice(1)) dropped.add(index);
@@ -83,25 +84,36 @@ export class ParameterGuard implements Guard {
   }
 }
 
+/** Above this many pairs a Set finds repeats faster than comparing every pair. */
+const PAIRWISE_LIMIT = 16;
+
 /**
- * Returns each name that occurs more than once with the indexes of its pairs, or undefined
- * when none does. Empty pairs (`a=1&&b=2`) are skipped, as parsers skip them.
+ * Tells whether a name occurs twice. Empty pairs (`a=1&&b=2`) have no name (undefined),
+ * because parsers skip them. Typical queries are short, and comparing their names pairwise
+ * allocates nothing.
  */
-function repeatedNames(pairs: readonly string[]): Map<string, number[]> | undefined {
+function hasRepeat(names: ReadonlyArray<string | undefined>): boolean {
+  if (names.length > PAIRWISE_LIMIT) {
+    const present = names.filter((name) => name !== undefined);
+    return new Set(present).size !== present.length;
+  }
+  for (let i = 1; i < names.length; i++) {
+    const name = names[i];
+    if (name === undefined) continue;
+    for (let j = 0; j < i; j++) if (names[j] === name) return true;
+  }
+  return false;
+}
+
+/** Returns each name that occurs more than once with the indexes of its pairs. */
+function repeatedNames(names: ReadonlyArray<string | undefined>): Map<string, number[]> {
   const seen = new Map<string, number[]>();
-  let repeats = false;
-  pairs.forEach((pair, index) => {
-    if (pair === '') return;
-    const name = decodeName(pair);
+  names.forEach((name, index) => {
+    if (name === undefined) return;
     const indexes = seen.get(name);
-    if (indexes === undefined) {
-      seen.set(name, [index]);
-    } else {
-      indexes.push(index);
-      repeats = true;
-    }
+    if (indexes === undefined) seen.set(name, [index]);
+    else indexes.push(index);
   });
-  if (!repeats) return undefined;
   for (const [name, indexes] of seen) if (indexes.length === 1) seen.delete(name);
   return seen;
 }

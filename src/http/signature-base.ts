@@ -61,17 +61,19 @@ export function signatureBase(
   for (const component of components) {
     const identifier = serializeItem([component.name, component.parameters]);
     if (component.parameters.size > 0) {
-      return unsupported(`component ${identifier} has parameters, which are not supported`);
+      return unsupported(
+        `component ${shown(component.name)} has parameters, which are not supported`,
+      );
     }
     const value = componentValue(request, component.name);
     if (value === 'unsupported') {
-      return unsupported(`component ${identifier} is not supported`);
+      return unsupported(`component ${shown(component.name)} is not supported`);
     }
     if (value === undefined) {
       return {
         ok: false,
         reason: 'missing_component',
-        detail: `the covered field ${identifier} is not in the request`,
+        detail: `the covered field ${shown(component.name)} is not in the request`,
       };
     }
     lines.push(`${identifier}: ${value}`);
@@ -148,4 +150,12 @@ function pathAndQuery(request: SignedRequest): [string, string] {
 
 function unsupported(detail: string): BaseResult {
   return { ok: false, reason: 'unsupported_component', detail };
+}
+
+/**
+ * Returns a component name for a problem detail: quoted when it is a short token, else a
+ * placeholder, so that a detail never repeats arbitrary client text.
+ */
+function shown(name: string): string {
+  return /^@?[!#$%&'*+\-.^_`|~0-9a-z]{1,64}$/.test(name) ? `"${name}"` : 'a component';
 }

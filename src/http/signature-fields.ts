@@ -95,23 +95,22 @@ function parseMember(
   member: Item | InnerList,
   value: Item | InnerList | undefined,
 ): ParsedSignature | string {
-  if (!Array.isArray(member[0])) return `Signature-Input "${label}" is not an inner list`;
+  if (!Array.isArray(member[0])) return `Signature-Input "${shown(label)}" is not an inner list`;
   const innerList = member as InnerList;
   const [items, parameters] = innerList;
   if (items.length > MAX_COMPONENTS) {
-    return `signature "${label}" covers more than ${MAX_COMPONENTS} components`;
+    return `signature "${shown(label)}" covers more than ${MAX_COMPONENTS} components`;
   }
 
   const components: ComponentIdentifier[] = [];
   const seen = new Set<string>();
   for (const [name, componentParameters] of items) {
     if (typeof name !== 'string') {
-      return `signature "${label}" lists a component that is not a string`;
+      return `signature "${shown(label)}" lists a component that is not a string`;
     }
     // RFC 9421 section 2: the same identifier twice makes the signature base ambiguous.
     const identifier = serializeItem([name, componentParameters]);
-    if (seen.has(identifier))
-      return `signature "${label}" covers the component ${identifier} twice`;
+    if (seen.has(identifier)) return `signature "${shown(label)}" covers one component twice`;
     seen.add(identifier);
     components.push({ name, parameters: componentParameters });
   }
@@ -122,7 +121,7 @@ function parseMember(
   let bytes: Buffer | undefined;
   if (value !== undefined) {
     if (!(value[0] instanceof ArrayBuffer)) {
-      return `Signature "${label}" is not a byte sequence`;
+      return `Signature "${shown(label)}" is not a byte sequence`;
     }
     bytes = Buffer.from(value[0]);
   }
@@ -145,15 +144,16 @@ function readParameters(label: string, parameters: Parameters): SignatureParamet
     const value = parameters.get(name);
     if (value === undefined) continue;
     if (!isTimestamp(value))
-      return `signature "${label}" has a ${name} that is not a whole number of seconds`;
+      return `signature "${shown(label)}" has a ${name} that is not a whole number of seconds`;
     result[name] = value;
   }
   for (const name of ['nonce', 'alg', 'keyid', 'tag'] as const) {
     const value = parameters.get(name);
     if (value === undefined) continue;
-    if (typeof value !== 'string') return `signature "${label}" has a ${name} that is not a string`;
+    if (typeof value !== 'string')
+      return `signature "${shown(label)}" has a ${name} that is not a string`;
     if (value.length === 0 || value.length > MAX_PARAMETER_LENGTH) {
-      return `signature "${label}" has a ${name} of 0 or more than ${MAX_PARAMETER_LENGTH} characters`;
+      return `signature "${shown(label)}" has a ${name} of 0 or more than ${MAX_PARAMETER_LENGTH} characters`;
     }
     result[name] = value;
   }
@@ -162,4 +162,12 @@ function readParameters(label: string, parameters: Parameters): SignatureParamet
 
 function isTimestamp(value: BareItem): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Returns a label for a problem detail. Labels are RFC 8941 keys (lower-case letters, digits,
+ * `_-.*`), so they are safe to quote, but a client may send a long one.
+ */
+function shown(label: string): string {
+  return label.length > 32 ? `${label.slice(0, 32)}...` : label;
 }

@@ -34,6 +34,13 @@ export interface SignatureGuardOptions {
 
 type Failure = { reason: SignatureFailure; detail: string; keyId?: string };
 
+/**
+ * The guard of the routes whose policy requires a signature; other requests pass untouched.
+ *
+ * NOTE: a verified key does not become `ctx.principal`, because the authentication guards
+ * after it take any principal as proof and would skip their own checks. Limits and scopes
+ * therefore cannot key on the signing key yet.
+ */
 export class SignatureGuard implements Guard {
   readonly name = 'signatures';
   readonly reportOnly: boolean;
@@ -274,8 +281,7 @@ const EMPTY = Buffer.alloc(0);
  * a wiring fault, not a client error, so it throws and the pipeline responds with 500.
  */
 function bodyOf(ctx: RequestContext): Buffer {
-  const body = (ctx as RequestContext & { body?: Buffer }).body;
-  if (body !== undefined) return body;
+  if (ctx.body !== undefined) return ctx.body;
   if (!hasBody(ctx.headers)) return EMPTY;
   throw new Error('the request body was not buffered, so its Content-Digest cannot be checked');
 }

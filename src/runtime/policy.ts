@@ -1,11 +1,25 @@
 import type { AuthConfig, RouteAuthConfig } from '../auth/config-schema.js';
 import { compileAuthPolicy, requiresScopes, type AuthPolicy } from '../auth/policy.js';
-import type { PolicyConfig, RateLimitConfig } from '../core/config.js';
+import type { PolicyConfig, RateLimitConfig, RouteConfig } from '../core/config.js';
+import {
+  compileBodyChecks,
+  compileLimits,
+  type BodyBuffering,
+  type RequestPolicy,
+} from '../http/body-config.js';
+import {
+  compileSignaturePolicies,
+  signaturesNeedBody,
+  type SignaturePolicies,
+} from '../http/signature-policy.js';
 import { compileKey } from '../ratelimit/keys.js';
 import type { CompiledLimit } from '../ratelimit/guard.js';
 
-/** Everything a matched route enforces, compiled once at start. */
-export interface RoutePolicy {
+/**
+ * Everything a matched route enforces, compiled once at start. The request limits and body
+ * checks (`limits`, `body`, `bufferBody`) come from RequestPolicy.
+ */
+export interface RoutePolicy extends RequestPolicy {
   reportOnly: boolean;
   rateLimits: readonly CompiledLimit[];
   auth: AuthPolicy;
@@ -68,12 +82,49 @@ export interface CompiledPolicy {
   }>;
   /** Per version name, the policy of its requests that match no route; empty without versioning. */
   versions: ReadonlyMap<string, RoutePolicy>;
+  /** The request limits and body checks of requests that match no route. */
+  requestPolicy: RequestPolicy;
+}
+
+/**
+ * Compiles the request limits and body checks of a route over the global ones, or the global
+ * ones alone without a route.
+ */
+export function compileRequestPolicy(
+  config: PolicyConfig,
+  signatures: SignaturePolicies,
+  route?: RouteConfig,
+): RequestPolicy {
+  const body = compileBodyChecks(config.body, route?.body);
+  return {
+    limits: compileLimits(config.limits, route?.limits),
+    body,
+    bufferBody: bodyBuffering({
+      validate: body.validate,
+      contentDigest: signaturesNeedBody(signatures, route?.match.text),
+    }),
+  };
+}
+
+/**
+ * Decides which request bodies a route reads whole before its guards run, from the needs of
+ * the guards that read `ctx.body`. A guard that needs the bytes adds its condition here.
+ */
+export function bodyBuffering(needs: {
+  /** JSON and form bodies are checked for syntax and structure limits. */
+  validate: boolean;
+  /** A required signature covers Content-Digest, which is checked against any body. */
+  contentDigest: boolean;
+}): BodyBuffering {
+  if (needs.contentDigest) return 'all';
+  return needs.validate ? 'parsed' : 'none';
 }
 
 export function compilePolicy(config: PolicyConfig): CompiledPolicy {
   const ipv6Prefix = config.rateLimiting.ipv6Prefix;
+  const signatures = compileSignaturePolicies(config);
   const globalLimits = config.rateLimits.map((limit) => compileLimit(limit, ipv6Prefix));
-  const versions = compileVersions(config, globalLimits);
+  const versions = compileVersions(config, globalLimits, signatures);
   const routes = config.routes.map((route) => {
     const policy: RoutePolicy = {
       reportOnly: route.reportOnly,
@@ -83,6 +134,7 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
         route.match.text,
       ),
       auth: compileAuthPolicy(config.auth, route.auth),
+      ...compileRequestPolicy(config, signatures, route),
     };
     return {
       methods: route.match.methods,
@@ -105,6 +157,7 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
     usesScopes: policies.some(requiresScopes),
     routes,
     versions: new Map(versions.map((version) => [version.name, version.policy])),
+    requestPolicy: compileRequestPolicy(config, signatures),
   };
 }
 
@@ -122,6 +175,7 @@ interface VersionParts {
 function compileVersions(
   config: PolicyConfig,
   globalLimits: readonly CompiledLimit[],
+  signatures: SignaturePolicies,
 ): VersionParts[] {
   const ipv6Prefix = config.rateLimiting.ipv6Prefix;
   return (config.versioning?.versions ?? []).map((version) => {
@@ -138,6 +192,7 @@ function compileVersions(
       reportOnly: false,
       rateLimits: [...globalLimits, ...limits],
       auth: compileAuthPolicy(auth),
+      ...compileRequestPolicy(config, signatures),
     };
     return { name: version.name, auth, limits, policy };
   });
@@ -156,6 +211,9 @@ function withVersions(
   for (const version of versions) {
     byVersion.set(version.name, {
       reportOnly: policy.reportOnly,
+      limits: policy.limits,
+      body: policy.body,
+      bufferBody: policy.bufferBody,
       rateLimits: [...policy.rateLimits, ...version.limits],
       auth: compileAuthPolicy(version.auth, routeAuth),
     });

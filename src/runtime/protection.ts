@@ -11,7 +11,12 @@ import type { AuthPolicy } from '../auth/policy.js';
 import { ScopeGuard } from '../auth/scopes.js';
 import { ApiVersioning, VersionGuard } from '../auth/versioning.js';
 import type { PolicyConfig } from '../core/config.js';
-import { policyOf, type MatchedRoute, type RequestContext } from '../core/context.js';
+import {
+  policyOf,
+  type BodyReader,
+  type MatchedRoute,
+  type RequestContext,
+} from '../core/context.js';
 import { CidrList } from '../core/ip.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -22,7 +27,11 @@ import { EventBus } from '../events/bus.js';
 import { createNetworkProtection, type NetworkProtection } from '../ddos/network.js';
 import type { Priority } from '../ddos/config-schema.js';
 import { LoadShedder } from '../ddos/load-shedding.js';
+import { BodyGuard } from '../http/body.js';
+import { AdapterBodyReader, announcesBody } from '../http/body-reader.js';
+import { streamedBodyEvent, type RequestBodyError } from '../http/body-rejections.js';
 import { createHardening } from '../http/hardening.js';
+import { RequestLimitsGuard, serverLimits, type ServerLimits } from '../http/limits.js';
 import type { SecurityHeadersGuard } from '../http/security-headers.js';
 import { createSignatureGuard } from '../http/signature-setup.js';
 import { RateLimitGuard } from '../ratelimit/guard.js';
@@ -49,6 +58,11 @@ export interface ProtectionOptions {
    * tokens on routes that accept `oauth`.
    */
   oauthTokens?: AccessTokens;
+  /**
+   * Creates the body reader of a request that has a body. By default it is the adapters'
+   * reader, which puts a body it read back into the request for the application.
+   */
+  bodyReader?: (req: IncomingMessage, ctx: RequestContext) => BodyReader;
 }
 
 /**
@@ -83,11 +97,16 @@ export class Protection {
   readonly loadShedder: LoadShedder | undefined;
   /** Bans, IP lists, country rules and the CDN client header. */
   readonly network: NetworkProtection;
+  /** Node server settings that follow from the largest request limits of any route. */
+  readonly serverLimits: ServerLimits;
+  private readonly bodyReaderFor: (req: IncomingMessage, ctx: RequestContext) => BodyReader;
+  private readonly logger: Logger;
   private readonly ownsBus: boolean;
 
   constructor(config: PolicyConfig, options: ProtectionOptions = {}) {
     const logger = options.logger ?? silentLogger;
     const compiled = compilePolicy(config);
+    this.logger = logger;
     this.ownsBus = options.bus === undefined;
     this.bus = options.bus ?? new EventBus({ logger });
     // First, because it reads files and may throw, before anything opens a connection.
@@ -132,10 +151,23 @@ export class Protection {
     });
     this.securityHeaders = hardening.securityHeaders;
     this.loadShedder = createLoadShedder(config, this.bus, logger);
+    const requestPolicy = compiled.requestPolicy;
+    this.serverLimits = serverLimits([
+      requestPolicy,
+      ...compiled.routes.flatMap((route) => [route.policy, ...(route.policy.versions?.values() ?? [])]),
+    ]);
+    this.bodyReaderFor =
+      options.bodyReader ??
+      ((req, ctx) => new AdapterBodyReader(req, (error) => this.reportBodyViolation(ctx, error)));
     this.pipeline = new Pipeline({
       guards: [
         ...this.network.guards,
-        ...hardening.guards,
+        // Security headers first, so that every rejection carries them, then the size
+        // limits, before any guard parses the path or the query.
+        hardening.securityHeaders,
+        new RequestLimitsGuard(requestPolicy),
+        ...hardening.guards.filter((guard) => guard !== hardening.securityHeaders),
+        new BodyGuard(requestPolicy),
         ...(options.extraGuards ?? []),
         ...versionGuard,
         ...signatures,
@@ -161,6 +193,7 @@ export class Protection {
       cdn: this.network.cdn,
       url,
     });
+    if (announcesBody(req.headers)) ctx.bodyReader = this.bodyReaderFor(req, ctx);
     if (this.versioning === undefined) {
       ctx.route = this.routes.match(ctx.method, ctx.path);
       return ctx;
@@ -184,7 +217,7 @@ export class Protection {
 
   /**
    * Matches the route `method` would reach on the request's path, as `contextFor` does. A
-   * CORS preflight uses it to find the policy of the method it asks about.
+   * CORS preflight uses it to find the policy of the method it requests.
    */
   routeFor(ctx: RequestContext, method: string): MatchedRoute<RoutePolicy> | undefined {
     const path = this.versioning
@@ -202,6 +235,20 @@ export class Protection {
       whenReady?: (timeoutMs: number) => Promise<boolean>;
     };
     return store.whenReady ? store.whenReady(timeoutMs) : true;
+  }
+
+  /**
+   * Reports a body cut off after the guards admitted its request, while it streamed to the
+   * upstream or the application: an event like a guard's, and a log line.
+   */
+  reportBodyViolation(ctx: RequestContext, error: RequestBodyError): void {
+    this.logger.warn(
+      { requestId: ctx.id, correlationId: ctx.correlationId, ip: ctx.ip, code: error.code },
+      error.failure === 'too_slow'
+        ? 'request body too slow; closing the connection'
+        : 'request body over its size limit; closing the connection',
+    );
+    this.bus.publish(streamedBodyEvent(ctx, error, 'body'));
   }
 
   async close(): Promise<void> {

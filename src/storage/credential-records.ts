@@ -1,7 +1,7 @@
 import { generateApiKey } from '../auth/api-key-format.js';
 import type { ApiKeyHasher, ApiKeyRecord, ApiKeyStatus, NewApiKey } from '../auth/api-key-store.js';
 import type { ClientRecord, ClientSecretRecord, SigningKeyRecord } from '../auth/client-store.js';
-import { BulwarkError, InvalidArgumentError } from '../core/errors.js';
+import { BulwarkError, ConfigError, InvalidArgumentError } from '../core/errors.js';
 
 /**
  * Rows and rules shared by the SQLite and PostgreSQL credential stores, so that both behave
@@ -61,6 +61,27 @@ export const KEY_COLUMNS =
 export const CLIENT_COLUMNS = 'id, name, owner, scopes, plan, created_at';
 export const SECRET_COLUMNS = 'client_id, id, hash, created_at, expires_at';
 export const SIGNING_KEY_COLUMNS = 'kid, alg, public_jwk, private_key, created_at, retired_at';
+
+/** An HMAC of a fixed text under the pepper, stored once, to notice a different pepper later. */
+export function pepperFingerprint(hasher: ApiKeyHasher): string {
+  return hasher.hash('bulwark pepper check');
+}
+
+/**
+ * The pepper differs from the one the store's keys and secrets were hashed with, so none of
+ * them would match: refusing to start says why, where "unknown key" on every request would not.
+ */
+export function pepperMismatch(where: string): ConfigError {
+  return new ConfigError('environment', [
+    {
+      path: 'auth.apiKeys.pepperEnv',
+      value: where,
+      message:
+        'the pepper differs from the one the credentials in this store were created with, so no API key or client secret would match; set the original pepper',
+      code: 'BWK_ERR_CONFIG_API_KEYS',
+    },
+  ]);
+}
 
 /** Returns the error raised when a newer Bulwark has migrated the database. */
 export function newerSchemaError(backend: string, found: number, supported: number): BulwarkError {

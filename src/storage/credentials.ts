@@ -12,7 +12,11 @@ export interface CredentialStores {
   readonly clients: ClientStore;
   readonly revokedTokens: RevokedTokenStore;
   readonly signingKeys: SigningKeyStore;
-  /** Resolves once the backend is connected and its schema is up to date. */
+  /**
+   * Resolves once the backend is connected and its schema is up to date. The first call on a
+   * new store records a fingerprint of the pepper; later calls reject with
+   * `BWK_ERR_CONFIG_API_KEYS` when the pepper differs, as no key or secret would match.
+   */
   ready(): Promise<void>;
   close(): Promise<void>;
 }

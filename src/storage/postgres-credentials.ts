@@ -38,6 +38,8 @@ import {
   type ClientRow,
   type ClientSecretRow,
   type SigningKeyRow,
+  pepperFingerprint,
+  pepperMismatch,
 } from './credential-records.js';
 import type { CredentialStores } from './credentials.js';
 
@@ -123,6 +125,16 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'settings',
+    sql: `
+      CREATE TABLE bwk_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -154,7 +166,18 @@ export function createPostgresCredentialStores(
     clients: new PostgresClientStore(database, hasher, clock),
     revokedTokens: new PostgresRevokedTokenStore(database),
     signingKeys: new PostgresSigningKeyStore(database),
-    ready: () => database.ready(),
+    ready: async () => {
+      await database.ready();
+      const fingerprint = pepperFingerprint(hasher);
+      await database.query(
+        "INSERT INTO bwk_settings (name, value) VALUES ('pepper_check', $1) ON CONFLICT (name) DO NOTHING",
+        [fingerprint],
+      );
+      const { rows } = await database.query<{ value: string }>(
+        "SELECT value FROM bwk_settings WHERE name = 'pepper_check'",
+      );
+      if (rows[0]?.value !== fingerprint) throw pepperMismatch(redactUrl(options.url));
+    },
     close: () => database.close(),
   };
 }

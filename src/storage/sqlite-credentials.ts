@@ -41,6 +41,8 @@ import {
   type ClientRow,
   type ClientSecretRow,
   type SigningKeyRow,
+  pepperFingerprint,
+  pepperMismatch,
 } from './credential-records.js';
 import type { CredentialStores } from './credentials.js';
 
@@ -129,6 +131,15 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -149,7 +160,17 @@ export function createSqliteCredentialStores(options: SqliteCredentialOptions): 
     clients: new SqliteClientStore(database, hasher, clock),
     revokedTokens: new SqliteRevokedTokenStore(database),
     signingKeys: new SqliteSigningKeyStore(database),
-    ready: () => database.run(() => undefined),
+    ready: async () => {
+      const fingerprint = pepperFingerprint(hasher);
+      const stored = await database.run((_, db) => {
+        db.prepare(
+          "INSERT INTO settings (name, value) VALUES ('pepper_check', ?) ON CONFLICT (name) DO NOTHING",
+        ).run(fingerprint);
+        const row = db.prepare("SELECT value FROM settings WHERE name = 'pepper_check'").get();
+        return (row as { value: string }).value;
+      });
+      if (stored !== fingerprint) throw pepperMismatch(options.path);
+    },
     close: () => database.close(),
   };
 }

@@ -237,7 +237,7 @@ describe('api keys beside jwt', () => {
   it('jwt on key-only route is rejected', async () => {
     const token = await sign(signer, { sub: 'alice' });
 
-    expectInvalidKey(await call('/orders', bearer(token)), 'malformed');
+    expectInvalidKey(await call('/orders', bearer(token)), 'not_an_api_key');
   });
 });
 

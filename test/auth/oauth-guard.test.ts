@@ -279,8 +279,15 @@ describe('oauth beside other methods', () => {
     expect(json(withToken)['x-auth-type']).toBe('client');
   });
 
-  it('api key and oauth route requires one', async () => {
-    expect((await call('/keys-or-tokens')).status).toBe(401);
+  it('api key and oauth route requires one, and says which', async () => {
+    const reply = await call('/keys-or-tokens');
+
+    expect(reply.status).toBe(401);
+    expect(json(reply).detail).toMatch(/API key .* or an OAuth access token/);
+  });
+
+  it('api key on a token-only route is named as such', async () => {
+    expectInvalidToken(await call('/orders', bearer(apiKey)), 'api_key_not_accepted');
   });
 
   it('anonymous route checks a sent token', async () => {

@@ -14,7 +14,7 @@ export interface HeldUpstream extends Upstream {
   readonly held: number;
   /** Resolves once `count` requests are being held. */
   waitForHeld(count: number): Promise<void>;
-  /** Answers the oldest held request with 200. */
+  /** Responds to the oldest held request with 200. */
   releaseOne(): void;
   releaseAll(): void;
 }

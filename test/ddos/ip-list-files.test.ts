@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { CidrSet } from '../../src/ddos/cidr-set.js';
 import { describeIssues, parseFeed } from '../../src/ddos/feed.js';
-import { DataFileError } from '../../src/ddos/file-reload.js';
 import { IpList } from '../../src/ddos/ip-lists.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 
 describe('feed parsing', () => {
@@ -131,9 +131,11 @@ describe('IP list files', () => {
     } catch (error) {
       caught = error;
     }
-    expect(caught).toBeInstanceOf(DataFileError);
-    expect((caught as DataFileError).code).toBe('BWK_ERR_CONFIG_IP_LIST');
-    expect((caught as DataFileError).message).toContain('line 2: not an address or CIDR');
+    expect(caught).toBeInstanceOf(ConfigError);
+    const issue = (caught as ConfigError).issues[0]!;
+    expect(issue.code).toBe('BWK_ERR_CONFIG_IP_LIST');
+    expect(issue.path).toBe('ipLists.deny.1.file');
+    expect(issue.message).toContain('line 2: not an address or CIDR');
   });
 
   it('missing and oversized files rejected at start', () => {

@@ -163,7 +163,8 @@ describe('network configuration', () => {
     try {
       validatePolicy(input);
     } catch (error) {
-      if (error instanceof ConfigError) return error.issues.map(({ path, code }) => ({ path, code }));
+      if (error instanceof ConfigError)
+        return error.issues.map(({ path, code }) => ({ path, code }));
       throw error;
     }
     return [];

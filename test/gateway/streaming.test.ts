@@ -85,7 +85,8 @@ describe('gateway streaming', () => {
       };
       pipeline(Readable.from(body()), res).catch(() => res.destroy());
     });
-    gateway = await startGateway({ upstream: upstream.url });
+    // The upload is larger than the default body limit of 1 MiB.
+    gateway = await startGateway({ upstream: upstream.url, limits: { maxBodySize: '64mb' } });
   });
 
   afterAll(async () => {

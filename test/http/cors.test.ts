@@ -261,7 +261,7 @@ describe('gateway CORS', () => {
 
     expect(reply.headers['access-control-allow-origin']).toBe('*');
     expect(reply.headers.vary).toBe('Accept-Encoding');
-    // The upstream answers this preflight itself.
+    // The upstream responds to this preflight itself.
     expect(preflightReply.status).toBe(200);
     expect(upstream.received.at(-1)?.method).toBe('OPTIONS');
   });

@@ -20,7 +20,7 @@ export interface Received {
   query?: unknown;
 }
 
-/** An upstream that records every request and answers 200 with extra headers of the test's. */
+/** An upstream that records every request and responds 200 with the test's extra headers. */
 export interface RecordingUpstream extends Upstream {
   received: Received[];
 }
@@ -96,7 +96,7 @@ export interface AdapterApp {
 /**
  * Starts an application with the adapter of `kind` on 127.0.0.1. Its handler records the
  * request and the parsed query, sets `X-Frame-Options: SAMEORIGIN` when the request carries
- * `x-app-frame-options`, and answers 200 with JSON.
+ * `x-app-frame-options`, and responds 200 with JSON.
  */
 export async function startAdapterApp(
   kind: AdapterKind,

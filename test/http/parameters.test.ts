@@ -14,6 +14,9 @@ import {
   type RecordingUpstream,
 } from './hardening-harness.js';
 
+/** Twenty distinct parameters, more than are compared pairwise. */
+const LONG_QUERY = Array.from({ length: 20 }, (_, index) => `p${index}=${index}`).join('&');
+
 const policy: PolicyInput = {
   parameters: { duplicates: 'reject', rules: { tag: 'array', sort: 'last', page: 'first' } },
   routes: [{ match: 'GET /search', parameters: { duplicates: 'first', rules: { tag: 'reject' } } }],
@@ -51,6 +54,7 @@ describe('gateway parameter pollution', () => {
     ['encoded name repeats', '/o?page=1&%70age=2', '/o?page=1'],
     ['empty pairs dropped on rewrite', '/o?page=1&&page=2&', '/o?page=1'],
     ['route default first', '/search?q=a&q=b&x=1', '/search?q=a&x=1'],
+    ['long query without repeats', `/o?${LONG_QUERY}`, `/o?${LONG_QUERY}`],
   ])('%s', async (_title, path, expected) => {
     expect(await forwarded(path)).toBe(expected);
   });
@@ -61,6 +65,8 @@ describe('gateway parameter pollution', () => {
     ['plus as space', '/o?a+b=1&a%20b=2', 'a b'],
     ['bracket name', '/o?ids[]=1&ids[]=2', 'ids[]'],
     ['route rule over global', '/search?tag=a&tag=b', 'tag'],
+    ['empty name', '/o?=1&=2', ''],
+    ['repeat in a long query', `/o?${LONG_QUERY}&p3=again`, 'p3'],
   ])('%s rejected', async (_title, path, name) => {
     const before = upstream.received.length;
     const reply = await send(gateway.url, path);

@@ -128,7 +128,7 @@ describe('request target guard', () => {
 const PEPPER_ENV = `BWK_TEST_PEPPER_${randomBytes(6).toString('hex').toUpperCase()}`;
 
 /**
- * Spellings of the protected `GET /admin`, with the status the gateway must answer: 400 where
+ * Spellings of the protected `GET /admin`, with the status the gateway must return: 400 where
  * the path is rejected, 401 where it canonicalises to the route, whose API key is missing.
  * None may reach the upstream.
  */

@@ -23,7 +23,7 @@ describe('gateway security headers', () => {
   const gateways: Gateway[] = [];
 
   beforeAll(async () => {
-    // The upstream sets its own framing policy, which the gateway keeps unless told to override.
+    // The upstream sets its own framing policy, which the gateway keeps unless configured to override it.
     upstream = await startRecordingUpstream({ 'x-frame-options': 'SAMEORIGIN' });
   });
 

@@ -8,10 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.js';
 import type { SecurityEvent } from '../../src/events/schema.js';
 import type { Gateway } from '../../src/gateway/server.js';
+import { contentDigest } from '../../src/http/content-digest.js';
 import { ed25519SigningKey, hmacSigningKey, signRequest } from '../../src/http/signing.js';
 import { startGateway } from '../helpers/gateway.js';
 import { json, send } from '../helpers/http.js';
-import { okHandler, startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { resend, sendSigned, uniqueEnvName } from './signed-requests.js';
 
 const SECRET_ENV = uniqueEnvName('BWK_TEST_SIG');
@@ -24,6 +25,8 @@ let upstream: Upstream;
 let gateway: Gateway;
 let dir: string;
 const events: SecurityEvent[] = [];
+/** Every body the upstream received. */
+const received: string[] = [];
 
 beforeAll(async () => {
   process.env[SECRET_ENV] = SECRET;
@@ -31,7 +34,16 @@ beforeAll(async () => {
   const publicKeyFile = join(dir, 'partner.pem');
   writeFileSync(publicKeyFile, pair.publicKey.export({ type: 'spki', format: 'pem' }));
 
-  upstream = await startUpstream(okHandler);
+  upstream = await startUpstream((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      received.push(body);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url, body }));
+    });
+  });
   const bus = new EventBus();
   bus.subscribe((event) => events.push(event));
   gateway = await startGateway(
@@ -255,6 +267,63 @@ describe('signature guard through the gateway', () => {
       },
     });
     expect(json(changed.reply)).toMatchObject({ reason: 'bad_signature' });
+  });
+
+  it('admits a signed body and forwards it unchanged', async () => {
+    const body = JSON.stringify({ item: 42, note: 'ünïcode' });
+    const { reply } = await sendSigned(gateway.url, '/partner/orders', {
+      method: 'POST',
+      keyId: 'partner',
+      key: ed25519,
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(reply.status).toBe(200);
+    expect(json(reply).body).toBe(body);
+  });
+
+  it('rejects a tampered body as a digest mismatch', async () => {
+    const { reply } = await sendSigned(gateway.url, '/orders/12', {
+      method: 'PUT',
+      keyId: 'billing',
+      key: hmac,
+      body: '{"amount":10}',
+      sentBody: '{"amount":99}',
+    });
+    expect(reply.status).toBe(401);
+    expect(json(reply)).toMatchObject({
+      code: 'BWK_ERR_CONTENT_DIGEST',
+      reason: 'digest_mismatch',
+    });
+    expect(received).not.toContain('{"amount":99}');
+  });
+
+  it('rejects a body whose digest is not covered', async () => {
+    const { reply } = await sendSigned(gateway.url, '/orders/13', {
+      method: 'GET',
+      keyId: 'billing',
+      key: hmac,
+      sentBody: '{"amount":99}',
+    });
+    expect(reply.status).toBe(401);
+    expect(reply.headers['accept-signature']).toBe(
+      'sig=("@method" "@target-uri" "content-digest")',
+    );
+    expect(json(reply)).toMatchObject({ reason: 'missing_component' });
+  });
+
+  it('rejects a replaced digest as a bad signature', async () => {
+    const { reply } = await sendSigned(gateway.url, '/orders/14', {
+      method: 'POST',
+      keyId: 'billing',
+      key: hmac,
+      body: '{"amount":10}',
+      sentBody: '{"amount":99}',
+      tamper: (headers) => {
+        headers['content-digest'] = contentDigest(Buffer.from('{"amount":99}'));
+      },
+    });
+    expect(json(reply)).toMatchObject({ reason: 'bad_signature' });
   });
 
   it('publishes an event per rejection without secrets', () => {

@@ -95,7 +95,9 @@ const sqlite: Backend = {
       migrations: () => {
         const db = new Database(path, { readonly: true });
         try {
-          return Promise.resolve([db.pragma('user_version', { simple: true }) as number]);
+          // Migrations apply in order, so user_version n means versions 1 to n ran.
+          const version = db.pragma('user_version', { simple: true }) as number;
+          return Promise.resolve(Array.from({ length: version }, (_, index) => index + 1));
         } finally {
           db.close();
         }
@@ -110,6 +112,7 @@ const POSTGRES_TABLES = [
   'bwk_client_secrets',
   'bwk_revoked_tokens',
   'bwk_signing_keys',
+  'bwk_settings',
 ];
 
 const postgres: Backend = {
@@ -745,7 +748,7 @@ describe.each([memory, sqlite, postgres])('$name credential stores', (backend) =
       await stores.ready();
       await stores.ready();
 
-      expect(await target.migrations!()).toEqual([1]);
+      expect(await target.migrations!()).toEqual([1, 2]);
       expect(await stores.apiKeys.list()).toEqual([]);
     });
 
@@ -756,7 +759,7 @@ describe.each([memory, sqlite, postgres])('$name credential stores', (backend) =
 
       const second = await open();
 
-      expect(await target.migrations!()).toEqual([1]);
+      expect(await target.migrations!()).toEqual([1, 2]);
       expect(await second.apiKeys.list()).toHaveLength(1);
     });
 
@@ -766,7 +769,7 @@ describe.each([memory, sqlite, postgres])('$name credential stores', (backend) =
 
       await Promise.all(instances.map((stores) => stores.ready()));
 
-      expect(await target.migrations!()).toEqual([1]);
+      expect(await target.migrations!()).toEqual([1, 2]);
     });
 
     it('call without ready opens the store', async () => {

@@ -106,7 +106,7 @@ describe('postgres credential store failures', () => {
     const ready = open(url).ready();
 
     await expect(ready).rejects.toMatchObject({ code: 'BWK_ERR_STORE_SCHEMA' });
-    await expect(ready).rejects.toThrow(/schema version 99, but this Bulwark supports up to 1/);
+    await expect(ready).rejects.toThrow(/schema version 99, but this Bulwark supports up to 2/);
   });
 
   it('idle connection failure is logged', async () => {

@@ -70,7 +70,7 @@ describe('sqlite credential file', () => {
     const db = new Database(path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
     } finally {
       db.close();
     }
@@ -121,6 +121,21 @@ describe('sqlite credential file', () => {
     }
   });
 
+  it('a different pepper is refused before any key is checked', async () => {
+    const path = join(tempDir(), 'credentials.db');
+    const first = open(path);
+    await first.ready();
+    await first.apiKeys.create({ env: 'live', name: 'n', owner: 'o' });
+    await first.close();
+
+    const other = createSqliteCredentialStores({ path, pepper: 'q'.repeat(32) });
+    await expect(other.ready()).rejects.toMatchObject({ code: 'BWK_ERR_CONFIG_INVALID' });
+    await expect(other.ready()).rejects.toThrow(/pepper differs/);
+    await other.close();
+
+    await expect(open(path).ready()).resolves.toBeUndefined();
+  });
+
   it('newer schema is refused', async () => {
     const path = join(tempDir(), 'credentials.db');
     const db = new Database(path);
@@ -130,7 +145,7 @@ describe('sqlite credential file', () => {
     const ready = open(path).ready();
 
     await expect(ready).rejects.toMatchObject({ code: 'BWK_ERR_STORE_SCHEMA' });
-    await expect(ready).rejects.toThrow(/schema version 99, but this Bulwark supports up to 1/);
+    await expect(ready).rejects.toThrow(/schema version 99, but this Bulwark supports up to 2/);
   });
 
   it('unusable path is unavailable', async () => {

@@ -20,6 +20,7 @@ import type { SigningKeyRing } from './signing-keys.js';
 /** Why an access token was rejected: a stable code in problem bodies and events. */
 export type AccessTokenFailure =
   | 'malformed'
+  | 'api_key_not_accepted'
   | 'untrusted_issuer'
   | 'algorithm_not_allowed'
   | 'unknown_key'

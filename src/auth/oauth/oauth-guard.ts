@@ -57,7 +57,15 @@ export class OAuthGuard implements Guard {
       return otherMethods || policy.anonymous ? CONTINUE : credentialsRequired();
     const token = BEARER.exec(header!)?.[1];
     if (token === undefined) return otherMethods ? CONTINUE : malformedHeader();
-    if (policy.apiKey && looksLikeApiKey(token)) return CONTINUE;
+    if (looksLikeApiKey(token)) {
+      if (policy.apiKey) return CONTINUE;
+      return rejectToken(
+        new AccessTokenError(
+          'api_key_not_accepted',
+          'an API key was sent, but this route accepts OAuth access tokens',
+        ),
+      );
+    }
     if (policy.jwt && !this.tokens.isOwn(token)) return CONTINUE;
 
     return this.tokens.verify(token).then(
