@@ -22,8 +22,8 @@ import { UsageError } from './start.js';
 
 /**
  * `bulwark bans list|add|remove`: bans shared through Redis. Bans of a gateway without Redis
- * live in that process's memory, out of reach of another process, so the commands then say
- * to use the admin API instead.
+ * live in that process's memory, out of reach of another process, so then the commands exit
+ * with a message that points to the admin API.
  */
 
 interface BanOptions {

@@ -220,7 +220,7 @@ export class BanService {
   }
 }
 
-/** The Redis store with `storage.redis`, else the memory store. */
+/** Creates the Redis store with `storage.redis`, else the memory store. */
 export function createBanStore(
   config: BansConfig,
   storage: { redis?: string; keyPrefix: string; commandTimeout: number },

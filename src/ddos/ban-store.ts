@@ -29,7 +29,7 @@ export interface ManualBan {
 }
 
 /**
- * Where bans and the violation counts behind them live. The memory store serves one process;
+ * Storage of bans and of the violation counts behind them. The memory store serves one process;
  * the Redis store shares bans between instances. Both count violations in a sliding window
  * (the last `count` timestamps per address and trigger), so a trigger fires exactly when
  * `count` violations fall within `windowMs`.
@@ -79,7 +79,7 @@ export class MemoryBanStore implements BanStore {
     return Promise.resolve(ban && { ban, localOnly: false });
   }
 
-  /** The synchronous form of recordViolation. */
+  /** Counts a violation as recordViolation does, synchronously. */
   countViolation(subject: string, trigger: BanTrigger): Ban | undefined {
     const now = this.now();
     const current = this.bans.get(subject);

@@ -30,8 +30,8 @@ export function canonicalSubject(text: string): string {
 
 /**
  * Returns what an automatic ban of an address covers: the address itself for IPv4, its
- * network of `ipv6Prefix` bits for IPv6, because one IPv6 subscriber usually holds a whole
- * /64 and can move to any address inside it. Undefined for text that is no address.
+ * network of `ipv6Prefix` bits for IPv6, because one IPv6 subscriber is usually assigned a
+ * whole /64 and can move to any address inside it. Undefined for text that is no address.
  */
 export function banSubjectOf(ip: string, ipv6Prefix: number): string | undefined {
   const address = parseIp(ip);
@@ -66,7 +66,7 @@ export function decodeBan(text: string): Ban | undefined {
 const MAX_CACHED_LOOKUPS = 10_000;
 
 /**
- * The bans this process enforces, held in memory so that the guard answers without I/O.
+ * The bans this process enforces, kept in memory so that the guard decides without I/O.
  * With Redis this is a copy of the shared list, kept current by notices and full reloads.
  *
  * A lookup masks the client address to each prefix length that some ban uses and looks the

@@ -109,7 +109,7 @@ function merge<T extends number | bigint>(
   ranges: Array<[T, T]>,
   next: (end: T) => T,
 ): Array<[T, T]> {
-  ranges.sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : 0));
+  ranges.sort((left, right) => compare(left[0], right[0]));
   const merged: Array<[T, T]> = [];
   for (const range of ranges) {
     const last = merged[merged.length - 1];
@@ -120,6 +120,11 @@ function merge<T extends number | bigint>(
     }
   }
   return merged;
+}
+
+function compare<T extends number | bigint>(left: T, right: T): number {
+  if (left < right) return -1;
+  return left > right ? 1 : 0;
 }
 
 /** Binary search for the last range starting at or below `value`. */

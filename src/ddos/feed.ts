@@ -1,9 +1,9 @@
 import { parseCidr } from '../core/ip.js';
 
 /**
- * Parser of IP list files in the formats that public feeds use: one address or CIDR a line,
- * blank lines, comments from `#` to the end of a line, whole-line comments starting with `;`,
- * and `CIDR ; comment` as in the Spamhaus DROP lists. Examples:
+ * Parser of IP list files in the formats that public feeds use. A line holds one address or
+ * CIDR, or nothing. A comment runs from `#` to the end of the line, a line starting with `;`
+ * is a comment, and `CIDR ; comment` is read as in the Spamhaus DROP lists. Examples:
  *
  * ```
  * # FireHOL style

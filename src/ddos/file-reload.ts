@@ -29,7 +29,7 @@ export function configErrorOf(error: unknown, path: string, file: string): unkno
 
 export interface ReloadingFileOptions<T> {
   path: string;
-  /** What the file holds, for messages, e.g. `IP list` or `country database`. */
+  /** Description of the content for messages, e.g. `IP list` or `country database`. */
   kind: string;
   /** Error code of load failures, e.g. BWK_ERR_CONFIG_IP_LIST. */
   code: string;

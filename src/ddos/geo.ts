@@ -28,8 +28,8 @@ interface CountryRecord {
  */
 export class CountryDatabase {
   private readonly file: ReloadingFile<Reader<Response>>;
-  // A lookup walks the search tree (about 2 µs); clients repeat, so answers are cached
-  // until the cache fills or the file changes.
+  // A lookup walks the search tree (about 2 µs on the development machine), and clients
+  // repeat, so results are cached until the cache fills or the file changes.
   private readonly cache = new Map<string, string | null>();
 
   /** Reads the database; throws a ConfigError when it is missing, too large or not MMDB. */
@@ -87,7 +87,7 @@ export class CountryDatabase {
     const address = parseIp(ip);
     if (address === undefined || address.range() !== 'unicast') return undefined;
     const reader = this.file.current;
-    // mmdb-lib answers an IPv6 lookup in an IPv4-only database with an unrelated record.
+    // mmdb-lib returns an unrelated record for an IPv6 lookup in an IPv4-only database.
     if (reader.metadata.ipVersion === 4 && address.kind() === 'ipv6') return undefined;
     const record = reader.get(address.toString()) as CountryRecord | null;
     if (record === null) return undefined;

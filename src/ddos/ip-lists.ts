@@ -35,8 +35,8 @@ export class IpList {
   private readonly inline: string[];
   private readonly files: ReloadingFile<string[]>[];
   private set: CidrSet;
-  // The network guards ask about the same address one after another, so one remembered
-  // answer saves the repeated lookups of a request.
+  // The network guards look up the same address one after another, so keeping the last
+  // result saves the repeated lookups of a request.
   private lastIp = '';
   private lastAnswer = false;
 

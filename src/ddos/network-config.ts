@@ -77,7 +77,7 @@ function countryRule() {
     });
 }
 
-/** The top-level policy keys; the shared schema spreads them into its policy shape. */
+/** Returns the top-level policy keys, which the shared schema spreads into its policy shape. */
 export function networkPolicyShape(positiveDuration: DurationSchema, cidr: CidrSchema) {
   const entry = listEntry(cidr);
   return {
@@ -155,7 +155,7 @@ export function networkPolicyShape(positiveDuration: DurationSchema, cidr: CidrS
   };
 }
 
-/** The per-route `network` key. */
+/** Returns the schema of the per-route `network` key. */
 export function routeNetworkSchema(cidr: CidrSchema) {
   return z
     .object({

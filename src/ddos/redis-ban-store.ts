@@ -43,8 +43,8 @@ export function banKeys(keyPrefix: string): { base: string; channel: string } {
 
 /**
  * Bans shared by every instance through Redis. Each operation is one script (see
- * ban-scripts.ts). While Redis is unreachable, violations are counted by a memory store, so
- * a client cannot escape bans by outlasting an outage; such bans hold on this instance only.
+ * ban-scripts.ts). While Redis is unreachable, a memory store counts violations, so that a
+ * client cannot escape bans by waiting out an outage. Bans made then hold on this instance only.
  */
 export class RedisBanStore implements BanStore {
   readonly kind = 'redis';
@@ -176,7 +176,7 @@ export class RedisBanStore implements BanStore {
     return ban;
   }
 
-  /** Rejects with BWK_ERR_STORE_UNAVAILABLE when Redis fails or answers too late. */
+  /** Rejects with BWK_ERR_STORE_UNAVAILABLE when Redis fails or responds too late. */
   private deadline<T>(reply: Promise<T>, what: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
@@ -229,8 +229,8 @@ export interface BanSubscriptionOptions {
 
 /**
  * Receives ban changes from every instance over Redis pub/sub. Pub/sub delivers at most once
- * and only while connected, so the owner also reloads the whole list when the subscription
- * comes back and at a fixed interval.
+ * and only while connected, so BanService also reloads the whole list through `onSubscribed`
+ * and every `bans.syncInterval`.
  */
 export class BanSubscription {
   private readonly subscriber: Redis;

@@ -9,7 +9,7 @@ import type { InputIssue, Parsed } from './credential-input.js';
  * validation of a new ban and the public view of a ban.
  */
 
-/** Longest manual ban. A permanent block belongs in `ipLists.deny`, where it is reviewed. */
+/** Maximum length of a manual ban. A permanent block belongs in `ipLists.deny`, where it is reviewed. */
 export const MAX_BAN_MS = 365 * 86_400_000;
 
 const MAX_REASON_LENGTH = 200;

@@ -32,7 +32,7 @@ function valueOf<T>(parsed: Parsed<T>): T {
   return parsed.value;
 }
 
-/** The `:id` path segment as a canonical subject; ids arrive percent-encoded. */
+/** Decodes the percent-encoded `:id` path segment into a canonical subject. */
 function subjectOf(id: string): string {
   let text: string;
   try {
@@ -143,7 +143,7 @@ export function banRejectionFor(error: unknown): { problem: Problem; reason: str
   return undefined;
 }
 
-/** The 404 of a ban endpoint while the policy has no `bans` section. */
+/** Returns the 404 problem of a ban endpoint while the policy has no `bans` section. */
 export function bansDisabledProblem(): Problem {
   return problem('bans-disabled', 404, 'Not Found', 'BWK_ERR_BANS_DISABLED', {
     detail: 'Bans are off. Add a bans section to the configuration and restart the gateway.',

@@ -162,7 +162,7 @@ export function unsupportedMediaType(
       { detail, allowed },
     ),
     event: {
-      type: 'http.unsupported_media_type',
+      type: 'http.media_type_rejected',
       category: 'violation',
       severity: 'low',
       details: { mediaType: mediaType ?? null, allowed },

@@ -266,6 +266,7 @@ export function effectiveCors(
 interface HardeningLike {
   cors?: CorsSettings;
   securityHeaders: SecurityHeadersConfig;
+  requestTarget: RequestTargetConfig;
   routes: ReadonlyArray<{ cors?: RouteCorsSettings; securityHeaders?: RouteSecurityHeadersConfig }>;
 }
 
@@ -290,6 +291,7 @@ export function checkHardening(config: HardeningLike, ctx: z.RefinementCtx): voi
     }
     checkCors(merged, path, ctx);
   });
+  checkPreflightMethod(config, ctx);
   checkHsts(config.securityHeaders.strictTransportSecurity, ['securityHeaders'], ctx);
   config.routes.forEach((route, index) => {
     if (route.securityHeaders === undefined || route.securityHeaders === false) return;
@@ -327,6 +329,22 @@ function checkCors(
       issue(key, '"*" means a literal header name when credentials are allowed; list the headers');
     }
   }
+}
+
+// Preflights are OPTIONS requests, and the method check runs before CORS.
+function checkPreflightMethod(config: HardeningLike, ctx: z.RefinementCtx): void {
+  const { requestTarget } = config;
+  if (!requestTarget.enabled || requestTarget.methods.includes('OPTIONS')) return;
+  const corsUsed =
+    config.cors !== undefined ||
+    config.routes.some((route) => route.cors !== undefined && route.cors !== false);
+  if (!corsUsed) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['requestTarget', 'methods'],
+    message: 'CORS preflights are OPTIONS requests, so OPTIONS must be listed while CORS is on',
+    params: { bwk: 'BWK_ERR_CONFIG_CORS' },
+  });
 }
 
 function checkHsts(

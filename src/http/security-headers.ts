@@ -90,6 +90,7 @@ export class SecurityHeadersGuard implements Guard {
     const proto = ctx.headers['x-forwarded-proto'];
     if (proto === undefined || this.trustProxy.isEmpty) return false;
     if (!this.isTrustedPeer(ctx.remoteAddress)) return false;
+    if (proto === 'https') return true;
     // Every hop must report https, because a proxy that appends `http` saw a plain-HTTP client.
     const values = (Array.isArray(proto) ? proto.join(',') : proto).split(',');
     return values.every((value) => value.trim().toLowerCase() === 'https');

@@ -29,7 +29,7 @@ let redis: Redis;
 let dir: string;
 let gateway: Gateway;
 
-/** Polls until the gateway answers `ip` with `status`; five seconds is a functional bound. */
+/** Polls until the gateway responds to `ip` with `status`, for at most five seconds. */
 async function until(ip: string, status: number): Promise<number> {
   const deadline = Date.now() + 5_000;
   const get = () => send(gateway.url, '/', { headers: { 'x-forwarded-for': ip } });

@@ -40,7 +40,7 @@ function from(gateway: Gateway, ip: string): Promise<Reply> {
   return send(gateway.url, '/', { headers: { 'x-forwarded-for': ip } });
 }
 
-/** Polls until `gateway` answers `ip` with `status`; five seconds is a functional bound. */
+/** Polls until `gateway` responds to `ip` with `status`, for at most five seconds. */
 async function until(gateway: Gateway, ip: string, status: number): Promise<number> {
   const deadline = Date.now() + 5_000;
   let reply = await from(gateway, ip);

@@ -73,7 +73,7 @@ describe('CidrSet', () => {
 
     expect(set.has('2001:db8:ffff::1')).toBe(true);
     expect(set.has('2001:db9::1')).toBe(false);
-    // An IPv4-mapped range holds the IPv4 addresses, whichever form the client arrives in.
+    // An IPv4-mapped range contains the IPv4 addresses, whichever form the client arrives in.
     expect(set.has('198.51.100.20')).toBe(true);
     expect(set.has('::ffff:198.51.100.20')).toBe(true);
     expect(set.has('198.51.101.1')).toBe(false);

@@ -53,7 +53,12 @@ describe('gateway body checks', () => {
     events.length = 0;
   });
 
-  const post = (path: string, type: string | undefined, body: string, method = 'POST'): Promise<Reply> =>
+  const post = (
+    path: string,
+    type: string | undefined,
+    body: string,
+    method = 'POST',
+  ): Promise<Reply> =>
     send(gateway.url, path, {
       method,
       headers: type === undefined ? {} : { 'content-type': type },
@@ -70,7 +75,7 @@ describe('gateway body checks', () => {
     });
     expect(reply.headers['accept-post']).toBe('application/json, application/*+json');
     expect(forwarded).toHaveLength(0);
-    expect(events[0]?.type).toBe('http.unsupported_media_type');
+    expect(events[0]?.type).toBe('http.media_type_rejected');
   });
 
   it('PATCH 415 lists Accept-Patch', async () => {
@@ -128,7 +133,11 @@ describe('gateway body checks', () => {
   });
 
   it('duplicate JSON member rejected', async () => {
-    const reply = await post('/elsewhere', 'application/json', '{"role":"user","\\u0072ole":"admin"}');
+    const reply = await post(
+      '/elsewhere',
+      'application/json',
+      '{"role":"user","\\u0072ole":"admin"}',
+    );
 
     expect(reply.status).toBe(400);
     expect(json(reply)).toMatchObject({ error: 'duplicate member name', position: 15 });
@@ -157,7 +166,11 @@ describe('gateway body checks', () => {
     expect(valid.status).toBe(200);
     expect(forwarded).toEqual(['a=1&b=%C3%A9']);
     expect(badEscape.status).toBe(400);
-    expect(json(badEscape)).toMatchObject({ syntax: 'form', error: 'invalid percent-encoding', position: 6 });
+    expect(json(badEscape)).toMatchObject({
+      syntax: 'form',
+      error: 'invalid percent-encoding',
+      position: 6,
+    });
     expect(tooMany.status).toBe(413);
     expect(json(tooMany)).toMatchObject({ limit: 'form.maxFields', max: 2 });
     expect(tooLong.status).toBe(413);

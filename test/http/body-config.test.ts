@@ -98,9 +98,7 @@ describe('request limits configuration', () => {
   it('streamed route may allow large bodies', () => {
     const config = validateConfig({
       upstream: UPSTREAM,
-      routes: [
-        { match: 'POST /files', limits: { maxBodySize: '1gb' }, body: { validate: false } },
-      ],
+      routes: [{ match: 'POST /files', limits: { maxBodySize: '1gb' }, body: { validate: false } }],
     });
 
     expect(compilePolicy(config).routes[0]!.policy.limits.maxBodySize).toBe(1024 ** 3);

@@ -29,7 +29,12 @@ describe('gateway body size limits', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream((req, res) => {
-      const entry: Received = { url: req.url ?? '', bytes: 0, complete: false, headers: req.headers };
+      const entry: Received = {
+        url: req.url ?? '',
+        bytes: 0,
+        complete: false,
+        headers: req.headers,
+      };
       received.push(entry);
       req.on('data', (chunk: Buffer) => (entry.bytes += chunk.length));
       req.on('end', () => {
@@ -167,7 +172,8 @@ async function sendChunked(url: string, path: string, ...pieces: string[]): Prom
       socket.write(
         `POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n`,
       );
-      for (const piece of pieces) socket.write(`${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`);
+      for (const piece of pieces)
+        socket.write(`${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`);
       socket.write('0\r\n\r\n');
     });
   });

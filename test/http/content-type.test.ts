@@ -23,7 +23,15 @@ describe('media types', () => {
   });
 
   it('rejects malformed values', () => {
-    for (const value of [undefined, '', 'json', 'application/', '/json', 'a b/c', 'x/'.repeat(600)]) {
+    for (const value of [
+      undefined,
+      '',
+      'json',
+      'application/',
+      '/json',
+      'a b/c',
+      'x/'.repeat(600),
+    ]) {
       expect(parseMediaType(value), String(value).slice(0, 20)).toBeUndefined();
     }
   });

@@ -108,6 +108,15 @@ describe('CORS configuration', () => {
     expect(issues).toEqual([['routes.0.cors.origins', 'BWK_ERR_CONFIG_CORS']]);
   });
 
+  it('method list without OPTIONS rejected', () => {
+    const issues = configIssues({
+      cors: { origins: ['https://a.example.com'] },
+      requestTarget: { methods: ['GET', 'POST'] },
+    });
+
+    expect(issues).toEqual([['requestTarget.methods', 'BWK_ERR_CONFIG_CORS']]);
+  });
+
   it('lower-case method rejected', () => {
     const issues = configIssues({ cors: { origins: ['https://a.example.com'], methods: ['put'] } });
 

@@ -31,7 +31,11 @@ describe('form scanner', () => {
   ];
   for (const [name, text, message, position] of invalid) {
     it(`rejects ${name}`, () => {
-      expect(scanForm(Buffer.from(text, 'latin1'), LIMITS)).toEqual({ kind: 'syntax', message, position });
+      expect(scanForm(Buffer.from(text, 'latin1'), LIMITS)).toEqual({
+        kind: 'syntax',
+        message,
+        position,
+      });
     });
   }
 
@@ -47,7 +51,9 @@ describe('form scanner', () => {
 
   it('length limit counts decoded bytes', () => {
     expect(scanForm(Buffer.from('a=%41%41%41'), { ...LIMITS, maxStringLength: 3 })).toBeUndefined();
-    expect(scanForm(Buffer.from('a=%41%41%41%41'), { ...LIMITS, maxStringLength: 3 })).toMatchObject({
+    expect(
+      scanForm(Buffer.from('a=%41%41%41%41'), { ...LIMITS, maxStringLength: 3 }),
+    ).toMatchObject({
       limit: 'maxStringLength',
       position: 2,
     });

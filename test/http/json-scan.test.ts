@@ -72,7 +72,10 @@ describe('JSON scanner', () => {
   it('rejects invalid UTF-8', () => {
     const bytes = Buffer.from([0x22, 0xc3, 0x28, 0x22]);
 
-    expect(scanJson(bytes, OPEN)).toMatchObject({ kind: 'syntax', message: 'the body is not valid UTF-8' });
+    expect(scanJson(bytes, OPEN)).toMatchObject({
+      kind: 'syntax',
+      message: 'the body is not valid UTF-8',
+    });
   });
 
   it('depth limit stops deep nesting', () => {
@@ -90,14 +93,20 @@ describe('JSON scanner', () => {
 
   it('key limit counts per object', () => {
     expect(scan('{"a":{"x":1,"y":2},"b":{"x":1,"y":2}}', { maxKeys: 2 })).toBeUndefined();
-    expect(scan('{"a":1,"b":2,"c":3}', { maxKeys: 2 })).toMatchObject({ limit: 'maxKeys', position: 13 });
+    expect(scan('{"a":1,"b":2,"c":3}', { maxKeys: 2 })).toMatchObject({
+      limit: 'maxKeys',
+      position: 13,
+    });
   });
 
   it('string limit counts characters', () => {
     // Four characters of two, three and four UTF-8 bytes, and an escape.
     expect(scan('"é€😀\\n"', { maxStringLength: 4 })).toBeUndefined();
     expect(scan('"é€😀\\nx"', { maxStringLength: 4 })).toMatchObject({ limit: 'maxStringLength' });
-    expect(scan('{"long-key":1}', { maxStringLength: 4 })).toMatchObject({ limit: 'maxStringLength', position: 1 });
+    expect(scan('{"long-key":1}', { maxStringLength: 4 })).toMatchObject({
+      limit: 'maxStringLength',
+      position: 1,
+    });
   });
 
   it('duplicate names compared decoded', () => {

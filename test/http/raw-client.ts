@@ -94,7 +94,13 @@ export function sendUntilCut(url: string, request: RawRequest): Promise<CutResul
  */
 export function sendSlowly(
   url: string,
-  request: { path: string; headers: Record<string, string | number>; piece: string; everyMs: number; boundMs: number },
+  request: {
+    path: string;
+    headers: Record<string, string | number>;
+    piece: string;
+    everyMs: number;
+    boundMs: number;
+  },
 ): Promise<{ status: number | undefined; response: string; closed: boolean }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {

@@ -92,7 +92,9 @@ describe('gateway minimum body rate', () => {
     const reply = await send(gateway.url, '/_bulwark/metrics');
 
     expect(reply.status).toBe(200);
-    const line = reply.text.split('\n').find((row) => row.startsWith('bulwark_slow_request_bodies_total'));
+    const line = reply.text
+      .split('\n')
+      .find((row) => row.startsWith('bulwark_slow_request_bodies_total'));
     expect(Number(line?.split(' ')[1])).toBeGreaterThanOrEqual(2);
   });
 
