@@ -96,17 +96,6 @@ export class BanList {
     return ban !== null && ban.expiresAt > now ? ban : undefined;
   }
 
-  get(subject: string): Ban | undefined {
-    return this.bans.get(subject);
-  }
-
-  /** Returns the bans in force, soonest expiry first. */
-  active(now: number): Ban[] {
-    return [...this.bans.values()]
-      .filter((ban) => ban.expiresAt > now)
-      .sort((left, right) => left.expiresAt - right.expiresAt);
-  }
-
   put(ban: Ban, options: { localOnly?: boolean } = {}): void {
     if (!this.bans.has(ban.subject)) this.countPrefix(ban.subject, 1);
     this.bans.set(ban.subject, ban);

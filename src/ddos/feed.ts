@@ -1,7 +1,7 @@
 import { parseCidr } from '../core/ip.js';
 
 /**
- * Parser of IP list files in the formats that public feeds use. A line holds one address or
+ * Parser of IP list files in the formats that public feeds use. A line contains one address or
  * CIDR, or nothing. A comment runs from `#` to the end of the line, a line starting with `;`
  * is a comment, and `CIDR ; comment` is read as in the Spamhaus DROP lists. Examples:
  *

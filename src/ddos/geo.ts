@@ -1,5 +1,3 @@
-import { isAbsolute, resolve } from 'node:path';
-
 import { Reader, type Response } from 'mmdb-lib';
 
 import type { RequestContext } from '../core/context.js';
@@ -33,11 +31,8 @@ export class CountryDatabase {
   private readonly cache = new Map<string, string | null>();
 
   /** Reads the database; throws a ConfigError when it is missing, too large or not MMDB. */
-  constructor(config: GeoConfig, logger: Logger, baseDir?: string) {
-    const path =
-      isAbsolute(config.database) || baseDir === undefined
-        ? config.database
-        : resolve(baseDir, config.database);
+  constructor(config: GeoConfig, logger: Logger) {
+    const path = config.database;
     try {
       this.file = new ReloadingFile({
         path,

@@ -1,5 +1,3 @@
-import { isAbsolute, resolve } from 'node:path';
-
 import type { RequestContext } from '../core/context.js';
 import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -21,8 +19,6 @@ export interface IpListOptions {
   entries: readonly ListEntry[];
   reloadIntervalMs: number;
   maxFileBytes: number;
-  /** Base of relative file paths, the working directory by default. */
-  baseDir?: string;
   logger?: Logger;
 }
 
@@ -51,7 +47,7 @@ export class IpList {
       try {
         files.push(
           new ReloadingFile({
-            path: resolvePath(entry.file, options.baseDir),
+            path: entry.file,
             kind: `IP ${options.name} list`,
             code: 'BWK_ERR_CONFIG_IP_LIST',
             maxBytes: options.maxFileBytes,
@@ -108,10 +104,6 @@ function parseListFile(bytes: Buffer): string[] {
     throw new Error(`${issues.length} invalid line(s): ${describeIssues(issues)}`);
   }
   return cidrs;
-}
-
-function resolvePath(path: string, baseDir: string | undefined): string {
-  return isAbsolute(path) || baseDir === undefined ? path : resolve(baseDir, path);
 }
 
 /** The allow and deny lists of `ipLists`; an empty allowlist without the section. */
