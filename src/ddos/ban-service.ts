@@ -19,6 +19,8 @@ export class BanAllowlistedError extends BulwarkError {
   }
 }
 
+const REDIS_READY_TIMEOUT_MS = 5_000;
+
 /** The event outcomes that count as violations; report-only (`would_block`) ones do not. */
 const VIOLATION_OUTCOMES = new Set(['blocked', 'detected', 'failure']);
 
@@ -152,6 +154,8 @@ export class BanService {
     }
     this.pending = [];
     try {
+      // The subscriber may connect before the command client, whose commands fail until then.
+      if (this.store instanceof RedisBanStore) await this.store.whenReady(REDIS_READY_TIMEOUT_MS);
       const bans = await this.store.list();
       this.list.replaceAll(bans, Date.now());
     } catch (error) {

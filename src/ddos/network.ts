@@ -25,7 +25,10 @@ export interface NetworkDeps {
 /**
  * The guards that decide by client address alone, in the order they run: bans, the deny
  * list, route allow lists, countries. They come first in the pipeline because each costs a
- * map lookup or a binary search and refuses a flood before any parsing or I/O.
+ * map lookup or a binary search and rejects a flood before any body parsing or I/O.
+ * NOTE: they run per request, after Node has parsed the request head; the gateway's
+ * connection-level limits do not consult bans or lists, so a banned client still opens
+ * connections.
  */
 export interface NetworkProtection {
   readonly guards: readonly Guard[];

@@ -41,7 +41,7 @@ export const bodyDefaults = {
 
 const SIZE_CODE = { bwk: 'BWK_ERR_CONFIG_SIZE' };
 
-/** A byte size: a whole number of bytes, or a string such as `64kb` or `1mb`. */
+/** Creates the schema of a byte size: a whole number of bytes, or a string such as `64kb`. */
 function sizeSchema(min: number, max = Number.MAX_SAFE_INTEGER) {
   return z.union([z.string(), z.number()]).transform((value, ctx) => {
     let bytes: number;
@@ -101,7 +101,7 @@ function minBodyRateSchema(duration: Duration) {
   return z.union([z.literal(false), rate]);
 }
 
-/** The fields of `limits`, each optional; globally they get the defaults. */
+/** Creates the fields of `limits`, each optional. Missing ones get the defaults when compiled. */
 function limitsFields(duration: Duration) {
   return {
     maxUrlLength: count(64, 1024 * 1024).optional(),
@@ -137,7 +137,7 @@ const bodyFields = {
   form: formLimitsSchema.optional(),
 };
 
-/** The global `limits` key; missing fields get the defaults when the policy is compiled. */
+/** Creates the schema of the global `limits` key. */
 export function limitsSchema(duration: Duration) {
   return z.object(limitsFields(duration)).strict().default({});
 }
@@ -145,7 +145,7 @@ export function limitsSchema(duration: Duration) {
 /** The global `body` key. */
 export const bodySchema = z.object(bodyFields).strict().default({});
 
-/** A route's `limits`, whose fields replace the global ones. */
+/** Creates the schema of a route's `limits`, whose fields replace the global ones. */
 export function routeLimitsSchema(duration: Duration) {
   return z.object(limitsFields(duration)).strict().optional();
 }
@@ -166,7 +166,7 @@ export interface RequestLimits {
   minBodyRate: BodyRate | undefined;
 }
 
-/** What the body guard checks on a route, compiled. */
+/** The body guard's checks on one route, compiled. */
 export interface BodyChecks {
   contentTypes: readonly MediaRange[] | undefined;
   validate: boolean;
@@ -249,9 +249,9 @@ export function checkBodyLimits(config: PolicyWithBodies, ctx: z.RefinementCtx):
 }
 
 /**
- * Which request bodies are read whole before the guards run, so that guards can check their
- * bytes in `ctx.body`: `none` streams every body, `parsed` reads JSON and form bodies (those
- * `body.validate` checks), `all` reads every body (for a Content-Digest check, say).
+ * The request bodies that are read whole before the guards run, so that guards can check
+ * their bytes in `ctx.body`. `none` streams every body. `parsed` reads the JSON and form
+ * bodies that `body.validate` checks. `all` reads every body, as a Content-Digest check needs.
  */
 export type BodyBuffering = 'none' | 'parsed' | 'all';
 

@@ -1,13 +1,13 @@
 /**
  * The minimum transfer rate of a request body. Node has only absolute timeouts
- * (`requestTimeout`), so a client that trickles a byte every few seconds holds a connection
- * and a buffer for minutes; this monitor ends such a body once it falls below a rate.
+ * (`requestTimeout`), so a client that trickles a byte every few seconds keeps a connection
+ * and a buffer busy for minutes. This monitor ends such a body once it falls below a rate.
  */
 import type { BodyRate } from '../core/context.js';
 
 const TICK_MS = 1000;
 
-/** Where the monitor reads its numbers. */
+/** The byte count a monitor samples, and whether the consumer is behind. */
 export interface RateSource {
   /** Body bytes received so far. */
   bytes(): number;

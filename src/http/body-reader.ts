@@ -87,7 +87,7 @@ export function readBody(
 /**
  * Counts a body as it streams to the upstream and destroys itself with a RequestBodyError at
  * `maxBytes` or when the client falls below the minimum rate. `onViolation` is called first,
- * so the owner can report it; the consumer (undici) then sees the error and aborts.
+ * so the owner can report it. The consumer (undici) then receives the error and aborts.
  */
 export class BodyMeter extends Transform {
   private received = 0;
@@ -171,10 +171,10 @@ export class GatewayBodyReader implements BodyReader {
 }
 
 /**
- * The adapters' reader. A body read whole is put back for the application. A body that
- * streams to the application is read by the application itself, through the stream API, so
- * it cannot be counted on the way; its rate is measured from the socket's received bytes,
- * and a slow client's connection is closed.
+ * The adapters' reader. A body read whole is put back for the application. The application
+ * reads a streamed body itself, through the stream API, so it cannot be counted on the way.
+ * Its rate is measured from the socket's received bytes instead, and a slow client's
+ * connection is closed.
  */
 export class AdapterBodyReader implements BodyReader {
   readonly countsStreamedBytes = false;

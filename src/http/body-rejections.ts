@@ -10,7 +10,7 @@ import { problem } from '../core/problem.js';
 import type { EventDraft } from '../events/schema.js';
 import { formatSize } from './size.js';
 
-/** Why a body failed while it was read or streamed. */
+/** The reason a body was cut off while it was read or streamed. */
 export type BodyFailure = 'too_large' | 'too_slow' | 'incomplete';
 
 /** A body that was cut off while it was read or streamed; `reject` is what the client gets. */
@@ -146,7 +146,7 @@ export function unsupportedMediaType(
     (mediaType === undefined
       ? `The request body has no valid Content-Type; allowed are ${allowed.join(', ')}.`
       : `Content-Type ${mediaType} is not accepted here; allowed are ${allowed.join(', ')}.`);
-  // RFC 5789 section 2.2 asks a 415 to PATCH to list the accepted types in Accept-Patch.
+  // RFC 5789 section 2.2: a 415 to a PATCH should list the accepted types in Accept-Patch.
   const headers: Record<string, string> = {};
   if (method === 'PATCH') headers['accept-patch'] = allowed.join(', ');
   if (method === 'POST') headers['accept-post'] = allowed.join(', ');

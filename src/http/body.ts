@@ -1,8 +1,8 @@
 /**
- * The body guard: the allowed media types of a route (415), then, for the bodies the route
- * reads whole, the read itself under the size limit and minimum rate, and the checks that
- * JSON and form bytes parse within their limits (400 and 413). Other bodies stream on, held
- * to the same size limit and rate by the gateway or adapter while they pass.
+ * The body guard. It checks the media type against the route's allowed ones (415). Then it
+ * reads the bodies the route reads whole, under the size limit and minimum rate, and checks
+ * that JSON and form bytes parse within their limits (400 and 413). Other bodies stream on,
+ * and the gateway or adapter holds them to the same size limit and rate while they pass.
  */
 import { headerValue, type BodyLimits, type RequestContext } from '../core/context.js';
 import { CONTINUE, type Guard, type Reject, type Verdict } from '../core/guard.js';

@@ -1,7 +1,7 @@
 /**
  * A validator for `application/x-www-form-urlencoded` bodies. The WHATWG URL parser accepts
- * any bytes and keeps a stray `%` as it is, so two servers may read one body differently;
- * this check rejects what is ambiguous: a `%` not followed by two hex digits, and names or
+ * any bytes and keeps a stray `%` as it is, so two servers may read one body differently.
+ * This check rejects what is ambiguous: a `%` not followed by two hex digits, and names or
  * values that do not decode to UTF-8.
  */
 import { isUtf8 } from 'node:buffer';

@@ -190,14 +190,17 @@ const parameterRules = z.record(z.string().min(1).max(256), z.enum(duplicatePoli
 const parametersSchema = z
   .object({
     enabled: z.boolean().default(true),
-    /** The policy of a query parameter sent more than once, unless `rules` names it. */
-    duplicates: z.enum(duplicatePolicies).default('reject'),
+    /**
+     * The policy of a query parameter sent more than once, unless `rules` names it. `array`
+     * by default, so lists such as `?tag=a&tag=b` keep working until rules name the scalars.
+     */
+    duplicates: z.enum(duplicatePolicies).default('array'),
     /** Per parameter name, as decoded: `{ tag: array, sort: last }`. */
     rules: parameterRules.default({}),
     reportOnly: z.boolean().default(false),
   })
   .strict()
-  .default({ enabled: true, duplicates: 'reject', rules: {}, reportOnly: false });
+  .default({ enabled: true, duplicates: 'array', rules: {}, reportOnly: false });
 
 /** A route's `parameters`: `duplicates` replaces the global one, `rules` add to the global ones. */
 const routeParametersSchema = z

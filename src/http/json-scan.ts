@@ -47,7 +47,7 @@ const enum Byte {
   CloseBrace = 0x7d,
 }
 
-/** What the scanner expects next. */
+/** The token class the scanner expects next. */
 const enum Expect {
   Value,
   Key,

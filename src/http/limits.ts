@@ -88,7 +88,7 @@ export interface ServerLimits {
 /**
  * Derives the server's own limits from the largest limits of any route. They sit above the
  * guard's, so that a request just over a route's limit reaches the guard and gets a problem
- * body; only a request over every route's limit is cut by Node's parser.
+ * body. Only a request over every route's limit is cut by Node's parser.
  */
 export function serverLimits(policies: readonly RequestPolicy[]): ServerLimits {
   let headerSize = 0;
@@ -103,9 +103,9 @@ export function serverLimits(policies: readonly RequestPolicy[]): ServerLimits {
 }
 
 /**
- * The raw response to a request whose head is over the server's `maxHeaderSize`. Node's
- * parser rejects it before a request object exists, so no guard runs and no request id is
- * known; the body is still a problem document.
+ * Returns the raw response to a request whose head is over the server's `maxHeaderSize`.
+ * Node's parser rejects it before a request object exists, so no guard runs and no request
+ * id is known. The body is still a problem document.
  */
 export function headerOverflowResponse(): string {
   const body = serializeProblem(

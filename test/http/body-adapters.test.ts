@@ -12,7 +12,7 @@ import type { SecurityEvent } from '../../src/events/schema.js';
 import { clientFor, startNodeServer, type RunningServer } from '../adapters/contract.js';
 import { sendSlowly, sendUntilCut } from './raw-client.js';
 
-/** Starts an application behind one adapter that answers `{ text }` with the body it read. */
+/** Starts an application behind one adapter that responds `{ text }` with the body it read. */
 interface BodyHarness {
   name: string;
   start(options: AdapterOptions): Promise<RunningServer>;

@@ -105,7 +105,7 @@ describe('parameter pollution report-only', () => {
     const bus = new EventBus();
     bus.subscribe((event) => events.push(event));
     const gateway = await startGateway(
-      { upstream: upstream.url, parameters: { reportOnly: true } },
+      { upstream: upstream.url, parameters: { duplicates: 'reject', reportOnly: true } },
       { bus },
     );
     try {
@@ -139,6 +139,24 @@ describe.each(ADAPTERS)('%s adapter parameter pollution', (kind) => {
     expect(app.received[0]?.url).toBe('/o?x=1&sort=date&tag=a&tag=b');
     if (kind !== 'node-http') {
       expect(app.received[0]?.query).toEqual({ x: '1', sort: 'date', tag: ['a', 'b'] });
+    }
+  });
+});
+
+describe('parameter pollution default', () => {
+  it('repeats pass through as a list unless a rule names them', async () => {
+    const upstream = await startRecordingUpstream();
+    const gateway = await startGateway({
+      upstream: upstream.url,
+      parameters: { rules: { role: 'reject' } },
+    });
+    try {
+      expect((await send(gateway.url, '/o?tag=a&tag=b')).status).toBe(200);
+      expect(upstream.received.at(-1)?.url).toBe('/o?tag=a&tag=b');
+      expect((await send(gateway.url, '/o?role=user&role=admin')).status).toBe(400);
+    } finally {
+      await gateway.stop();
+      await upstream.close();
     }
   });
 });

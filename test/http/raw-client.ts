@@ -89,7 +89,7 @@ export function sendUntilCut(url: string, request: RawRequest): Promise<CutResul
 
 /**
  * Sends a body a few bytes at a time with a pause between writes, as a slow-body attack
- * does; resolves with the response, or with no status when the server only closed the
+ * does. Resolves with the response, or with no status when the server only closed the
  * connection.
  */
 export function sendSlowly(
