@@ -19,7 +19,7 @@ export class BanAllowlistedError extends BulwarkError {
   }
 }
 
-const REDIS_READY_TIMEOUT_MS = 5_000;
+const REDIS_READY_TIMEOUT_MS = 2_000;
 
 /** The event outcomes that count as violations; report-only (`would_block`) ones do not. */
 const VIOLATION_OUTCOMES = new Set(['blocked', 'detected', 'failure']);

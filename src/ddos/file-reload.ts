@@ -22,7 +22,7 @@ export class DataFileError extends BulwarkError {
  */
 export function configErrorOf(error: unknown, path: string, file: string): unknown {
   if (!(error instanceof DataFileError)) return error;
-  return new ConfigError('configuration', [
+  return new ConfigError(file, [
     { path, value: JSON.stringify(file), message: error.message, code: error.code },
   ]);
 }

@@ -34,12 +34,11 @@ export function readBody(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
+    const rate = limits.minRate;
     const monitor =
-      limits.minRate &&
-      new BodyRateMonitor(
-        limits.minRate,
-        { bytes: () => received, consumerStalled: () => false },
-        () => fail(bodyTooSlow(limits, received)),
+      rate &&
+      new BodyRateMonitor(rate, { bytes: () => received, consumerStalled: () => false }, () =>
+        fail(bodyTooSlow(rate, received)),
       );
 
     const onReadable = (): void => {
@@ -99,17 +98,20 @@ export class BodyMeter extends Transform {
     private readonly onViolation: (error: RequestBodyError) => void,
   ) {
     super();
+    const rate = limits.minRate;
     this.monitor =
-      limits.minRate &&
+      rate &&
       new BodyRateMonitor(
-        limits.minRate,
+        rate,
         {
           bytes: () => this.received,
           // Paused by backpressure, or data waiting unread: the upstream is behind.
           consumerStalled: () => source.isPaused() || source.readableLength > 0,
         },
-        () => this.fail(bodyTooSlow(limits, this.received)),
+        () => this.fail(bodyTooSlow(rate, this.received)),
       );
+    // A client that goes away mid-body ends the request without ending this stream.
+    source.once('close', () => this.monitor?.stop());
     source.pipe(this);
   }
 
@@ -201,7 +203,7 @@ export class AdapterBodyReader implements BodyReader {
         consumerStalled: () => req.isPaused() || req.readableLength > 0,
       },
       () => {
-        this.onStreamViolation(bodyTooSlow(limits, socket.bytesRead - start));
+        this.onStreamViolation(bodyTooSlow(rate, socket.bytesRead - start));
         // The application owns the response, so the connection is the only thing to end.
         socket.destroy();
       },

@@ -3,9 +3,10 @@
  * while they are read, and the verdicts and events the guards and the gateway send for them.
  * Details name the limit and the byte position, never the content.
  */
-import type { BodyLimits, RequestContext } from '../core/context.js';
+import type { BodyLimits, BodyRate, RequestContext } from '../core/context.js';
 import { BulwarkError } from '../core/errors.js';
 import type { Reject } from '../core/guard.js';
+import type { Logger } from '../core/logger.js';
 import { problem } from '../core/problem.js';
 import type { EventDraft } from '../events/schema.js';
 import { formatSize } from './size.js';
@@ -37,8 +38,7 @@ export function bodyTooLarge(limits: BodyLimits): RequestBodyError {
 }
 
 /** Creates the error for a body that arrived slower than the minimum rate. */
-export function bodyTooSlow(limits: BodyLimits, received: number): RequestBodyError {
-  const rate = limits.minRate!;
+export function bodyTooSlow(rate: BodyRate, received: number): RequestBodyError {
   const detail = `The request body arrived slower than ${rate.bytesPerSecond} bytes per second over ${rate.windowMs / 1000} s.`;
   return new RequestBodyError('BWK_ERR_BODY_TIMEOUT', detail, 'too_slow', {
     action: 'reject',
@@ -134,13 +134,17 @@ export function tooLarge(limit: LimitName, max: number, detail: string): Reject 
   };
 }
 
-/** Rejects a body whose media type the route does not accept (415). */
+/**
+ * Rejects a body whose media type the route does not accept (415). `received` is the
+ * client's type, already checked to be `type/subtype` tokens, and is shortened for display.
+ */
 export function unsupportedMediaType(
   method: string,
-  mediaType: string | undefined,
+  received: string | undefined,
   allowed: readonly string[],
   reason?: string,
 ): Reject {
+  const mediaType = received?.slice(0, 100);
   const detail =
     reason ??
     (mediaType === undefined
@@ -226,4 +230,40 @@ export function streamedBodyEvent(
     target: { method: ctx.method, route: ctx.route?.id, path: ctx.path.slice(0, 512) },
     details: { ...error.reject.event.details, streamed: true },
   };
+}
+
+/**
+ * Logs bodies that were cut off, at most one line per interval with the number left out since
+ * the last one, so that a slow-body flood does not become a log flood.
+ */
+export class BodyViolationLog {
+  private lastLoggedAt = Number.NEGATIVE_INFINITY;
+  private suppressed = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  record(ctx: RequestContext, error: RequestBodyError): void {
+    const now = Date.now();
+    if (now - this.lastLoggedAt < this.intervalMs) {
+      this.suppressed += 1;
+      return;
+    }
+    this.logger.warn(
+      {
+        requestId: ctx.id,
+        correlationId: ctx.correlationId,
+        ip: ctx.ip,
+        code: error.code,
+        suppressed: this.suppressed,
+      },
+      error.failure === 'too_slow'
+        ? 'request body arrived too slowly; connection closed'
+        : 'request body cut off; connection closed',
+    );
+    this.lastLoggedAt = now;
+    this.suppressed = 0;
+  }
 }

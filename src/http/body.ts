@@ -2,7 +2,7 @@
  * The body guard. It checks the media type against the route's allowed ones (415). Then it
  * reads the bodies the route reads whole, under the size limit and minimum rate, and checks
  * that JSON and form bytes parse within their limits (400 and 413). Other bodies stream on,
- * and the gateway or adapter holds them to the same size limit and rate while they pass.
+ * and the gateway or adapter applies the same size limit and rate while they pass.
  */
 import { headerValue, type BodyLimits, type RequestContext } from '../core/context.js';
 import { CONTINUE, type Guard, type Reject, type Verdict } from '../core/guard.js';
@@ -28,29 +28,21 @@ import { requestPolicyOf } from './limits.js';
 export class BodyGuard implements Guard {
   readonly name = 'body';
 
-  constructor(private readonly fallback: RequestPolicy) {}
+  /** `onCutOff` receives each body that was too large or too slow while it was read. */
+  constructor(
+    private readonly fallback: RequestPolicy,
+    private readonly onCutOff?: (ctx: RequestContext, error: RequestBodyError) => void,
+  ) {}
 
   check(ctx: RequestContext): Verdict | Promise<Verdict> {
     if (!announcesBody(ctx.headers)) return CONTINUE;
     const policy = requestPolicyOf(ctx, this.fallback);
     const checks = policy.body;
     const media = parseMediaType(headerValue(ctx.headers, 'content-type'));
-    const allowed = checks.contentTypes;
-    if (allowed !== undefined && (media === undefined || !matchesAny(media, allowed))) {
-      const names = allowed.map((range) => range.text);
-      return unsupportedMediaType(ctx.method, media?.essence, names);
-    }
+    const rejected = checkMediaType(ctx.method, media, checks);
+    if (rejected !== undefined) return rejected;
 
     const syntax = checks.validate ? syntaxOf(media) : undefined;
-    if (syntax !== undefined && !isUtf8Charset(media!)) {
-      return unsupportedMediaType(
-        ctx.method,
-        media!.essence,
-        [media!.essence],
-        `${media!.essence} bodies are checked as UTF-8, but the request declares charset ${media!.charset}.`,
-      );
-    }
-
     const reader = ctx.bodyReader;
     const limits: BodyLimits = {
       maxBytes: policy.limits.maxBodySize,
@@ -63,17 +55,44 @@ export class BodyGuard implements Guard {
     if (ctx.body !== undefined) return inspect(ctx.body, syntax, checks);
     // NOTE: a context built without a reader (a custom adapter) has its body checks skipped.
     if (reader === undefined) return CONTINUE;
+
     return reader.read(limits).then(
       (body) => {
         ctx.body = body;
         return inspect(body, syntax, checks);
       },
       (error: unknown) => {
-        if (error instanceof RequestBodyError) return error.reject;
-        throw error;
+        if (!(error instanceof RequestBodyError)) throw error;
+        if (error.failure !== 'incomplete') this.onCutOff?.(ctx, error);
+        return error.reject;
       },
     );
   }
+}
+
+/**
+ * Rejects a media type outside the route's allowed ones, and a JSON or form body that
+ * declares a charset other than UTF-8, which is the only one the checks read.
+ */
+function checkMediaType(
+  method: string,
+  media: MediaType | undefined,
+  checks: BodyChecks,
+): Reject | undefined {
+  const allowed = checks.contentTypes;
+  if (allowed !== undefined && (media === undefined || !matchesAny(media, allowed))) {
+    const names = allowed.map((range) => range.text);
+    return unsupportedMediaType(method, media?.essence, names);
+  }
+  if (!checks.validate || media === undefined || syntaxOf(media) === undefined) return undefined;
+  if (media.charset === undefined || media.charset === 'utf-8' || media.charset === 'utf8')
+    return undefined;
+  return unsupportedMediaType(
+    method,
+    media.essence,
+    [`${media.essence}; charset=utf-8`],
+    `${media.essence} bodies are read as UTF-8, but the request declares another charset.`,
+  );
 }
 
 /**
@@ -94,10 +113,6 @@ function readsWhole(
     !reader.countsStreamedBytes &&
     ctx.headers['transfer-encoding'] !== undefined
   );
-}
-
-function isUtf8Charset(media: MediaType): boolean {
-  return media.charset === undefined || media.charset === 'utf-8' || media.charset === 'utf8';
 }
 
 /** Checks the bytes of a body read whole against its syntax, if it has one to check. */

@@ -58,9 +58,15 @@ const enum Expect {
 interface Frame {
   object: boolean;
   keys: number;
-  /** Member names seen so far, kept only when duplicate names are rejected. */
-  names: Set<string> | undefined;
+  /**
+   * Member names seen so far, kept only when duplicate names are rejected: a list while the
+   * object is small, because most are and a Set per object costs more than a short scan.
+   */
+  names: string[] | Set<string> | undefined;
 }
+
+/** Objects with at most this many members keep their names in a list. */
+const SMALL_OBJECT = 8;
 
 class ScanError extends Error {
   constructor(readonly failure: ScanFailure) {
@@ -119,7 +125,7 @@ class JsonScanner {
       this.stack.push({
         object,
         keys: 0,
-        names: object && this.limits.duplicateKeys === 'reject' ? new Set() : undefined,
+        names: object && this.limits.duplicateKeys === 'reject' ? [] : undefined,
       });
       this.position += 1;
       this.skipWhitespace();
@@ -157,10 +163,8 @@ class JsonScanner {
     const escaped = this.string();
     frame.keys += 1;
     if (frame.keys > this.limits.maxKeys) this.limit('maxKeys', this.limits.maxKeys, start);
-    if (frame.names !== undefined) {
-      const name = this.decodeName(start, escaped);
-      if (frame.names.has(name)) this.limit('duplicateKeys', 0, start);
-      frame.names.add(name);
+    if (frame.names !== undefined && this.seenBefore(frame, this.nameKey(start, escaped))) {
+      this.limit('duplicateKeys', 0, start);
     }
     this.skipWhitespace();
     if (this.body[this.position] !== Byte.Colon) this.syntax('expected ":" after member name');
@@ -280,10 +284,37 @@ class JsonScanner {
     this.position += word.length;
   }
 
-  /** Returns a member name as a string, so that `"a"` and `"\u0061"` compare equal. */
-  private decodeName(start: number, escaped: boolean): string {
-    const raw = this.body.toString('utf8', start, this.position);
-    return escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+  /** Records a member name in its object; returns whether the object had it already. */
+  private seenBefore(frame: Frame, name: string): boolean {
+    const names = frame.names!;
+    if (names instanceof Set) {
+      if (names.has(name)) return true;
+      names.add(name);
+      return false;
+    }
+    if (names.includes(name)) return true;
+    names.push(name);
+    if (names.length > SMALL_OBJECT) frame.names = new Set(names);
+    return false;
+  }
+
+  /**
+   * Returns a member name as a key for comparison: its UTF-8 bytes read as latin1, one
+   * character a byte, which is cheaper than decoding UTF-8. An escaped name is decoded and
+   * encoded again first, so that `"é"` and `"\u00e9"` give the same key.
+   */
+  private nameKey(start: number, escaped: boolean): string {
+    const end = this.position - 1;
+    // Short names are built in JavaScript, which beats a call into the buffer's native code.
+    if (!escaped && end - start <= 17) {
+      let key = '';
+      for (let index = start + 1; index < end; index++)
+        key += String.fromCharCode(this.body[index]!);
+      return key;
+    }
+    if (!escaped) return this.body.toString('latin1', start + 1, end);
+    const decoded = JSON.parse(this.body.toString('utf8', start, this.position)) as string;
+    return Buffer.from(decoded, 'utf8').toString('latin1');
   }
 
   private skipWhitespace(): void {

@@ -16,7 +16,8 @@ export function requestPolicyOf(ctx: RequestContext, fallback: RequestPolicy): R
 
 /**
  * Checks the URL, the headers and the declared body length against the route's limits. It
- * runs early, before path checks and CORS, because it reads only what Node has parsed.
+ * runs before path checks and CORS, because it costs a few comparisons and bounds what those
+ * guards parse.
  */
 export class RequestLimitsGuard implements Guard {
   readonly name = 'limits';

@@ -29,7 +29,11 @@ import type { Priority } from '../ddos/config-schema.js';
 import { LoadShedder } from '../ddos/load-shedding.js';
 import { BodyGuard } from '../http/body.js';
 import { AdapterBodyReader, announcesBody } from '../http/body-reader.js';
-import { streamedBodyEvent, type RequestBodyError } from '../http/body-rejections.js';
+import {
+  BodyViolationLog,
+  streamedBodyEvent,
+  type RequestBodyError,
+} from '../http/body-rejections.js';
 import { createHardening } from '../http/hardening.js';
 import { RequestLimitsGuard, serverLimits, type ServerLimits } from '../http/limits.js';
 import type { SecurityHeadersGuard } from '../http/security-headers.js';
@@ -70,8 +74,8 @@ export interface ProtectionOptions {
  * build one and differ only in how they read requests and write responses.
  *
  * Guard order: network guards (bans, deny list, route allow lists, countries), HTTP policy
- * (security headers, method and path checks, CORS, repeated query
- * parameters), extra guards, API version checks, request signatures, OAuth, API key and JWT
+ * (security headers, URL and header size limits, method and path checks, CORS, repeated query
+ * parameters, media type and body checks), extra guards, API version checks, request signatures, OAuth, API key and JWT
  * authentication, rate limits, scope authorization. CORS comes before authentication because
  * a preflight carries no credentials. The OAuth guard comes first and leaves
  * API keys and other issuers' tokens to the guards after it, so a route may accept any mix
@@ -100,13 +104,13 @@ export class Protection {
   /** Node server settings that follow from the largest request limits of any route. */
   readonly serverLimits: ServerLimits;
   private readonly bodyReaderFor: (req: IncomingMessage, ctx: RequestContext) => BodyReader;
-  private readonly logger: Logger;
+  private readonly bodyLog: BodyViolationLog;
   private readonly ownsBus: boolean;
 
   constructor(config: PolicyConfig, options: ProtectionOptions = {}) {
     const logger = options.logger ?? silentLogger;
     const compiled = compilePolicy(config);
-    this.logger = logger;
+    this.bodyLog = new BodyViolationLog(logger);
     this.ownsBus = options.bus === undefined;
     this.bus = options.bus ?? new EventBus({ logger });
     // First, because it reads files and may throw, before anything opens a connection.
@@ -154,7 +158,10 @@ export class Protection {
     const requestPolicy = compiled.requestPolicy;
     this.serverLimits = serverLimits([
       requestPolicy,
-      ...compiled.routes.flatMap((route) => [route.policy, ...(route.policy.versions?.values() ?? [])]),
+      ...compiled.routes.flatMap((route) => [
+        route.policy,
+        ...(route.policy.versions?.values() ?? []),
+      ]),
     ]);
     this.bodyReaderFor =
       options.bodyReader ??
@@ -167,7 +174,7 @@ export class Protection {
         hardening.securityHeaders,
         new RequestLimitsGuard(requestPolicy),
         ...hardening.guards.filter((guard) => guard !== hardening.securityHeaders),
-        new BodyGuard(requestPolicy),
+        new BodyGuard(requestPolicy, (ctx, error) => this.bodyLog.record(ctx, error)),
         ...(options.extraGuards ?? []),
         ...versionGuard,
         ...signatures,
@@ -242,12 +249,7 @@ export class Protection {
    * upstream or the application: an event like a guard's, and a log line.
    */
   reportBodyViolation(ctx: RequestContext, error: RequestBodyError): void {
-    this.logger.warn(
-      { requestId: ctx.id, correlationId: ctx.correlationId, ip: ctx.ip, code: error.code },
-      error.failure === 'too_slow'
-        ? 'request body too slow; closing the connection'
-        : 'request body over its size limit; closing the connection',
-    );
+    this.bodyLog.record(ctx, error);
     this.bus.publish(streamedBodyEvent(ctx, error, 'body'));
   }
 

@@ -242,3 +242,28 @@ describe('Express body parsers after Bulwark', () => {
     }
   });
 });
+
+describe('Fastify parsers after Bulwark', () => {
+  it('default JSON parser reads replayed body', async () => {
+    const app = Fastify();
+    await app.register(bulwarkFastify, {});
+    app.post('/orders', async (request) => ({ parsed: request.body }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    const client = clientFor(`http://127.0.0.1:${address.port}`);
+    try {
+      const reply = await client.send('/orders', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"item":"tea"}',
+      });
+
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text)).toEqual({ parsed: { item: 'tea' } });
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});

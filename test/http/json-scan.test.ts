@@ -118,6 +118,39 @@ describe('JSON scanner', () => {
     expect(scan('{"a":1,"a":2}', { duplicateKeys: 'allow' })).toBeUndefined();
   });
 
+  it('duplicates found however escaped', () => {
+    // Names from a small alphabet repeat often; each is written raw or fully \u-escaped.
+    const name = fc.string({ unit: fc.constantFrom('a', 'b', 'é', '€', '😀'), maxLength: 20 });
+    const member = fc.tuple(name, fc.boolean());
+    fc.assert(
+      fc.property(fc.array(member, { maxLength: 12 }), (members) => {
+        const text = members
+          .map(([key, escape]) => {
+            const written = escape
+              ? [...key]
+                  .map((char) =>
+                    JSON.stringify(char)
+                      .slice(1, -1)
+                      .replace(
+                        /[^\\]/g,
+                        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+                      ),
+                  )
+                  .join('')
+              : key;
+            return `"${written}":0`;
+          })
+          .join(',');
+        const names = members.map(([key]) => key);
+        const failure = scan(`{${text}}`, { duplicateKeys: 'reject' });
+
+        expect(failure?.kind === 'limit' && failure.limit === 'duplicateKeys').toBe(
+          new Set(names).size !== names.length,
+        );
+      }),
+    );
+  });
+
   it('line and column of position', () => {
     const body = Buffer.from('{\n  "a": x\n}');
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { createLogger } from '../../src/core/logger.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { SecurityEvent } from '../../src/events/schema.js';
 import type { Gateway } from '../../src/gateway/server.js';
@@ -16,6 +17,7 @@ describe('gateway minimum body rate', () => {
   let gateway: Gateway;
   const events: SecurityEvent[] = [];
   let upstreamBodies = 0;
+  const logLines: Array<Record<string, unknown>> = [];
 
   beforeAll(async () => {
     upstream = await startUpstream((req, res) => {
@@ -31,7 +33,16 @@ describe('gateway minimum body rate', () => {
         upstream: upstream.url,
         limits: { minBodyRate: { bytesPerSecond: '1kb', window: '1s', grace: '0s' } },
       },
-      { bus },
+      {
+        bus,
+        logger: createLogger(
+          { level: 'warn' },
+          {
+            write: (line: string) =>
+              void logLines.push(JSON.parse(line) as Record<string, unknown>),
+          },
+        ),
+      },
     );
   });
 
@@ -67,6 +78,10 @@ describe('gateway minimum body rate', () => {
     const event = events.find((candidate) => candidate.type === 'http.body_too_slow');
     expect(event).toMatchObject({ category: 'violation', outcome: 'blocked' });
     expect(event?.details).toMatchObject({ bytesPerSecond: 1024, windowMs: 1000 });
+    expect(logLines.map((line) => line.msg)).toContain(
+      'request body arrived too slowly; connection closed',
+    );
+    expect(logLines[0]).toMatchObject({ ip: '127.0.0.1', code: 'BWK_ERR_BODY_TIMEOUT' });
   });
 
   it('slow streamed body gets 408', async () => {
