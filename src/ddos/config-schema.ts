@@ -21,7 +21,7 @@ export const connectionsDefaults = {
   headersTimeout: 10_000,
   requestTimeout: 300_000,
   keepAliveTimeout: 5_000,
-  maxRequestsPerConnection: 1_000,
+  maxRequestsPerConnection: 0,
   reportInterval: 10_000,
 };
 

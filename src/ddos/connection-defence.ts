@@ -149,7 +149,8 @@ export class ConnectionDefence {
     if (max === 0) return;
     const count = (socket[REQUEST_COUNT] ?? 0) + 1;
     socket[REQUEST_COUNT] = count;
-    // Node answers this request with `Connection: close` and closes the connection after it.
+    // Node answers this request with `Connection: close`; a client that sends more on the
+    // connection anyway gets 503 from Node.
     if (count === max) this.countClose('max_requests');
   }
 

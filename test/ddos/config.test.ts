@@ -29,7 +29,7 @@ describe('connections and loadShedding configuration', () => {
       headersTimeout: 10_000,
       requestTimeout: 300_000,
       keepAliveTimeout: 5_000,
-      maxRequestsPerConnection: 1_000,
+      maxRequestsPerConnection: 0,
       reportInterval: 10_000,
     });
   });
