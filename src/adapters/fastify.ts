@@ -22,7 +22,7 @@ import { admitRequest, rejectionFor } from '../ddos/admission.js';
 import type { LoadShedder } from '../ddos/load-shedding.js';
 import type { Protection } from '../runtime/protection.js';
 import { createAdapterRuntime, type AdapterOptions } from './options.js';
-import { hasRequestBody } from './response.js';
+import { hasRequestBody, replayForwardBody } from './response.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -103,6 +103,7 @@ function act(
     if (ctx.responseDefaults !== undefined) reply.headers(ctx.responseDefaults);
     reply.headers(decision.headers);
     if (ctx.forwardUrl !== undefined) useForwardUrl(request, ctx.forwardUrl);
+    if (ctx.forwardBody !== undefined) replayForwardBody(request.raw, ctx.forwardBody);
     if (shedder === undefined) done();
     else
       admitRequest(

@@ -47,6 +47,7 @@ export function applyDecision(
   if (ctx.responseDefaults !== undefined) setHeaders(res, ctx.responseDefaults);
   setHeaders(res, decision.headers);
   if (ctx.forwardUrl !== undefined) useForwardUrl(req, ctx, ctx.forwardUrl);
+  if (ctx.forwardBody !== undefined) replayForwardBody(req, ctx.forwardBody);
   if (shedder === undefined) proceed();
   else {
     const shed = (result: Shed): void => sendRejection(req, res, ctx, rejectionFor(ctx, result));
@@ -72,6 +73,21 @@ function useForwardUrl(req: IncomingMessage, ctx: RequestContext, target: string
     (pathEnd === -1 ? url : url.slice(0, pathEnd)) +
     (queryStart === -1 ? '' : target.slice(queryStart));
   if ('originalUrl' in req) (req as IncomingMessage & { originalUrl: string }).originalUrl = target;
+}
+
+/**
+ * Hands the application the body a guard rewrote (repeated form fields dropped). The body
+ * reader put the body as received back into `req`, where it waits unread, so it is taken out
+ * and the new bytes put back in the same tick, before the stream can emit 'end'. Body parsers
+ * compare the bytes with Content-Length, so the header follows the new length.
+ */
+export function replayForwardBody(req: IncomingMessage, body: Buffer): void {
+  while (req.read() !== null) {
+    // The bytes as received are dropped.
+  }
+  req.unshift(body);
+  if (req.headers['content-length'] !== undefined)
+    req.headers['content-length'] = String(body.length);
 }
 
 /** Writes a rejection as problem+json on a node:http response (Express's extends it). */

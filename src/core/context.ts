@@ -76,6 +76,12 @@ export interface RequestContext {
    * `bufferBody`); the gateway then forwards these bytes. Undefined while the body streams.
    */
   body: Buffer | undefined;
+  /**
+   * The body to forward in place of `body` when a guard rewrote it, e.g. to drop repeated
+   * form fields; the gateway forwards it and the adapters replay it to the application.
+   * Guards keep reading `body`.
+   */
+  forwardBody: Buffer | undefined;
   /** Reads or meters the body; set by the gateway or adapter when the request has one. */
   bodyReader: BodyReader | undefined;
 }
@@ -152,6 +158,7 @@ export function createContext(init: ContextInit): RequestContext {
     droppedResponseHeaders: undefined,
     forwardUrl: undefined,
     body: undefined,
+    forwardBody: undefined,
     bodyReader: undefined,
   };
 }

@@ -401,10 +401,10 @@ export class Gateway {
 
   /**
    * Returns what goes upstream in place of the request stream: the body the guards read
-   * whole, or a meter that cuts a streamed body at its size limit or minimum rate.
+   * whole (or rewrote), or a meter that cuts a streamed body at its size limit or minimum rate.
    */
   private requestBody(req: IncomingMessage, ctx: RequestContext): Buffer | BodyMeter | undefined {
-    if (ctx.body !== undefined) return ctx.body;
+    if (ctx.body !== undefined) return ctx.forwardBody ?? ctx.body;
     const reader = ctx.bodyReader;
     const limits = reader instanceof GatewayBodyReader ? reader.streamLimits : undefined;
     if (limits === undefined) return undefined;

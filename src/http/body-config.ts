@@ -251,9 +251,10 @@ export function checkBodyLimits(config: PolicyWithBodies, ctx: z.RefinementCtx):
 /**
  * The request bodies that are read whole before the guards run, so that guards can check
  * their bytes in `ctx.body`. `none` streams every body. `parsed` reads the JSON and form
- * bodies that `body.validate` checks. `all` reads every body, as a Content-Digest check needs.
+ * bodies that `body.validate` checks. `form` reads form bodies only, for the repeated-field
+ * policy. `all` reads every body, as a Content-Digest check needs.
  */
-export type BodyBuffering = 'none' | 'parsed' | 'all';
+export type BodyBuffering = 'none' | 'form' | 'parsed' | 'all';
 
 /** The request limits and body checks of one route, or of requests that match none. */
 export interface RequestPolicy {

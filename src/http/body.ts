@@ -48,7 +48,7 @@ export class BodyGuard implements Guard {
       maxBytes: policy.limits.maxBodySize,
       minRate: policy.limits.minBodyRate,
     };
-    if (!readsWhole(policy, syntax, ctx)) {
+    if (!readsWhole(policy, syntaxOf(media), ctx)) {
       reader?.stream(limits);
       return CONTINUE;
     }
@@ -96,8 +96,8 @@ function checkMediaType(
 }
 
 /**
- * Tells whether this request's body is read whole: the route reads every body, or JSON and
- * form bodies to validate them. Where the reader cannot count a streamed body (the adapters),
+ * Tells whether this request's body is read whole: the route reads every body, JSON and
+ * form bodies to validate them, or form bodies for its repeated-field policy. Where the reader cannot count a streamed body (the adapters),
  * a chunked body is read whole too, since nothing else would hold it to the size limit.
  */
 function readsWhole(
@@ -107,6 +107,7 @@ function readsWhole(
 ): boolean {
   if (policy.bufferBody === 'all') return true;
   if (policy.bufferBody === 'parsed' && syntax !== undefined) return true;
+  if (policy.bufferBody === 'form' && syntax === 'form') return true;
   const reader = ctx.bodyReader;
   return (
     reader !== undefined &&

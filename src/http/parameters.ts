@@ -21,13 +21,12 @@ import type {
  * frameworks decode them, so `a=1&%61=2` repeats `a`. Bracket forms are names of their own:
  * `ids[]` and `ids` are different parameters.
  *
- * NOTE: only the query is handled. A repeated field of a form body
- * (`application/x-www-form-urlencoded`) reaches the upstream as sent, also where the body
- * guard reads the form whole to validate it.
+ * The same policy applies to the fields of `application/x-www-form-urlencoded` bodies, in
+ * FormParameterGuard.
  */
 
 /** One route's policy, compiled. */
-interface CompiledParameters {
+export interface CompiledParameters {
   duplicates: DuplicatePolicy;
   rules: ReadonlyMap<string, DuplicatePolicy>;
 }
@@ -41,14 +40,12 @@ export interface ParameterGuardOptions {
 /** A parameter name is echoed in the problem only when it is this plain and short. */
 const ECHO_SAFE_NAME = /^[A-Za-z0-9_.[\]-]{1,64}$/;
 
-export class ParameterGuard implements Guard {
-  readonly name = 'parameters';
-  readonly reportOnly: boolean;
+/** The global policy and each route's merge over it, shared by the query and form guards. */
+export class ParameterPolicies {
   private readonly global: CompiledParameters;
   private readonly byRoute = new Map<string, CompiledParameters>();
 
   constructor(options: ParameterGuardOptions) {
-    this.reportOnly = options.global.reportOnly;
     this.global = {
       duplicates: options.global.duplicates,
       rules: new Map(Object.entries(options.global.rules)),
@@ -62,6 +59,60 @@ export class ParameterGuard implements Guard {
     }
   }
 
+  /** Returns the policy of a route id, or the global one for requests that match no route. */
+  of(routeId: string | undefined): CompiledParameters {
+    return (routeId !== undefined && this.byRoute.get(routeId)) || this.global;
+  }
+}
+
+/**
+ * Tells whether the policy of a route (or the global one, without `route`) drops or rejects
+ * any repeat, that is, whether anything is not `array`. Only then are form bodies read whole
+ * for it.
+ */
+export function parametersActOnRepeats(
+  global: ParametersConfig,
+  route: RouteParametersConfig | undefined,
+): boolean {
+  if (!global.enabled) return false;
+  if ((route?.duplicates ?? global.duplicates) !== 'array') return true;
+  const rules = { ...global.rules, ...route?.rules };
+  return Object.values(rules).some((rule) => rule !== 'array');
+}
+
+/** The outcome of a policy on the names of a list of pairs. */
+export type RepeatOutcome =
+  { kind: 'reject'; name: string; count: number } | { kind: 'keep'; dropped: ReadonlySet<number> };
+
+/**
+ * Applies `policy` to each name that occurs more than once: the first `reject` wins, else
+ * the indexes of the pairs that `first` and `last` drop. Undefined names (empty pairs) never
+ * repeat.
+ */
+export function applyPolicy(
+  names: ReadonlyArray<string | undefined>,
+  policy: CompiledParameters,
+): RepeatOutcome {
+  const dropped = new Set<number>();
+  for (const [name, indexes] of repeatedNames(names)) {
+    const rule = policy.rules.get(name) ?? policy.duplicates;
+    if (rule === 'reject') return { kind: 'reject', name, count: indexes.length };
+    if (rule === 'first') for (const index of indexes.slice(1)) dropped.add(index);
+    if (rule === 'last') for (const index of indexes.slice(0, -1)) dropped.add(index);
+  }
+  return { kind: 'keep', dropped };
+}
+
+export class ParameterGuard implements Guard {
+  readonly name = 'parameters';
+  readonly reportOnly: boolean;
+  private readonly policies: ParameterPolicies;
+
+  constructor(options: ParameterGuardOptions) {
+    this.reportOnly = options.global.reportOnly;
+    this.policies = new ParameterPolicies(options);
+  }
+
   check(ctx: RequestContext): Verdict {
     const queryStart = ctx.url.indexOf('?');
     // No query, or a query with a single parameter, cannot repeat one.
@@ -71,15 +122,9 @@ export class ParameterGuard implements Guard {
     const names = pairs.map((pair) => (pair === '' ? undefined : decodeName(pair)));
     if (!hasRepeat(names)) return CONTINUE;
 
-    const policy = (ctx.route && this.byRoute.get(ctx.route.id)) ?? this.global;
-    const dropped = new Set<number>();
-    for (const [name, indexes] of repeatedNames(names)) {
-      const rule = policy.rules.get(name) ?? policy.duplicates;
-      if (rule === 'reject') return repeatedParameter(name, indexes.length);
-      if (rule === 'first') for (const index of indexes.slice(1)) dropped.add(index);
-      if (rule === 'last') for (const index of indexes.slice(0, -1)) dropped.add(index);
-    }
-    if (dropped.size > 0) ctx.forwardUrl = rewriteQuery(ctx, pairs, dropped);
+    const outcome = applyPolicy(names, this.policies.of(ctx.route?.id));
+    if (outcome.kind === 'reject') return repeatedParameter('query', outcome.name, outcome.count);
+    if (outcome.dropped.size > 0) ctx.forwardUrl = rewriteQuery(ctx, pairs, outcome.dropped);
     return CONTINUE;
   }
 }
@@ -92,7 +137,7 @@ const PAIRWISE_LIMIT = 16;
  * because parsers skip them. Typical queries are short, and comparing their names pairwise
  * allocates nothing.
  */
-function hasRepeat(names: ReadonlyArray<string | undefined>): boolean {
+export function hasRepeat(names: ReadonlyArray<string | undefined>): boolean {
   if (names.length > PAIRWISE_LIMIT) {
     const present = names.filter((name) => name !== undefined);
     return new Set(present).size !== present.length;
@@ -128,15 +173,28 @@ function decodeName(pair: string): string {
 }
 
 /** Keeps the pairs not dropped, byte for byte, on the path the upstream will receive. */
-function rewriteQuery(ctx: RequestContext, pairs: readonly string[], dropped: Set<number>): string {
+function rewriteQuery(
+  ctx: RequestContext,
+  pairs: readonly string[],
+  dropped: ReadonlySet<number>,
+): string {
   const target = ctx.forwardUrl ?? ctx.url;
   const path = target.slice(0, target.indexOf('?'));
   const kept = pairs.filter((pair, index) => pair !== '' && !dropped.has(index));
   return kept.length === 0 ? path : `${path}?${kept.join('&')}`;
 }
 
-function repeatedParameter(name: string, count: number): Reject {
+/** The part of a request a repeated parameter was found in: the query or a form body. */
+export type ParameterSource = 'query' | 'form';
+
+const SOURCE_TEXT: Record<ParameterSource, string> = {
+  query: 'query parameter',
+  form: 'form field',
+};
+
+export function repeatedParameter(source: ParameterSource, name: string, count: number): Reject {
   const echoed = ECHO_SAFE_NAME.test(name) ? name : undefined;
+  const what = SOURCE_TEXT[source];
   return {
     action: 'reject',
     status: 400,
@@ -144,15 +202,16 @@ function repeatedParameter(name: string, count: number): Reject {
     problem: problem('repeated-parameter', 400, 'Bad Request', 'BWK_ERR_PARAMETER_REPEATED', {
       detail:
         echoed === undefined
-          ? 'A query parameter is sent more than once; send it once.'
-          : `The query parameter "${echoed}" is sent ${count} times; send it once.`,
+          ? `A ${what} is sent more than once; send it once.`
+          : `The ${what} "${echoed}" is sent ${count} times; send it once.`,
       parameter: echoed,
+      in: source,
     }),
     event: {
       type: 'http.parameter_repeated',
       category: 'violation',
       severity: 'low',
-      details: { parameter: echoed, count },
+      details: { parameter: echoed, count, in: source },
     },
   };
 }

@@ -5,8 +5,11 @@ import {
   compileBodyChecks,
   compileLimits,
   type BodyBuffering,
+  type BodyChecks,
   type RequestPolicy,
 } from '../http/body-config.js';
+import { matchesAny, parseMediaType } from '../http/content-type.js';
+import { parametersActOnRepeats } from '../http/parameters.js';
 import {
   compileSignaturePolicies,
   signaturesNeedBody,
@@ -102,6 +105,7 @@ export function compileRequestPolicy(
     bufferBody: bodyBuffering({
       validate: body.validate,
       contentDigest: signaturesNeedBody(signatures, route?.match.text),
+      formFields: readsFormFields(config, body, route),
     }),
   };
 }
@@ -115,9 +119,23 @@ export function bodyBuffering(needs: {
   validate: boolean;
   /** A required signature covers Content-Digest, which is checked against any body. */
   contentDigest: boolean;
+  /** Repeated form fields are dropped or rejected, which needs the form's bytes. */
+  formFields?: boolean;
 }): BodyBuffering {
   if (needs.contentDigest) return 'all';
-  return needs.validate ? 'parsed' : 'none';
+  if (needs.validate) return 'parsed';
+  return needs.formFields === true ? 'form' : 'none';
+}
+
+const FORM_MEDIA = parseMediaType('application/x-www-form-urlencoded')!;
+
+/**
+ * Tells whether a route's `parameters` policy acts on repeated form fields and the route
+ * accepts form bodies at all.
+ */
+function readsFormFields(config: PolicyConfig, body: BodyChecks, route?: RouteConfig): boolean {
+  if (!parametersActOnRepeats(config.parameters, route?.parameters)) return false;
+  return body.contentTypes === undefined || matchesAny(FORM_MEDIA, body.contentTypes);
 }
 
 export function compilePolicy(config: PolicyConfig): CompiledPolicy {

@@ -34,6 +34,7 @@ import {
   streamedBodyEvent,
   type RequestBodyError,
 } from '../http/body-rejections.js';
+import { createFormParameterGuard } from '../http/form-parameters.js';
 import { createHardening } from '../http/hardening.js';
 import { RequestLimitsGuard, serverLimits, type ServerLimits } from '../http/limits.js';
 import type { SecurityHeadersGuard } from '../http/security-headers.js';
@@ -75,7 +76,7 @@ export interface ProtectionOptions {
  *
  * Guard order: network guards (bans, deny list, route allow lists, countries), HTTP policy
  * (security headers, URL and header size limits, method and path checks, CORS, repeated query
- * parameters, media type and body checks), extra guards, API version checks, request signatures, OAuth, API key and JWT
+ * parameters, media type and body checks), extra guards, API version checks, request signatures, repeated form fields, OAuth, API key and JWT
  * authentication, rate limits, scope authorization. CORS comes before authentication because
  * a preflight carries no credentials. The OAuth guard comes first and leaves
  * API keys and other issuers' tokens to the guards after it, so a route may accept any mix
@@ -149,6 +150,8 @@ export class Protection {
     const versionGuard = this.versioning ? [new VersionGuard(this.versioning)] : [];
     const signatureGuard = createSignatureGuard(config, { logger });
     const signatures = signatureGuard ? [signatureGuard] : [];
+    const formParameter = createFormParameterGuard(config);
+    const formParameters = formParameter ? [formParameter] : [];
     const hardening = createHardening(config, {
       trustProxy: this.trustProxy,
       routeFor: (ctx, method) => this.routeFor(ctx, method),
@@ -178,6 +181,8 @@ export class Protection {
         ...(options.extraGuards ?? []),
         ...versionGuard,
         ...signatures,
+        // After the signature guard, which checks Content-Digest against the body as sent.
+        ...formParameters,
         ...authn,
         rateLimit,
         ...authz,

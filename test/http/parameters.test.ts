@@ -93,7 +93,7 @@ describe('gateway parameter pollution', () => {
     await send(gateway.url, '/o?role=user&role=admin');
 
     expect(events.map((event) => [event.type, event.details])).toEqual([
-      ['http.parameter_repeated', { parameter: 'role', count: 2 }],
+      ['http.parameter_repeated', { parameter: 'role', count: 2, in: 'query' }],
     ]);
   });
 });
