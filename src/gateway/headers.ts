@@ -90,12 +90,20 @@ export interface ForwardingInfo {
   responseDefaults?: Readonly<Record<string, string>>;
   /** Upstream response headers to drop, such as its CORS headers on a CORS route. */
   droppedResponseHeaders?: ReadonlySet<string>;
+  /**
+   * A guard rewrote the body, so the client's digests of it no longer match and are not
+   * forwarded.
+   */
+  bodyRewritten?: boolean;
 }
 
 /**
  * Builds the headers sent upstream from the client's, removing hop-by-hop fields. The result
  * is a flat list of names and values, which undici reads without enumerating object keys.
  */
+/** Digest fields of the body (RFC 9530), which a rewritten body no longer matches. */
+const BODY_DIGESTS: ReadonlySet<string> = new Set(['content-digest', 'repr-digest', 'digest']);
+
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   info: ForwardingInfo,
@@ -108,6 +116,7 @@ export function upstreamRequestHeaders(
   for (const name in incoming) {
     if (stop.has(name) || drop?.has(name)) continue;
     if (dropAuthorization && name === 'authorization') continue;
+    if (info.bodyRewritten && BODY_DIGESTS.has(name)) continue;
     const value = incoming[name];
     if (typeof value === 'string') out.push(name, value);
     else if (value !== undefined) for (const item of value) out.push(name, item);

@@ -390,6 +390,7 @@ export class Gateway {
       url: ctx.forwardUrl,
       responseDefaults: ctx.responseDefaults,
       droppedResponseHeaders: ctx.droppedResponseHeaders,
+      bodyRewritten: ctx.forwardBody !== undefined,
     };
     const done = (result: ForwardResult): void => {
       this.metrics.countRequest(route, result.outcome);

@@ -9,8 +9,8 @@
  * which the gateway forwards (with its own Content-Length) and the adapters replay to the
  * application.
  *
- * NOTE: the client's Content-Digest header is forwarded with a rewritten body, which it then
- * no longer matches.
+ * The gateway drops the client's Content-Digest from a rewritten body's request, since it no
+ * longer matches; in the adapters the application sees the header as sent.
  */
 import type { PolicyConfig } from '../core/config.js';
 import { headerValue, type RequestContext } from '../core/context.js';
