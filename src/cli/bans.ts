@@ -141,7 +141,10 @@ async function withBans(
     { level: process.env.BULWARK_LOG_LEVEL ?? 'info' },
     pino.destination({ dest: 2, sync: true }),
   );
-  const lists = new IpLists(config.ipLists, logger.child({}, { level: 'warn' }));
+  // Only the allowlist matters here (allowlisted addresses are never banned), so a broken
+  // deny feed cannot block manual bans during an incident.
+  const allowOnly = config.ipLists && { ...config.ipLists, deny: [] };
+  const lists = new IpLists(allowOnly, logger.child({}, { level: 'warn' }));
   const store = new RedisBanStore({
     redis,
     keyPrefix: config.storage.keyPrefix,

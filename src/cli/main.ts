@@ -43,12 +43,14 @@ registerClientCommands(program);
 registerBanCommands(program);
 registerSignCommand(program);
 
+// A command that failed exits at once: a gateway that threw while starting may already have
+// opened connections (Redis, timers) that would otherwise keep the process alive, serving
+// nothing.
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof BulwarkError || error instanceof UsageError) {
     console.error(`bulwark: ${error.message}`);
-    process.exitCode = 2;
-    return;
+    process.exit(2);
   }
   console.error('bulwark: unexpected error:', error);
-  process.exitCode = 1;
+  process.exit(1);
 });

@@ -42,6 +42,34 @@ describe('bulwark start', () => {
     expect(result.stderr).toContain('invalid port "99999"');
   });
 
+  it('a start error exits even after Redis connections opened', async () => {
+    const file = join(dir, 'bad-feed.yaml');
+    writeFileSync(
+      file,
+      [
+        `upstream: ${upstream.url}`,
+        'listen: { host: 127.0.0.1, port: 0 }',
+        'events: { sink: none }',
+        `storage: { redis: "redis://127.0.0.1:6379", keyPrefix: "bwk-test-start-${process.pid}:" }`,
+        'bans: {}',
+        'admin: { tokenEnv: BWK_TEST_START_ADMIN }',
+        'auth: { apiKeys: { pepperEnv: BWK_TEST_START_PEPPER } }',
+        `ipLists: { deny: [{ file: ${join(dir, 'missing-feed.txt')} }] }`,
+      ].join('\n'),
+    );
+    // The admin API opens the credential stores and their Redis channel before the feed fails.
+    process.env.BWK_TEST_START_ADMIN = 'a'.repeat(40);
+    process.env.BWK_TEST_START_PEPPER = 'p'.repeat(40);
+
+    const result = await runCli(['start', '--config', file], dir).finally(() => {
+      delete process.env.BWK_TEST_START_ADMIN;
+      delete process.env.BWK_TEST_START_PEPPER;
+    });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('BWK_ERR_CONFIG_IP_LIST');
+  });
+
   it('port in use exits 1 with reason', async () => {
     const result = await runCli(
       ['start', '--upstream', upstream.url, '--port', String(busyPort), '--host', '127.0.0.1'],
