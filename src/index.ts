@@ -113,4 +113,25 @@ export type { Decision } from './core/pipeline.js';
 export type { Problem } from './core/problem.js';
 export { Protection, type ProtectionOptions } from './runtime/protection.js';
 
+export { escapeLdapDn, escapeLdapFilterValue } from './validation/ldap.js';
+export {
+  MAX_USER_PATH_LENGTH,
+  PathOutsideRootError,
+  resolveInsideRoot,
+  resolveRealPathInsideRoot,
+  type PathRejection,
+} from './validation/safe-path.js';
+export {
+  MongoQueryRejectedError,
+  sanitizeMongoQuery,
+  type MongoQueryRejection,
+  type SanitizeMongoQueryOptions,
+} from './validation/mongo.js';
+export {
+  parseXmlSafely,
+  XmlRejectedError,
+  type SafeXmlOptions,
+  type XmlRejection,
+} from './validation/safe-xml.js';
+
 export { Gateway, type GatewayOptions } from './gateway/server.js';
