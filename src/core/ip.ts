@@ -11,6 +11,22 @@ type Range = [Address, number];
  * text is not an IP address.
  */
 export function parseIp(text: string): Address | undefined {
+  const cached = parsedAddresses.get(text);
+  if (cached !== undefined) return cached;
+  const address = parseUncached(text);
+  if (address !== undefined) {
+    // The same few peers and proxies come back on every request; the bound keeps addresses
+    // taken from headers from growing the map without limit.
+    if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
+    parsedAddresses.set(text, address);
+  }
+  return address;
+}
+
+const parsedAddresses = new Map<string, Address>();
+const MAX_PARSED_ADDRESSES = 4096;
+
+function parseUncached(text: string): Address | undefined {
   const trimmed = text.trim();
   // Zone ids (fe80::1%eth0) name a local interface, not a client; drop them before parsing.
   const withoutZone = trimmed.includes('%') ? trimmed.slice(0, trimmed.indexOf('%')) : trimmed;
