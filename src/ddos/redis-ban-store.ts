@@ -2,7 +2,12 @@ import { Redis } from 'ioredis';
 
 import { StoreUnavailableError } from '../core/errors.js';
 import { redactUrl, silentLogger, type Logger } from '../core/logger.js';
-import { createRedisClient, waitForRedisReady, type RedisClient } from '../storage/redis.js';
+import {
+  closeRedisClient,
+  createRedisClient,
+  waitForRedisReady,
+  type RedisClient,
+} from '../storage/redis.js';
 import { ADD_SCRIPT, LIST_SCRIPT, REMOVE_SCRIPT, VIOLATION_SCRIPT } from './ban-scripts.js';
 import {
   MemoryBanStore,
@@ -155,15 +160,7 @@ export class RedisBanStore implements BanStore {
   /** Quits the client if the store created it. */
   async close(): Promise<void> {
     if (!this.ownsClient) return;
-    if (this.client.status !== 'ready') {
-      this.client.disconnect();
-      return;
-    }
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    await closeRedisClient(this.client);
   }
 
   private get commands(): BanCommands {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { redactUrl, silentLogger, type Logger } from '../core/logger.js';
-import { createRedisClient, type RedisClient } from '../storage/redis.js';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../storage/redis.js';
 
 /** `fresh`: first use, now recorded; `replayed`: seen before; `unavailable`: cannot tell. */
 export type NonceVerdict = 'fresh' | 'replayed' | 'unavailable';
@@ -139,15 +139,7 @@ export class RedisReplayCache implements ReplayCache {
   async close(): Promise<void> {
     await this.fallback.close();
     if (!this.ownsClient) return;
-    if (this.client.status !== 'ready') {
-      this.client.disconnect();
-      return;
-    }
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    await closeRedisClient(this.client);
   }
 
   /** Resolves true when the key was written, false when it existed; rejects on failure. */

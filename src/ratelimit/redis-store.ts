@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { InvalidArgumentError, StoreUnavailableError } from '../core/errors.js';
 import { redactUrl } from '../core/logger.js';
 import {
+  closeRedisClient,
   createRedisClient,
   describeRedisEndpoint,
   type RedisClient,
@@ -160,15 +161,7 @@ export class RedisStore implements RateLimitStore {
   /** Quits the client if the store created it. A client passed in stays open. */
   async close(): Promise<void> {
     if (!this.ownsClient) return;
-    if (this.client.status !== 'ready') {
-      this.client.disconnect();
-      return;
-    }
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    await closeRedisClient(this.client);
   }
 
   /** Builds the script's key count, keys, time and packed parameters (see redis-script.ts). */

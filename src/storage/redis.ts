@@ -85,6 +85,22 @@ export function waitForRedisReady(client: RedisClient, timeoutMs = 5_000): Promi
   });
 }
 
+/**
+ * Closes a client: QUIT when connected, so replies in flight arrive first, else a disconnect,
+ * which also stops reconnection attempts.
+ */
+export async function closeRedisClient(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
+
 /** Returns `redis://host:port/db` for logs; never includes credentials. */
 export function describeRedisEndpoint(client: RedisClient): string {
   if (!(client instanceof Redis)) return 'redis cluster';
