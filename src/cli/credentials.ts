@@ -17,7 +17,7 @@ import { publishCredentialChange } from '../storage/redis-invalidation.js';
 import { UsageError } from './start.js';
 
 /**
- * What `bulwark keys` and `bulwark clients` share: finding the configuration, opening the
+ * Code shared by `bulwark keys` and `bulwark clients`: finding the configuration, opening the
  * credential store it names, logging each change, and printing tables and JSON.
  */
 

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { PROBLEM_CONTENT_TYPE, serializeProblem, type Problem } from './problem.js';
 
 /**
- * Headers of every response Bulwark writes itself (problem bodies, preflight answers, admin
+ * Headers of every response Bulwark writes itself (problem bodies, preflight responses, admin
  * and OAuth JSON). Such a body is never a document to render or frame, so the policy allows
  * nothing, and `nosniff` keeps a browser from reading JSON as HTML or script.
  */
@@ -31,7 +31,7 @@ export function sendProblem(
 }
 
 /**
- * Writes a guard's bodiless answer, such as a CORS preflight's 204, for node:http and
+ * Writes a guard's bodiless response, such as a CORS preflight's 204, for node:http and
  * Express. `headers` must carry the request id already.
  */
 export function sendAnswer(

@@ -9,7 +9,7 @@ import { problem } from './problem.js';
 
 /**
  * The outcome of all guards, which the adapter carries out: continue, reject with a problem
- * body, or respond with a bodiless answer (a CORS preflight).
+ * body, or respond with a bodiless response (a CORS preflight).
  */
 export type Decision =
   | { action: 'continue'; headers: Record<string, string> }
@@ -30,7 +30,7 @@ export interface PipelineOptions {
   reportOnlyFor?: (ctx: RequestContext) => boolean;
   /**
    * Publishes `auth.success` for every admitted request that carries a principal, so the
-   * audit can say who did what. Off where no guard authenticates.
+   * audit records who did what. Off where no guard authenticates.
    */
   successEvents?: boolean;
 }
@@ -97,7 +97,7 @@ export class Pipeline {
     return this.settle(ctx, guard, verdict, began) ?? this.runFrom(ctx, index + 1);
   }
 
-  /** Returns a final decision for an answer or an enforced rejection, or undefined to go on. */
+  /** Returns a final decision for a response verdict or an enforced rejection, or undefined to go on. */
   private settle(
     ctx: RequestContext,
     guard: Guard,
@@ -123,7 +123,7 @@ export class Pipeline {
     return {
       action: 'reject',
       status: verdict.status,
-      // The response is the gateway's own, so no upstream value stands in for the defaults.
+      // The response is the gateway's own, so no upstream value replaces the defaults.
       headers: { ...ctx.responseDefaults, ...ctx.responseHeaders, ...verdict.headers },
       body: verdict.problem,
     };

@@ -1,8 +1,8 @@
 /**
- * An adaptive concurrency limit in the gradient style: the limit shrinks when the latency of
- * admitted requests rises above the latency seen without load (requests are queueing
- * somewhere behind us), or when the event loop falls behind (the process itself is
- * saturated), and grows by a small headroom while neither happens.
+ * An adaptive concurrency limit in the gradient style. The limit shrinks when the latency of
+ * admitted requests rises above the latency seen without load, because requests are then
+ * queueing somewhere behind the gateway. It also shrinks when the event loop falls behind,
+ * because the process itself is saturated. While neither happens, it grows by a small headroom.
  */
 
 export interface ConcurrencyLimitSettings {
@@ -15,11 +15,11 @@ export interface ConcurrencyLimitSettings {
   maxEventLoopDelay: number;
 }
 
-/** What one sampling window observed. */
+/** Observations of one sampling window. */
 export interface LimitWindow {
   /** Mean latency of the requests completed in the window, in ms; undefined when too few completed. */
   meanLatencyMs: number | undefined;
-  /** Most requests in flight at once during the window. */
+  /** Maximum number of requests in flight at once during the window. */
   peakInFlight: number;
   /** The event loop's p99 delay during the window, in ms, beyond the sampling resolution. */
   eventLoopDelayMs: number;
@@ -31,7 +31,7 @@ const LATENCY_FLOOR_MS = 1;
 const SMOOTHING = 0.2;
 /** The factor applied to the limit for each window in which the event loop fell behind. */
 const EVENT_LOOP_BACKOFF = 0.9;
-/** How quickly the baseline follows a rising latency while the limit is not the bottleneck. */
+/** Rate at which the baseline follows a rising latency while the limit is not the bottleneck. */
 const BASELINE_FOLLOW = 0.1;
 /** Windows at the minimum limit with latency still too high, after which the baseline is reset. */
 const WINDOWS_BEFORE_RESET = 50;
@@ -65,7 +65,7 @@ export class GradientLimit {
 
     const latency = Math.max(window.meanLatencyMs, LATENCY_FLOOR_MS);
     // With fewer than half the slots in use, this process adds no queueing, so the latency
-    // seen is the unloaded latency and says nothing about the limit.
+    // measured is the unloaded latency and tells nothing about the limit.
     const appLimited = window.peakInFlight < this.value / 2;
     const baseline = this.updateBaseline(latency, appLimited);
 
@@ -82,10 +82,10 @@ export class GradientLimit {
   }
 
   /**
-   * The baseline is the lowest latency seen under load. While the limit is not the
-   * bottleneck it also follows a rising latency, so that an upstream that became slower for
-   * good does not keep the limit low. It never follows under load, where a rising latency is
-   * exactly what the limit reacts to.
+   * Updates and returns the baseline: the lowest latency seen under load. While the limit is
+   * not the bottleneck, the baseline also follows a rising latency, so that an upstream that
+   * became slower for good does not keep the limit low. Under load it does not follow, because
+   * a rising latency is exactly what the limit reacts to.
    */
   private updateBaseline(latency: number, appLimited: boolean): number {
     let baseline = this.baseline ?? latency;

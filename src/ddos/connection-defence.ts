@@ -17,7 +17,7 @@ import {
 } from './connections.js';
 import { ClientTallies, type IntervalReport } from './interval-report.js';
 
-/** Why the gateway ended a connection it had accepted. */
+/** Reason the gateway ended a connection it had accepted. */
 export type ConnectionCloseReason =
   'headers_timeout' | 'request_timeout' | 'idle_timeout' | 'max_requests';
 
@@ -149,8 +149,8 @@ export class ConnectionDefence {
     if (max === 0) return;
     const count = (socket[REQUEST_COUNT] ?? 0) + 1;
     socket[REQUEST_COUNT] = count;
-    // Node answers this request with `Connection: close`; a client that sends more on the
-    // connection anyway gets 503 from Node.
+    // Node sends `Connection: close` with this response. A client that sends more requests on
+    // the connection anyway gets 503 responses from Node.
     if (count === max) this.countClose('max_requests');
   }
 

@@ -39,7 +39,7 @@ export interface AdminApiOptions {
   credentials: CredentialStores | undefined;
   bus: EventBus;
   logger: Logger;
-  /** Manual bans; without them the ban endpoints answer 404. */
+  /** Manual bans. Without them the ban endpoints respond with 404. */
   bans?: BanManager;
   /** Evicts a changed credential from caches here and on other instances. */
   notify: (change: CredentialChange) => Promise<void>;

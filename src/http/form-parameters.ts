@@ -10,7 +10,7 @@
  * application.
  *
  * The gateway drops the client's Content-Digest from a rewritten body's request, since it no
- * longer matches; in the adapters the application sees the header as sent.
+ * longer matches; in the adapters the application receives the header as sent.
  */
 import type { PolicyConfig } from '../core/config.js';
 import { headerValue, type RequestContext } from '../core/context.js';

@@ -14,7 +14,7 @@ import type {
  * (`?role=user&role=admin`) as the first value, others as the last or as an array. A check
  * made on one value can then be bypassed with the other. Each repeated
  * parameter is handled by its policy: `first` or `last` keeps one occurrence, `array` keeps
- * them all, `reject` answers 400. The upstream receives the rewritten query, so it sees
+ * them all, `reject` responds with 400. The upstream receives the rewritten query, so it sees
  * exactly what the policy kept.
  *
  * Names are compared after percent-decoding and `+` to space, as `node:querystring` and most

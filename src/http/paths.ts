@@ -11,7 +11,7 @@
  * `.`. Only the path is checked, because the query is the parameters guard's.
  */
 
-/** Why a path was rejected; the problem body and the event carry it as `reason`. */
+/** Reason a path was rejected, carried as `reason` by the problem body and the event. */
 export type PathViolation =
   | 'not_origin_form'
   | 'invalid_character'
@@ -48,9 +48,9 @@ const SEMICOLON = 0x3b;
 
 /**
  * Returns the first rule the path breaks, or undefined for a clean path. `empty_segment` is
- * returned only when no other rule is broken, so that a caller that merges slashes knows the
- * path is otherwise clean. The scan is one pass over the characters; percent-encoding is
- * checked in a second pass only when the path contains `%`.
+ * returned only when no other rule is broken, so that a caller that merges slashes can rely on
+ * the rest of the path being clean. The scan is one pass over the characters, and
+ * percent-encoding is checked in a second pass only when the path contains `%`.
  */
 export function findPathViolation(path: string): PathViolation | undefined {
   if (path.charCodeAt(0) !== SLASH) return 'not_origin_form';

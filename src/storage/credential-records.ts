@@ -62,14 +62,15 @@ export const CLIENT_COLUMNS = 'id, name, owner, scopes, plan, created_at';
 export const SECRET_COLUMNS = 'client_id, id, hash, created_at, expires_at';
 export const SIGNING_KEY_COLUMNS = 'kid, alg, public_jwk, private_key, created_at, retired_at';
 
-/** An HMAC of a fixed text under the pepper, stored once, to notice a different pepper later. */
+/** Computes an HMAC of a fixed text under the pepper, stored once to detect a different pepper later. */
 export function pepperFingerprint(hasher: ApiKeyHasher): string {
   return hasher.hash('bulwark pepper check');
 }
 
 /**
- * The pepper differs from the one the store's keys and secrets were hashed with, so none of
- * them would match: refusing to start says why, where "unknown key" on every request would not.
+ * Builds the error for a pepper that differs from the one the store's keys and secrets were
+ * hashed with. None of them would match, and this error names the cause at start, where
+ * "unknown key" on every request would not.
  */
 export function pepperMismatch(where: string): ConfigError {
   return new ConfigError('environment', [

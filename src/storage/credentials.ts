@@ -3,7 +3,7 @@ import type { ClientStore, RevokedTokenStore, SigningKeyStore } from '../auth/cl
 
 /**
  * Every credential the gateway keeps: API keys, OAuth clients, revoked tokens and the OAuth
- * server's signing keys. One backend holds all of them: SQLite in the data directory by
+ * server's signing keys. One backend stores all of them: SQLite in the data directory by
  * default, PostgreSQL when `storage.postgres` is set.
  */
 export interface CredentialStores {
@@ -14,8 +14,8 @@ export interface CredentialStores {
   readonly signingKeys: SigningKeyStore;
   /**
    * Resolves once the backend is connected and its schema is up to date. The first call on a
-   * new store records a fingerprint of the pepper; later calls reject with
-   * `BWK_ERR_CONFIG_API_KEYS` when the pepper differs, as no key or secret would match.
+   * new store records a fingerprint of the pepper. Later calls reject with
+   * `BWK_ERR_CONFIG_API_KEYS` when the pepper differs, because no key or secret would match.
    */
   ready(): Promise<void>;
   close(): Promise<void>;

@@ -28,8 +28,8 @@ export interface RedisChannelOptions {
 
 /**
  * Carries credential changes between gateway instances over Redis pub/sub. Pub/sub delivers
- * at most once and only to connected subscribers, so it shortens how long a cached
- * credential outlives a change; the cache lifetime still bounds it when a notice is lost.
+ * at most once and only to connected subscribers, so it shortens how long a cached credential
+ * outlives a change. When a notice is lost, the cache lifetime still bounds that time.
  */
 export class RedisCredentialChannel implements CredentialNotifier {
   private readonly publisher: Redis;
@@ -60,7 +60,7 @@ export class RedisCredentialChannel implements CredentialNotifier {
     });
   }
 
-  /** Evicts locally at once, then tells the other instances. */
+  /** Evicts the entry locally at once, then publishes the change to the other instances. */
   async notify(change: CredentialChange): Promise<void> {
     this.options.onChange(change);
     try {
@@ -97,7 +97,7 @@ export class RedisCredentialChannel implements CredentialNotifier {
 
 /**
  * Announces one change from a short-lived process such as the CLI. Without Redis it does
- * nothing: each gateway then sees the change when its cache entry expires.
+ * nothing, and each gateway reads the change when its cache entry expires.
  */
 export async function publishCredentialChange(
   redisUrl: string | undefined,

@@ -5,7 +5,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.js';
 /**
  * An upstream that holds every request on a path starting with `/held` until the test
  * releases it, so that a test decides exactly how many requests are in flight. Other paths
- * are answered at once. Each request is logged by its `x-who` header as it arrives.
+ * get a response at once. Each request is logged by its `x-who` header as it arrives.
  */
 export interface HeldUpstream extends Upstream {
   /** `x-who` of each request, in order of arrival. */

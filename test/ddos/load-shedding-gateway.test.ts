@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  // Releasing lets queued requests in, which the upstream holds in turn.
+  // Releasing lets queued requests in, and the upstream keeps each of them in turn.
   await waitFor(() => {
     upstream.releaseAll();
     return gateway.protection.loadShedder!.stats().inFlight === 0;
