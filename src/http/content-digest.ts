@@ -31,7 +31,8 @@ export function digestOf(body: Uint8Array, algorithm: DigestAlgorithm): Buffer {
 
 /** Returns the Content-Digest field value for `body`, e.g. `sha-256=:…:`. */
 export function contentDigest(body: Uint8Array, algorithm: DigestAlgorithm = 'sha-256'): string {
-  return serializeDictionary(new Map([[algorithm, [digestOf(body, algorithm), new Map()]]]));
+  const digest = new Uint8Array(digestOf(body, algorithm));
+  return serializeDictionary(new Map([[algorithm, [digest, new Map()]]]));
 }
 
 /**

@@ -118,7 +118,9 @@ export function signRequest(options: SignRequestOptions): SignatureHeaders {
 
   const signature = createSignature(options.key, base.base);
   result['signature-input'] = serializeDictionary(new Map([[label, innerList]]));
-  result.signature = serializeDictionary(new Map([[label, [signature, new Map()]]]));
+  // A copy typed as Uint8Array<ArrayBuffer>, which the Byte Sequence type asks for.
+  const bytes = new Uint8Array(signature);
+  result.signature = serializeDictionary(new Map([[label, [bytes, new Map()]]]));
   return result as SignatureHeaders;
 }
 
