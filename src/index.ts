@@ -134,4 +134,15 @@ export {
   type XmlRejection,
 } from './validation/safe-xml.js';
 
+export {
+  scanRequest,
+  WafGuard,
+  type Finding,
+  type Inspector,
+  type ScanReport,
+  type WafGuardOptions,
+} from './validation/waf/guard.js';
+export { compileWafPolicy, type WafInput, type WafPolicy } from './validation/waf/config.js';
+export { engineInspector } from './validation/waf/setup.js';
+
 export { Gateway, type GatewayOptions } from './gateway/server.js';

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 
 import { loadConfigFile } from '../core/config.js';
 import { BulwarkError } from '../core/errors.js';
+import { registerAuditCommands } from './audit.js';
 import { registerBanCommands } from './bans.js';
 import { registerClientCommands } from './clients.js';
 import { registerKeyCommands } from './keys.js';
@@ -42,6 +43,7 @@ registerKeyCommands(program);
 registerClientCommands(program);
 registerBanCommands(program);
 registerSignCommand(program);
+registerAuditCommands(program);
 
 // A command that failed exits at once: a gateway that threw while starting may already have
 // opened connections (Redis, timers) that would otherwise keep the process alive, serving

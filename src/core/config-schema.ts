@@ -26,7 +26,16 @@ import {
   routeBodySchema,
   routeLimitsSchema,
 } from '../http/body-config.js';
+import { auditSchema } from '../audit/config.js';
+import { checkExpressions, routeExpressionsSchema } from '../expression/config-schema.js';
 import { algorithms } from '../ratelimit/policy.js';
+import { uploadSchema } from '../upload/config.js';
+import { routeWafSchema, wafSchema } from '../validation/waf/config.js';
+import {
+  checkValidation,
+  validationPolicyShape,
+  validationRouteShape,
+} from '../validation/schema/config.js';
 import { parseCidr } from './ip.js';
 import { parseDuration } from './duration.js';
 
@@ -160,6 +169,14 @@ export const routeSchema = z
     limits: routeLimitsSchema(duration),
     /** Allowed media types and body checks; each field replaces the global one. */
     body: routeBodySchema,
+    /** Rules that reject a request when an expression over it is true. */
+    expressions: routeExpressionsSchema.optional(),
+    /** Injection detection on this route; exclusions add to the global ones. */
+    waf: routeWafSchema,
+    /** Schemas of the request parts, and body fields sanitized as HTML. */
+    ...validationRouteShape(),
+    /** Multipart uploads: limits, allowed types, content checks, malware scan, storage. */
+    upload: uploadSchema.optional(),
   })
   .strict();
 
@@ -218,6 +235,10 @@ const policyShape = {
   limits: limitsSchema(duration),
   /** Allowed media types and the checks on JSON and form bodies. */
   body: bodySchema,
+  /** Injection detection (the WAF guard); off unless `enabled`. */
+  waf: wafSchema,
+  /** Schema validation and HTML sanitization settings. */
+  ...validationPolicyShape(),
   auth: authSchema(duration, httpUrl),
   versioning: versioningSchema(rateLimitSchema, httpUrl),
   signatures: signaturesSchema(duration),
@@ -311,6 +332,8 @@ const gatewayShape = {
     })
     .strict()
     .default({ sink: 'file' }),
+  /** The tamper-evident audit log of every security event. */
+  audit: auditSchema(duration, positiveDuration),
   logging: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -409,7 +432,9 @@ function checkPolicy(
     Parameters<typeof checkNetwork>[0] &
     Parameters<typeof checkSignatures>[0] &
     Parameters<typeof checkHardening>[0] &
-    Parameters<typeof checkBodyLimits>[0],
+    Parameters<typeof checkBodyLimits>[0] &
+    Parameters<typeof checkExpressions>[0] &
+    Parameters<typeof checkValidation>[0],
   ctx: z.RefinementCtx,
 ): void {
   checkRoutesUnique(config, ctx);
@@ -421,6 +446,8 @@ function checkPolicy(
   checkHardening(config, ctx);
   checkSignatures(config, ctx);
   checkBodyLimits(config, ctx);
+  checkExpressions(config, ctx);
+  checkValidation(config, ctx);
 }
 
 /** Options of the library adapters: the policy without listener or upstream. */

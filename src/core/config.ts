@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -10,6 +11,7 @@ import {
   type BulwarkConfig,
   type PolicyConfig,
 } from './config-schema.js';
+import { resolveSchemaFiles } from '../validation/schema/config.js';
 
 export { configSchema, policySchema } from './config-schema.js';
 export type {
@@ -45,7 +47,11 @@ export function loadConfigFile(path: string, override?: ConfigOverride): Bulwark
       },
     ]);
   }
-  return parseConfigText(text, path, override);
+  // Schema files are named relative to the configuration file.
+  const baseDir = dirname(path);
+  return parseConfigText(text, path, (raw) =>
+    resolveSchemaFiles(override ? override(raw) : raw, baseDir),
+  );
 }
 
 export function parseConfigText(

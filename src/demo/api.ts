@@ -52,6 +52,7 @@ async function route(req: IncomingMessage, res: ServerResponse, orders: Order[])
         'GET /orders',
         'POST /orders',
         'GET /orders/:id',
+        'POST /files',
       ],
     });
   }
@@ -64,6 +65,7 @@ async function route(req: IncomingMessage, res: ServerResponse, orders: Order[])
   }
   if (req.method === 'GET' && path === '/orders') return send(res, 200, { orders });
   if (req.method === 'POST' && path === '/orders') return createOrder(req, res, orders);
+  if (req.method === 'POST' && path === '/files') return receiveFiles(req, res);
   if (req.method === 'GET' && orderMatch) {
     const order = orders.find((candidate) => candidate.id === orderMatch[1]);
     return order ? send(res, 200, order) : send(res, 404, { error: 'order not found' });
@@ -101,6 +103,16 @@ async function createOrder(
   };
   orders.push(order);
   send(res, 201, order);
+}
+
+/**
+ * Receives uploads after the gateway checked and stored them: the body is the gateway's JSON
+ * reference to the stored files (id, name, size, sha256, type), never the file bytes.
+ */
+async function receiveFiles(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJson(req);
+  if (!Array.isArray(body?.files)) return send(res, 400, { error: 'expected a file reference' });
+  send(res, 201, { received: body.files });
 }
 
 function sameSecret(expected: string, given: string): boolean {

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { validateConfig, type BulwarkConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
@@ -79,6 +79,8 @@ function demoConfig(port: number, upstream: string): BulwarkConfig {
       rateLimits: [
         { name: 'per-ip', key: 'ip', limit: 300, window: '1m', algorithm: 'sliding-window-log' },
       ],
+      // Injection detection on every route, at the default paranoia level 1 and threshold 5.
+      waf: { enabled: true },
       routes: [
         { match: 'GET /', auth: anonymous },
         {
@@ -104,6 +106,34 @@ function demoConfig(port: number, upstream: string): BulwarkConfig {
               burst: 5,
             },
           ],
+        },
+        {
+          // Uploads are checked, stored under ./data/uploads and passed on as a reference.
+          // clamd scans them only when BULWARK_CLAMD names it (e.g. tcp://127.0.0.1:3310);
+          // while it is unreachable, files wait in ./data/quarantine for a rescan.
+          match: 'POST /files',
+          auth: { scopes: { all: ['orders:write'] } },
+          upload: {
+            maxFileSize: '5mb',
+            maxFiles: 3,
+            maxTotalSize: '16mb',
+            types: [
+              { extension: 'png', mime: 'image/png' },
+              { extension: 'jpg', mime: 'image/jpeg' },
+              { extension: 'pdf', mime: 'application/pdf' },
+              { extension: 'csv', mime: 'text/csv' },
+              { extension: 'svg', mime: 'image/svg+xml' },
+              { extension: 'zip', mime: 'application/zip' },
+            ],
+            ...(process.env.BULWARK_CLAMD
+              ? { scan: { clamd: process.env.BULWARK_CLAMD, unavailable: 'quarantine' } }
+              : {}),
+            storage: {
+              dir: resolve(DATA_DIR, 'uploads'),
+              quarantineDir: resolve(DATA_DIR, 'quarantine'),
+              forward: 'reference',
+            },
+          },
         },
       ],
     },

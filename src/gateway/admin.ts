@@ -4,6 +4,7 @@ import type { CidrList } from '../core/ip.js';
 import { parseIp } from '../core/ip.js';
 import { problem } from '../core/problem.js';
 import { sendProblem } from '../core/http-response.js';
+import type { AuditIngestEndpoint } from '../audit/ingest-routes.js';
 import type { AdminApi } from './admin-api.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -14,6 +15,8 @@ export interface AdminDeps {
   health: () => Record<string, unknown>;
   /** The credential management API under `<prefix>/admin/`, which checks access itself. */
   api?: AdminApi;
+  /** `POST <prefix>/audit/events` for application audit events, which checks access itself. */
+  auditIngest?: AuditIngestEndpoint;
 }
 
 /**
@@ -35,6 +38,10 @@ export function handleAdmin(
   // refused addresses included, as an event.
   if (deps.api?.matches(path)) {
     deps.api.handle(req, res, path, clientIp, requestId);
+    return true;
+  }
+  if (deps.auditIngest?.matches(path)) {
+    deps.auditIngest.handle(req, res, path, clientIp, requestId);
     return true;
   }
 

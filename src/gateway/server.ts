@@ -22,6 +22,7 @@ import { headerOverflowResponse } from '../http/limits.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
 import { FailoverStore } from '../ratelimit/failover-store.js';
 import { Protection } from '../runtime/protection.js';
+import { auditIngestFor, readIngestToken } from '../audit/ingest-routes.js';
 import type { ApiKeyStore } from '../auth/api-key-store.js';
 import { credentialCacheDefaults } from '../auth/config-schema.js';
 import { CachingApiKeyStore } from '../auth/credential-cache.js';
@@ -494,6 +495,13 @@ export class Gateway {
         logger: this.logger,
         notify: (change) => this.notifyCredentialChange(change),
         clientSecretGraceMs: this.config.oauth?.secretRotationGrace,
+      })),
+      auditIngest: auditIngestFor(this, () => ({
+        prefix: this.config.admin.prefix,
+        allow: this.adminAllow,
+        token: readIngestToken(),
+        bus: this.bus,
+        logger: this.logger,
       })),
     };
   }

@@ -17,6 +17,14 @@ import {
 } from '../http/signature-policy.js';
 import { compileKey } from '../ratelimit/keys.js';
 import type { CompiledLimit } from '../ratelimit/guard.js';
+import {
+  compileExpressionRules,
+  expressionsReadBody,
+  type ExpressionRules,
+} from '../expression/config-schema.js';
+import { compileWafPolicy, type WafPolicy } from '../validation/waf/config.js';
+import { routeReadsBody } from '../validation/schema/setup.js';
+import { compileUploadPolicy, type UploadPolicy } from '../upload/config.js';
 
 /**
  * Everything a matched route enforces, compiled once at start. The request limits and body
@@ -26,6 +34,12 @@ export interface RoutePolicy extends RequestPolicy {
   reportOnly: boolean;
   rateLimits: readonly CompiledLimit[];
   auth: AuthPolicy;
+  /** The route's expression rules; undefined without `expressions`. */
+  expressions?: ExpressionRules;
+  /** Injection detection on the route. */
+  waf: WafPolicy;
+  /** Multipart upload checks; undefined on routes without an `upload` section. */
+  upload?: UploadPolicy;
   /** With versioning, the route's policy per version name, which replaces this one. */
   versions?: ReadonlyMap<string, RoutePolicy>;
 }
@@ -87,6 +101,8 @@ export interface CompiledPolicy {
   versions: ReadonlyMap<string, RoutePolicy>;
   /** The request limits and body checks of requests that match no route. */
   requestPolicy: RequestPolicy;
+  /** The injection detection of requests that match no route. */
+  waf: WafPolicy;
 }
 
 /**
@@ -100,12 +116,19 @@ export function compileRequestPolicy(
 ): RequestPolicy {
   const body = compileBodyChecks(config.body, route?.body);
   return {
-    limits: compileLimits(config.limits, route?.limits),
+    // An upload route's body limit follows its maxTotalSize unless the route sets its own.
+    limits: compileLimits(
+      config.limits,
+      route?.upload ? { maxBodySize: route.upload.maxTotalSize, ...route.limits } : route?.limits,
+    ),
     body,
     bufferBody: bodyBuffering({
       validate: body.validate,
       contentDigest: signaturesNeedBody(signatures, route?.match.text),
       formFields: readsFormFields(config, body, route),
+      expressions: expressionsReadBody(route?.expressions),
+      waf: compileWafPolicy(config.waf, route?.waf).enabled,
+      input: route !== undefined && routeReadsBody(route),
     }),
   };
 }
@@ -121,9 +144,16 @@ export function bodyBuffering(needs: {
   contentDigest: boolean;
   /** Repeated form fields are dropped or rejected, which needs the form's bytes. */
   formFields?: boolean;
+  /** Injection detection inspects the values of JSON and form bodies. */
+  waf?: boolean;
+  /** Expression rules that read `$json` see the parsed JSON or form body. */
+  expressions?: boolean;
+  /** A body schema or HTML fields to sanitize read the parsed JSON or form body. */
+  input?: boolean;
 }): BodyBuffering {
   if (needs.contentDigest) return 'all';
-  if (needs.validate) return 'parsed';
+  if (needs.validate || needs.waf === true || needs.expressions === true || needs.input === true)
+    return 'parsed';
   return needs.formFields === true ? 'form' : 'none';
 }
 
@@ -152,6 +182,9 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
         route.match.text,
       ),
       auth: compileAuthPolicy(config.auth, route.auth),
+      waf: compileWafPolicy(config.waf, route.waf),
+      expressions: compileExpressionRules(route.expressions, route.match.text),
+      upload: route.upload && compileUploadPolicy(route.upload),
       ...compileRequestPolicy(config, signatures, route),
     };
     return {
@@ -176,6 +209,7 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
     routes,
     versions: new Map(versions.map((version) => [version.name, version.policy])),
     requestPolicy: compileRequestPolicy(config, signatures),
+    waf: compileWafPolicy(config.waf),
   };
 }
 
@@ -210,6 +244,7 @@ function compileVersions(
       reportOnly: false,
       rateLimits: [...globalLimits, ...limits],
       auth: compileAuthPolicy(auth),
+      waf: compileWafPolicy(config.waf),
       ...compileRequestPolicy(config, signatures),
     };
     return { name: version.name, auth, limits, policy };
@@ -234,6 +269,9 @@ function withVersions(
       bufferBody: policy.bufferBody,
       rateLimits: [...policy.rateLimits, ...version.limits],
       auth: compileAuthPolicy(version.auth, routeAuth),
+      waf: policy.waf,
+      upload: policy.upload,
+      expressions: policy.expressions,
     });
   }
   return { ...policy, versions: byVersion };

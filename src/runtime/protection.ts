@@ -40,6 +40,10 @@ import { RequestLimitsGuard, serverLimits, type ServerLimits } from '../http/lim
 import type { SecurityHeadersGuard } from '../http/security-headers.js';
 import { createSignatureGuard } from '../http/signature-setup.js';
 import { RateLimitGuard } from '../ratelimit/guard.js';
+import { ExpressionGuard } from '../expression/guard.js';
+import { createWafGuard } from '../validation/waf/setup.js';
+import { createInputGuards } from '../validation/schema/setup.js';
+import { attachUploadSource, createUploadGuard, type UploadGuard } from '../upload/guard.js';
 import type { RateLimitStore } from '../ratelimit/policy.js';
 import { canonicalPath, RouteTable } from './router.js';
 import { compilePolicy, type RoutePolicy } from './policy.js';
@@ -77,7 +81,7 @@ export interface ProtectionOptions {
  * Guard order: network guards (bans, deny list, route allow lists, countries), HTTP policy
  * (security headers, URL and header size limits, method and path checks, CORS, repeated query
  * parameters, media type and body checks), extra guards, API version checks, request signatures, repeated form fields, OAuth, API key and JWT
- * authentication, rate limits, scope authorization. CORS comes before authentication because
+ * authentication, rate limits, scope authorization, injection detection. CORS comes before authentication because
  * a preflight carries no credentials. The OAuth guard comes first and leaves
  * API keys and other issuers' tokens to the guards after it, so a route may accept any mix
  * of the three.
@@ -105,12 +109,16 @@ export class Protection {
   /** Node server settings that follow from the largest request limits of any route. */
   readonly serverLimits: ServerLimits;
   private readonly bodyReaderFor: (req: IncomingMessage, ctx: RequestContext) => BodyReader;
+  /** Parses multipart bodies on routes with an `upload` policy; undefined without any. */
+  private readonly uploadGuard: UploadGuard | undefined;
   private readonly bodyLog: BodyViolationLog;
   private readonly ownsBus: boolean;
 
   constructor(config: PolicyConfig, options: ProtectionOptions = {}) {
     const logger = options.logger ?? silentLogger;
     const compiled = compilePolicy(config);
+    // Compiles every schema and may throw, so it comes before anything opens a file or socket.
+    const checks = createInputGuards(config, logger);
     this.bodyLog = new BodyViolationLog(logger);
     this.ownsBus = options.bus === undefined;
     this.bus = options.bus ?? new EventBus({ logger });
@@ -147,6 +155,18 @@ export class Protection {
         ),
       );
     const authz = compiled.usesScopes ? [new ScopeGuard(compiled.defaultAuth)] : [];
+    const expressionRules = compiled.routes.some((route) => route.policy.expressions)
+      ? [new ExpressionGuard(logger)]
+      : [];
+    const waf = createWafGuard(config, { bus: this.bus, logger });
+    this.uploadGuard = createUploadGuard(
+      compiled.routes.flatMap((route) => [route.policy, ...(route.policy.versions?.values() ?? [])]),
+      { bus: this.bus, logger },
+    );
+    const uploads = this.uploadGuard ? [this.uploadGuard] : [];
+    // Schemas first, so that injection detection reads a stripped body; sanitizing last, so
+    // that detection judges the HTML as sent.
+    const input = [checks.schema, waf, checks.sanitize].filter((guard) => guard !== undefined);
     const versionGuard = this.versioning ? [new VersionGuard(this.versioning)] : [];
     const signatureGuard = createSignatureGuard(config, { logger });
     const signatures = signatureGuard ? [signatureGuard] : [];
@@ -186,6 +206,13 @@ export class Protection {
         ...authn,
         rateLimit,
         ...authz,
+        // Expression rules read the principal, so they follow authentication and scopes.
+        ...expressionRules,
+        // Uploads before injection detection, which then reads the form fields and file
+        // names in the JSON reference that replaces a multipart body.
+        ...uploads,
+        // Input checks last: they parse and inspect every value, the most work per request.
+        ...input,
       ],
       bus: this.bus,
       logger,
@@ -205,7 +232,10 @@ export class Protection {
       cdn: this.network.cdn,
       url,
     });
-    if (announcesBody(req.headers)) ctx.bodyReader = this.bodyReaderFor(req, ctx);
+    if (announcesBody(req.headers)) {
+      ctx.bodyReader = this.bodyReaderFor(req, ctx);
+      if (this.uploadGuard) attachUploadSource(ctx, req);
+    }
     if (this.versioning === undefined) {
       ctx.route = this.routes.match(ctx.method, ctx.path);
       return ctx;

@@ -1,6 +1,215 @@
-import type { DetectContext, RuleHit } from './types.js';
+/**
+ * SQL injection detector. The value is read as SQL in each place a careless query could put
+ * it: as a bare value (`WHERE id = <value>`), inside a single-quoted or double-quoted literal,
+ * and inside a backtick-quoted identifier. In a quoted place the value matters only when it
+ * closes the quote; what follows is then SQL code. The judge (sql-judge.ts) reports which query
+ * structure the code adds, and the rules below weigh it. No rule looks for a keyword alone:
+ * "select your plan" and "union station" are prose because they do not parse as SQL that
+ * continues a query.
+ *
+ * Unbalanced parentheses are accepted, so `') or ('a'='a` is read the same as `' or 'a'='a`,
+ * which covers values placed inside the query's own parentheses.
+ */
 
-// Placeholder replaced by the real detector while it is being written.
-export function detectSqli(_input: string, _context: DetectContext): RuleHit[] {
-  return [];
+import { SCORE } from './rule-table.js';
+import { isStatement, judgeSql, type SqlFindings } from './sql-judge.js';
+import { tokenizeSql, type SqlTokens } from './sql-tokenizer.js';
+import type { DetectContext, Paranoia, RuleHit } from './types.js';
+
+/** Longest part of a value that is inspected; the rest is ignored and a note rule is added. */
+export const MAX_SQL_INPUT = 64 * 1024;
+
+type Place = 'value' | 'quoted';
+
+interface SqliRule {
+  readonly id: string;
+  readonly level: Paranoia;
+  readonly score: number;
+  readonly test: (findings: SqlFindings, place: Place) => boolean;
+}
+
+/** True when the code after a closed quote, or the bare value, added a boolean condition. */
+function addsCondition(f: SqlFindings, place: Place): boolean {
+  if (!f.valid || f.logicOperators === 0) return false;
+  if (f.functionAfterOperator || f.subqueryAfterOperator) return true;
+  if (place === 'quoted') return f.comparisonAfterLogic || f.literalAfterLogic;
+  // A bare value needs a constant equality (`and 1=0`) or a literal cut off by a comment
+  // (`or true--`), because prose like "5 > 3 and 2 < 4" is also a valid expression. A value
+  // that starts with the operator (` or x=y`, ` and true`) can only extend a condition.
+  return (
+    (f.equalityAfterLogic && f.constantComparisonAfterLogic) ||
+    (f.literalAfterLogic && f.endComment) ||
+    (f.leadingOperator && (f.literalAfterLogic || f.equalityAfterLogic))
+  );
+}
+
+const RULES: readonly SqliRule[] = [
+  { id: 'sqli-001-union-select', level: 1, score: SCORE.critical, test: (f) => f.unionSelect },
+  { id: 'sqli-002-stacked-statement', level: 1, score: SCORE.critical, test: (f) => f.stackedStatement },
+  {
+    id: 'sqli-003-time-delay',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) =>
+      f.timeDelay &&
+      (place === 'quoted' ||
+        f.leadingOperator ||
+        f.logicOperators > 0 ||
+        f.subquery ||
+        (f.valid && (f.timeDelayCall || f.endComment || f.statementEnd || f.binaryOperators > 0))),
+  },
+  { id: 'sqli-004-tautology', level: 1, score: SCORE.critical, test: (f) => f.tautologyAfterLogic },
+  { id: 'sqli-005-boolean-condition', level: 1, score: SCORE.critical, test: addsCondition },
+  {
+    id: 'sqli-006-comment-truncation',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) => place === 'quoted' && f.valid && f.endComment,
+  },
+  {
+    id: 'sqli-007-clause-injection',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) =>
+      f.clause !== null &&
+      (place === 'quoted'
+        ? f.clauseWithArgument || f.endComment
+        : f.clauseWithArgument && (f.endComment || f.leadingOperator)),
+  },
+  {
+    id: 'sqli-008-function-injection',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) =>
+      f.valid && f.functionAfterOperator && (place === 'quoted' || f.leadingOperator),
+  },
+  {
+    id: 'sqli-009-quoted-tautology',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) => place === 'quoted' && f.valid && f.tautology,
+  },
+  {
+    id: 'sqli-010-subquery',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) =>
+      f.subqueryAfterOperator && (place === 'quoted' || f.leadingOperator || f.logicOperators > 0),
+  },
+  {
+    id: 'sqli-012-appended-tautology',
+    level: 1,
+    score: SCORE.critical,
+    test: (f, place) => place === 'value' && f.valid && f.leadingOperator && f.tautology,
+  },
+  { id: 'sqli-020-lone-tautology', level: 2, score: SCORE.error, test: (f) => f.valid && f.tautology },
+  {
+    id: 'sqli-021-comment-after-expression',
+    level: 2,
+    score: SCORE.warning,
+    test: (f) => f.valid && f.endComment && (f.binaryOperators > 0 || f.leadingOperator),
+  },
+  {
+    id: 'sqli-022-quoted-expression',
+    level: 2,
+    score: SCORE.error,
+    test: (f, place) =>
+      place === 'quoted' &&
+      f.valid &&
+      (f.binaryOperators > 0 || f.logicOperators > 0 || f.statementEnd || f.clause !== null),
+  },
+  { id: 'sqli-023-delay-function', level: 2, score: SCORE.error, test: (f) => f.timeDelay },
+  {
+    id: 'sqli-024-equality-condition',
+    level: 2,
+    score: SCORE.warning,
+    test: (f) => f.valid && f.equalityAfterLogic,
+  },
+  { id: 'sqli-025-server-variable', level: 2, score: SCORE.warning, test: (f) => f.serverVariable },
+  {
+    id: 'sqli-030-logic-expression',
+    level: 3,
+    score: SCORE.warning,
+    test: (f) => f.valid && f.comparisonAfterLogic,
+  },
+  {
+    id: 'sqli-031-clause',
+    level: 3,
+    score: SCORE.warning,
+    test: (f) => f.valid && f.clause !== null,
+  },
+  {
+    id: 'sqli-040-quote-breakout',
+    level: 4,
+    score: SCORE.notice,
+    test: (f, place) => place === 'quoted' && f.validTokens >= 2,
+  },
+];
+
+/**
+ * Structure changes that a field reaching a SQL sink must never carry. A bare value in such a
+ * field may still hold arithmetic such as a date (`2024-01-02`), so only conditions, clauses,
+ * comments and statements count there.
+ */
+function changesStructure(f: SqlFindings, place: Place): boolean {
+  if (place === 'quoted') return f.validTokens >= 2;
+  return (
+    f.logicOperators > 0 ||
+    f.endComment ||
+    f.statementEnd ||
+    f.stackedStatement ||
+    f.unionSelect ||
+    f.clause !== null ||
+    f.subquery ||
+    f.tautology ||
+    f.comparisonAfterLogic
+  );
+}
+
+/** Detects SQL injection in one decoded value. */
+export function detectSqli(input: string, context: DetectContext): RuleHit[] {
+  const found = new Map<string, number>();
+  const add = (ruleId: string, score: number): void => {
+    if ((found.get(ruleId) ?? -1) < score) found.set(ruleId, score);
+  };
+
+  let text = input;
+  if (text.length > MAX_SQL_INPUT) {
+    text = text.slice(0, MAX_SQL_INPUT);
+    add('sqli-099-inspected-prefix', 0);
+  }
+
+  const level = context.strict ? 4 : context.paranoia;
+  const judge = (findings: SqlFindings, place: Place): void => {
+    for (const rule of RULES) {
+      if (rule.level <= level && rule.test(findings, place)) add(rule.id, rule.score);
+    }
+    if (context.strict && changesStructure(findings, place)) {
+      add('sqli-050-sink-structure-change', SCORE.critical);
+    }
+  };
+
+  const judgeQuoted = (quoted: SqlTokens): void => {
+    const first = quoted.tokens[0];
+    // A value that never closes the literal stays data.
+    if (first === undefined || first.open === true) return;
+    judge(judgeSql(quoted.tokens), 'quoted');
+  };
+
+  const bare = tokenizeSql(text);
+  judge(judgeSql(bare.tokens), 'value');
+  if (bare.executableComments > 0 && level >= 2) add('sqli-026-executable-comment', SCORE.error);
+  if (isStatement(bare.tokens)) add('sqli-011-statement', SCORE.critical);
+
+  for (const quote of ["'", '"', '`'] as const) {
+    if (!text.includes(quote)) continue;
+    judgeQuoted(tokenizeSql(text, quote));
+  }
+  // SQL Server maps typographic single quotes to `'` when it stores Unicode text in a
+  // non-Unicode column, so `’ or ‘1’=’1` closes a literal there.
+  if (/[\u2018\u2019\u02bc]/.test(text)) {
+    judgeQuoted(tokenizeSql(text.replace(/[\u2018\u2019\u02bc]/g, "'"), "'"));
+  }
+
+  return [...found].map(([ruleId, score]) => ({ ruleId, family: 'sqli', score }));
 }

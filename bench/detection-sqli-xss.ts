@@ -1,0 +1,150 @@
+/**
+ * Detection quality of the SQL injection and XSS detectors alone, on the payload lists and
+ * benign values in ../shared/corpora (or the folder given as BENCH_CORPORA):
+ *
+ *   npx tsx bench/detection-sqli-xss.ts [paranoia, default 1] [--misses] [--excluded]
+ *
+ * Each line is decoded the way the WAF engine decodes a value (decodeVariants: raw, URL
+ * decoded, fully decoded) and a line counts as detected when either detector reports a rule
+ * with a score above 0 on any variant. Benign lines are treated as free-text fields.
+ *
+ * Lines that are not payloads are left out of the rate, by this rule (`isPayload`): blank
+ * lines; comment lines starting with `#` and whitespace; cheat-sheet notes (a token, a tab,
+ * then an English description, or a heading made of words and a colon); name lists (the
+ * files of bare event-handler names); and syntax probes, which only provoke an error: lines of
+ * at most three characters (`1'`, `%00`) and lines with no letter and no digit (`''`, `'-'`)
+ * unless a quote is followed by a comment or `=` (`'--`, `'='` are login bypasses). The excluded count is printed, and so is
+ * how many of the excluded lines are flagged anyway.
+ *
+ * Variants: each payload is also tried URL-encoded, with random letter case, and for SQL with
+ * every space replaced by an empty comment `/**\/`.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { decodeVariants } from '../src/validation/waf/decode.js';
+import { detectSqli } from '../src/validation/waf/sqli.js';
+import type { DetectContext, Paranoia, RuleHit } from '../src/validation/waf/types.js';
+import { detectXss } from '../src/validation/waf/xss.js';
+
+const corpora = process.env['BENCH_CORPORA'] ?? join(import.meta.dirname, '../../shared/corpora');
+const paranoia = Number(process.argv[2] ?? '1') as Paranoia;
+const showMisses = process.argv.includes('--misses');
+const showExcluded = process.argv.includes('--excluded');
+const context: DetectContext = { paranoia, strict: false };
+
+/** Files that list event-handler names, one bare name a line, rather than payloads. */
+const NAME_LISTS = new Set(['0xcela_event_handlers.txt', 'port_swigger_xss_cheatsheet_event_handlers.txt']);
+
+function readLines(path: string): string[] {
+  return readFileSync(path, 'utf8').split(/\r?\n/);
+}
+
+function isPayload(line: string, file: string): boolean {
+  if (NAME_LISTS.has(file)) return false;
+  if (line.trim() === '') return false;
+  if (/^#\s/.test(line)) return false;
+  if (/^[^\t]{1,10}\t+\s*[A-Za-z(][\w\s(),-]*$/.test(line)) return false;
+  if (/^[A-Z][A-Za-z -]*:?$/.test(line.trim()) && !/\b(select|union|or|and)\b/i.test(line)) return false;
+  if (line.trim().length <= 3 && !/[=#]|--|\/\*/.test(line)) return false;
+  if (!/[\p{L}\p{N}]/u.test(line) && !/['"`]\s*(?:--|#|\/\*|=)/.test(line)) return false;
+  return true;
+}
+
+function flagged(line: string, detector: (input: string, c: DetectContext) => RuleHit[]): RuleHit[] {
+  const hits: RuleHit[] = [];
+  for (const variant of decodeVariants(line)) {
+    for (const hit of detector(variant, context)) if (hit.score > 0) hits.push(hit);
+  }
+  return hits;
+}
+
+function randomCase(text: string, seed: number): string {
+  let state = seed;
+  let out = '';
+  for (const char of text) {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    out += state & 1 ? char.toUpperCase() : char.toLowerCase();
+  }
+  return out;
+}
+
+interface FamilyReport {
+  payloads: number;
+  detected: number;
+  excluded: number;
+  excludedFlagged: number;
+  variants: Record<string, [number, number]>;
+  misses: string[];
+}
+
+function runFamily(
+  family: 'sqli' | 'xss',
+  detector: (input: string, c: DetectContext) => RuleHit[],
+): FamilyReport {
+  const folder = join(corpora, 'attacks', family);
+  const report: FamilyReport = { payloads: 0, detected: 0, excluded: 0, excludedFlagged: 0, variants: {}, misses: [] };
+  const variantKinds: Record<string, (line: string, index: number) => string> = {
+    'url-encoded': (line) => encodeURIComponent(line),
+    'double-encoded': (line) => encodeURIComponent(encodeURIComponent(line)),
+    'mixed-case': (line, index) => randomCase(line, index + 1),
+  };
+  if (family === 'sqli') variantKinds['comment-inserted'] = (line) => line.replace(/ /g, '/**/');
+
+  for (const file of readdirSync(folder).sort()) {
+    if (!file.endsWith('.txt')) continue;
+    readLines(join(folder, file)).forEach((line, index) => {
+      const hit = flagged(line, detector).length > 0;
+      if (!isPayload(line, file)) {
+        if (line.trim() !== '') {
+          report.excluded++;
+          if (hit) report.excludedFlagged++;
+          if (showExcluded) console.log(`excluded ${file}: ${line}`);
+        }
+        return;
+      }
+      report.payloads++;
+      if (hit) report.detected++;
+      else report.misses.push(`${file}: ${line}`);
+      for (const [kind, make] of Object.entries(variantKinds)) {
+        const counts = (report.variants[kind] ??= [0, 0]);
+        counts[1]++;
+        if (flagged(make(line, index), detector).length > 0) counts[0]++;
+      }
+    });
+  }
+  return report;
+}
+
+function percent(part: number, whole: number): string {
+  return whole === 0 ? 'n/a' : `${((100 * part) / whole).toFixed(1)}%`;
+}
+
+const started = performance.now();
+for (const [family, detector] of [
+  ['sqli', detectSqli],
+  ['xss', detectXss],
+] as const) {
+  const report = runFamily(family, detector);
+  console.log(
+    `${family} paranoia ${paranoia}: ${report.detected}/${report.payloads} detected (${percent(report.detected, report.payloads)}); ` +
+      `${report.excluded} lines excluded, ${report.excludedFlagged} of them flagged anyway`,
+  );
+  for (const [kind, [hit, total]] of Object.entries(report.variants)) {
+    console.log(`  ${kind}: ${hit}/${total} (${percent(hit, total)})`);
+  }
+  if (showMisses) for (const miss of report.misses) console.log(`  miss ${miss}`);
+}
+
+for (const file of ['api-values.txt', 'naughty-strings-benign.txt']) {
+  const lines = readLines(join(corpora, 'benign', file)).filter((line) => line !== '');
+  let falsePositives = 0;
+  for (const line of lines) {
+    const hits = [...flagged(line, detectSqli), ...flagged(line, detectXss)];
+    if (hits.length === 0) continue;
+    falsePositives++;
+    console.log(`  false positive ${file}: ${JSON.stringify(line)} ${hits.map((hit) => hit.ruleId).join(',')}`);
+  }
+  console.log(`benign ${file}: ${falsePositives}/${lines.length} flagged (${percent(falsePositives, lines.length)})`);
+}
+console.log(`elapsed ${(performance.now() - started).toFixed(0)} ms`);

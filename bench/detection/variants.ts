@@ -1,0 +1,51 @@
+/**
+ * Evasion variants of an attack payload, as a client would send them in a field value.
+ * Mixed case and comment insertion change the meaning of some payloads, so they apply only
+ * to the families where the target ignores them.
+ */
+
+export interface Variant {
+  readonly name: string;
+  /** Families the variant keeps the payload's meaning for. */
+  readonly families: readonly string[] | 'all';
+  readonly apply: (payload: string) => string;
+}
+
+/** Percent-encodes every byte that is not unreserved in RFC 3986, as encodeURIComponent. */
+function urlEncode(payload: string): string {
+  try {
+    return encodeURIComponent(payload);
+  } catch {
+    // A lone surrogate cannot be encoded; send the payload as it is.
+    return payload;
+  }
+}
+
+/** Upper-cases every other letter: `select` becomes `SeLeCt`. */
+function mixCase(payload: string): string {
+  let upper = true;
+  let out = '';
+  for (const ch of payload) {
+    if (/[a-z]/i.test(ch)) {
+      out += upper ? ch.toUpperCase() : ch.toLowerCase();
+      upper = !upper;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/** Replaces each run of spaces with an inline SQL comment, which SQL parsers read as a space. */
+function insertComments(payload: string): string {
+  return payload.replace(/ +/g, '/**/');
+}
+
+export const variants: readonly Variant[] = [
+  { name: 'url-encoded', families: 'all', apply: urlEncode },
+  { name: 'double-encoded', families: 'all', apply: (payload) => urlEncode(urlEncode(payload)) },
+  // Keywords of SQL, HTML and LDAP attribute names ignore case; XML names, file names and
+  // commands on Unix and MongoDB operators do not.
+  { name: 'mixed-case', families: ['sqli', 'xss', 'ldap'], apply: mixCase },
+  { name: 'comment-inserted', families: ['sqli'], apply: insertComments },
+];

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Merkle trees over record hashes, in the shape of RFC 6962 (Certificate Transparency): a
+ * leaf is SHA-256(0x00 ‖ record hash), an inner node SHA-256(0x01 ‖ left ‖ right), and a tree
+ * of n leaves splits at the largest power of two below n. The distinct prefixes keep a leaf
+ * from being passed off as an inner node.
+ */
+
+const LEAF = Buffer.from([0]);
+const NODE = Buffer.from([1]);
+
+export function leafHash(recordHash: string): Buffer {
+  return createHash('sha256').update(LEAF).update(Buffer.from(recordHash, 'hex')).digest();
+}
+
+function nodeHash(left: Buffer, right: Buffer): Buffer {
+  return createHash('sha256').update(NODE).update(left).update(right).digest();
+}
+
+/** Returns the root of the tree over `recordHashes` (hex), as hex. An empty tree has none. */
+export function merkleRoot(recordHashes: readonly string[]): string {
+  if (recordHashes.length === 0) throw new RangeError('a Merkle tree needs at least one leaf');
+  // Built level by level; an odd node at the end of a level moves up unpaired, which yields
+  // the same root as the recursive split at the largest power of two.
+  let level = recordHashes.map(leafHash);
+  while (level.length > 1) {
+    const next: Buffer[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      const right = level[i + 1];
+      next.push(right === undefined ? level[i]! : nodeHash(level[i]!, right));
+    }
+    level = next;
+  }
+  return level[0]!.toString('hex');
+}
+
+/** The sibling hashes from a leaf up to the root, with the side each sibling is on. */
+export interface InclusionProof {
+  /** Position of the leaf, counted from 0. */
+  index: number;
+  /** Number of leaves in the tree. */
+  size: number;
+  path: Array<{ side: 'left' | 'right'; hash: string }>;
+}
+
+/** Builds the proof that the leaf at `index` is part of the tree over `recordHashes`. */
+export function inclusionProof(recordHashes: readonly string[], index: number): InclusionProof {
+  if (!Number.isInteger(index) || index < 0 || index >= recordHashes.length) {
+    throw new RangeError(`leaf ${index} is outside a tree of ${recordHashes.length}`);
+  }
+  const path: InclusionProof['path'] = [];
+  let level = recordHashes.map(leafHash);
+  let position = index;
+  while (level.length > 1) {
+    const sibling = position % 2 === 0 ? position + 1 : position - 1;
+    if (sibling < level.length) {
+      path.push({
+        side: position % 2 === 0 ? 'right' : 'left',
+        hash: level[sibling]!.toString('hex'),
+      });
+    }
+    const next: Buffer[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      const right = level[i + 1];
+      next.push(right === undefined ? level[i]! : nodeHash(level[i]!, right));
+    }
+    level = next;
+    position = Math.floor(position / 2);
+  }
+  return { index, size: recordHashes.length, path };
+}
+
+/** Checks that `recordHash` with `proof` leads to `root`. */
+export function verifyInclusion(recordHash: string, proof: InclusionProof, root: string): boolean {
+  let hash = leafHash(recordHash);
+  for (const step of proof.path) {
+    const sibling = Buffer.from(step.hash, 'hex');
+    hash = step.side === 'right' ? nodeHash(hash, sibling) : nodeHash(sibling, hash);
+  }
+  return hash.toString('hex') === root;
+}

@@ -1,0 +1,218 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import Database from 'better-sqlite3';
+
+import { StoreUnavailableError } from '../core/errors.js';
+import type { AuditRecord, RecordKind, StoredAuditRecord } from './record.js';
+import type { AuditStore, ChainHead, RecordQuery, SealRecords } from './store.js';
+
+/**
+ * The audit log in one SQLite file, the default for a single gateway.
+ *
+ * Durability: the file is in WAL mode with `synchronous = FULL`, so every commit syncs the
+ * WAL before it returns and an acknowledged append survives a crash of the process and of
+ * the machine. `NORMAL` would only survive a crash of the process. Group commit pays that
+ * sync once per batch, not once per event.
+ */
+
+export interface SqliteAuditOptions {
+  path: string;
+  /** `full` (the default) syncs every commit; `normal` syncs at checkpoints of the WAL. */
+  synchronous?: 'full' | 'normal';
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS audit_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    time TEXT NOT NULL,
+    type TEXT NOT NULL,
+    category TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    hmac TEXT NOT NULL,
+    hmac_kid TEXT NOT NULL,
+    UNIQUE (instance, seq)
+  );
+  CREATE INDEX IF NOT EXISTS audit_records_kind ON audit_records (instance, kind, seq);
+  CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records (time);
+`;
+
+// A type alias, not an interface, so that it satisfies pg's QueryResultRow index signature.
+export type AuditRow = {
+  id: number;
+  instance: string;
+  seq: number;
+  kind: string;
+  time: string;
+  type: string;
+  category: string;
+  severity: string;
+  body: string;
+  prev_hash: string;
+  hash: string;
+  hmac: string;
+  hmac_kid: string;
+};
+
+export function recordFromRow(row: AuditRow): StoredAuditRecord {
+  return {
+    id: Number(row.id),
+    instance: row.instance,
+    seq: Number(row.seq),
+    kind: row.kind as RecordKind,
+    time: row.time,
+    type: row.type,
+    category: row.category,
+    severity: row.severity,
+    body: row.body,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+    hmac: row.hmac,
+    hmacKid: row.hmac_kid,
+  };
+}
+
+export class SqliteAuditStore implements AuditStore {
+  readonly kind = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly headQuery: Database.Statement;
+  private readonly appendTx: (instance: string, seal: SealRecords) => AuditRecord[];
+
+  constructor(options: SqliteAuditOptions) {
+    mkdirSync(dirname(options.path), { recursive: true });
+    try {
+      this.db = new Database(options.path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    } catch (error) {
+      throw new StoreUnavailableError(`cannot open the audit log ${options.path}`, {
+        cause: error,
+      });
+    }
+    this.insert = this.db.prepare(
+      `INSERT INTO audit_records (instance, seq, kind, time, type, category, severity, body, prev_hash, hash, hmac, hmac_kid)
+       VALUES (@instance, @seq, @kind, @time, @type, @category, @severity, @body, @prevHash, @hash, @hmac, @hmacKid)`,
+    );
+    this.headQuery = this.db.prepare(
+      'SELECT seq, hash FROM audit_records WHERE instance = ? ORDER BY seq DESC LIMIT 1',
+    );
+    const transaction = this.db.transaction((instance: string, seal: SealRecords) => {
+      const records = seal(this.readHead(instance));
+      for (const record of records) this.insert.run(record);
+      return records;
+    });
+    // IMMEDIATE takes the write lock before the head is read, so that two processes
+    // appending to one chain cannot both build on the same head.
+    this.appendTx = (instance, seal) => transaction.immediate(instance, seal);
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  append(instance: string, seal: SealRecords): Promise<AuditRecord[]> {
+    try {
+      return Promise.resolve(this.appendTx(instance, seal));
+    } catch (error) {
+      return Promise.reject(new StoreUnavailableError('audit log append failed', { cause: error }));
+    }
+  }
+
+  head(instance: string): Promise<ChainHead | undefined> {
+    return Promise.resolve(this.readHead(instance));
+  }
+
+  instances(): Promise<string[]> {
+    const rows = this.db
+      .prepare('SELECT DISTINCT instance FROM audit_records ORDER BY instance')
+      .all() as Array<{ instance: string }>;
+    return Promise.resolve(rows.map((row) => row.instance));
+  }
+
+  scan(instance: string, fromSeq: number, limit: number): Promise<AuditRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM audit_records WHERE instance = ? AND seq >= ? ORDER BY seq LIMIT ?')
+      .all(instance, fromSeq, limit) as AuditRow[];
+    return Promise.resolve(rows.map(recordFromRow));
+  }
+
+  get(instance: string, seq: number): Promise<AuditRecord | undefined> {
+    const row = this.db
+      .prepare('SELECT * FROM audit_records WHERE instance = ? AND seq = ?')
+      .get(instance, seq) as AuditRow | undefined;
+    return Promise.resolve(row && recordFromRow(row));
+  }
+
+  scanKind(instance: string, kind: RecordKind): Promise<AuditRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM audit_records WHERE instance = ? AND kind = ? ORDER BY seq')
+      .all(instance, kind) as AuditRow[];
+    return Promise.resolve(rows.map(recordFromRow));
+  }
+
+  lastCheckpoint(instance: string): Promise<number | undefined> {
+    const row = this.db
+      .prepare(
+        "SELECT seq FROM audit_records WHERE instance = ? AND kind = 'checkpoint' ORDER BY seq DESC LIMIT 1",
+      )
+      .get(instance) as { seq: number } | undefined;
+    return Promise.resolve(row && Number(row.seq));
+  }
+
+  query(filter: RecordQuery): Promise<StoredAuditRecord[]> {
+    const where: string[] = ['id > ?'];
+    const params: unknown[] = [filter.afterId ?? 0];
+    if (filter.since !== undefined) {
+      where.push('time >= ?');
+      params.push(filter.since);
+    }
+    if (filter.until !== undefined) {
+      where.push('time < ?');
+      params.push(filter.until);
+    }
+    if (filter.types !== undefined && filter.types.length > 0) {
+      where.push(`type IN (${filter.types.map(() => '?').join(',')})`);
+      params.push(...filter.types);
+    }
+    if (filter.severities !== undefined && filter.severities.length > 0) {
+      where.push(`severity IN (${filter.severities.map(() => '?').join(',')})`);
+      params.push(...filter.severities);
+    }
+    params.push(filter.limit);
+    const rows = this.db
+      .prepare(`SELECT * FROM audit_records WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
+      .all(...params) as AuditRow[];
+    return Promise.resolve(rows.map(recordFromRow));
+  }
+
+  remove(instance: string, fromSeq: number, toSeq: number): Promise<number> {
+    const result = this.db
+      .prepare('DELETE FROM audit_records WHERE instance = ? AND seq BETWEEN ? AND ?')
+      .run(instance, fromSeq, toSeq);
+    return Promise.resolve(result.changes);
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+
+  /** The underlying handle, for tests that tamper with the file as an attacker would. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  private readHead(instance: string): ChainHead | undefined {
+    const row = this.headQuery.get(instance) as { seq: number; hash: string } | undefined;
+    return row && { seq: Number(row.seq), hash: row.hash };
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The public entry points: compile and evaluate expressions, and render templates with
+ * several `{{ }}` parts. Compiled expressions and templates are kept in a bounded LRU cache
+ * keyed by their source.
+ */
+import { toStr } from './coerce.js';
+import { compileExpression, parseAt, positionAt } from './compile.js';
+import { ExpressionDate } from './date.js';
+import { ExpressionLimitError, ExpressionSyntaxError } from './errors.js';
+import { Interpreter } from './interpreter.js';
+import { Budget, resolveLimits, type ExpressionLimits } from './limits.js';
+import type { ExprNode } from './nodes.js';
+import {
+  createObject,
+  ownValue,
+  PreparedData,
+  prepareData,
+  toResult,
+  type DataObject,
+  type ExpressionResult,
+  type Value,
+} from './values.js';
+
+export interface ExpressionEngineOptions {
+  limits?: Partial<ExpressionLimits>;
+  /** Maximum compiled sources kept; 0 turns the cache off. Default 1,000. */
+  cacheSize?: number;
+  /** The clock behind `$now` and `$today`, in epoch milliseconds. Default Date.now. */
+  now?: () => number;
+}
+
+/** An expression checked and ready to evaluate. */
+export interface CompiledExpression {
+  readonly source: string;
+  /** @internal */
+  readonly node: ExprNode;
+}
+
+/** A template split into text and compiled `{{ }}` parts. */
+export interface CompiledTemplate {
+  readonly source: string;
+  /** Text parts; `texts[i]` precedes `parts[i]`, and the last one follows every part. */
+  readonly texts: readonly string[];
+  /** @internal */
+  readonly parts: readonly ExprNode[];
+}
+
+/** Data for an evaluation: variables by name (`{ $json: body }`), or data prepared once. */
+export type ExpressionData = Record<string, unknown> | PreparedData;
+
+/** A least-recently-used map: a Map keeps insertion order, so the first key is the oldest. */
+class LruCache<V> {
+  private readonly entries = new Map<string, V>();
+
+  constructor(private readonly size: number) {}
+
+  get(key: string): V | undefined {
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    if (this.size === 0) return;
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    if (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  get count(): number {
+    return this.entries.size;
+  }
+}
+
+export class ExpressionEngine {
+  readonly limits: ExpressionLimits;
+  private readonly expressions: LruCache<CompiledExpression>;
+  private readonly templates: LruCache<CompiledTemplate>;
+  private readonly now: () => number;
+
+  constructor(options: ExpressionEngineOptions = {}) {
+    this.limits = resolveLimits(options.limits);
+    const cacheSize = options.cacheSize ?? 1_000;
+    if (!Number.isInteger(cacheSize) || cacheSize < 0)
+      throw new TypeError('cacheSize must be an integer of 0 or more');
+    this.expressions = new LruCache(cacheSize);
+    this.templates = new LruCache(cacheSize);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Parses and checks an expression, or returns it from the cache. */
+  compile(source: string): CompiledExpression {
+    const cached = this.expressions.get(source);
+    if (cached !== undefined) return cached;
+    const compiled = Object.freeze({ source, node: compileExpression(source, this.limits) });
+    this.expressions.set(source, compiled);
+    return compiled;
+  }
+
+  /**
+   * Splits a template into text and `{{ expression }}` parts and compiles each part. The
+   * parser finds where each expression ends, so `}}` inside a string or an object literal
+   * does not end it early.
+   */
+  compileTemplate(source: string): CompiledTemplate {
+    const cached = this.templates.get(source);
+    if (cached !== undefined) return cached;
+    if (source.length > this.limits.maxSourceLength)
+      throw new ExpressionLimitError('sourceLength', this.limits.maxSourceLength);
+
+    const texts: string[] = [];
+    const parts: ExprNode[] = [];
+    let position = 0;
+    for (;;) {
+      const open = source.indexOf('{{', position);
+      if (open === -1) break;
+      texts.push(source.slice(position, open));
+      const { node, end } = parseAt(source, open + 2, this.limits);
+      const close = /^\s*\}\}/.exec(source.slice(end, end + this.limits.maxSourceLength));
+      if (close === null)
+        throw new ExpressionSyntaxError('expected }} after the expression', positionAt(source, end));
+      parts.push(node);
+      position = end + close[0].length;
+    }
+    texts.push(source.slice(position));
+    const compiled = Object.freeze({ source, texts: Object.freeze(texts), parts: Object.freeze(parts) });
+    this.templates.set(source, compiled);
+    return compiled;
+  }
+
+  /** Copies data once for many evaluations, e.g. one request's view for several rules. */
+  prepare(data: Record<string, unknown>): PreparedData {
+    return prepareData(data, this.limits.maxDataValues);
+  }
+
+  /**
+   * Evaluates an expression against `data`. Returns frozen JSON-like data with dates as ISO
+   * strings; throws an ExpressionError subclass on invalid source, an unknown variable or
+   * method, a blocked property or an exceeded limit.
+   */
+  evaluate(source: string | CompiledExpression, data: ExpressionData = {}): ExpressionResult {
+    const compiled = typeof source === 'string' ? this.compile(source) : source;
+    const budget = new Budget(this.limits);
+    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data));
+    return toResult(interpreter.run(compiled.node), this.limits.maxOutputSize);
+  }
+
+  /**
+   * Renders a template: each `{{ }}` part is evaluated and written as a string (null and
+   * undefined as nothing, objects and arrays as JSON, dates as ISO 8601). All parts share one
+   * evaluation's limits.
+   */
+  renderTemplate(template: string | CompiledTemplate, data: ExpressionData = {}): string {
+    const compiled = typeof template === 'string' ? this.compileTemplate(template) : template;
+    const budget = new Budget(this.limits);
+    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data));
+    const max = this.limits.maxOutputSize;
+    let output = compiled.texts[0]!;
+    for (let index = 0; index < compiled.parts.length; index++) {
+      output += renderValue(interpreter.run(compiled.parts[index]!), budget, max) + compiled.texts[index + 1]!;
+      if (output.length > max) throw new ExpressionLimitError('outputSize', max);
+    }
+    return output;
+  }
+
+  /** The number of compiled expressions and templates in the cache. */
+  get cached(): number {
+    return this.expressions.count + this.templates.count;
+  }
+
+  private scopeOf(data: ExpressionData): DataObject {
+    const scope = data instanceof PreparedData ? data.scope : this.prepare(data).scope;
+    const now = this.now();
+    // `$now` and `$today` are added unless the data defines them.
+    if (ownValue(scope, '$now') !== undefined && ownValue(scope, '$today') !== undefined) return scope;
+    const date = ExpressionDate.fromEpoch(now)!;
+    const entries = new Map<string, Value>([
+      ['$now', date],
+      ['$today', date.startOf('day')],
+    ]);
+    for (const key of Object.keys(scope)) entries.set(key, ownValue(scope, key));
+    return createObject(entries);
+  }
+}
+
+function renderValue(value: Value, budget: Budget, max: number): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object' && !(value instanceof ExpressionDate)) {
+    return JSON.stringify(toResult(value, max));
+  }
+  return toStr(value, budget);
+}
+
+const defaultEngine = new ExpressionEngine();
+
+/** Evaluates an expression with the default limits and a shared cache. */
+export function evaluate(source: string, data: ExpressionData = {}): ExpressionResult {
+  return defaultEngine.evaluate(source, data);
+}
+
+/** Renders a template such as `Total: {{ $json.order.total * 1.2 }}` with the default limits. */
+export function renderTemplate(template: string, data: ExpressionData = {}): string {
+  return defaultEngine.renderTemplate(template, data);
+}

@@ -1,0 +1,158 @@
+/**
+ * The upload guard: on routes with an `upload` policy it parses the multipart body as it
+ * streams, checks, scans and stores the files, and replaces the body with what the route's
+ * `storage.forward` asks for: a JSON reference to the stored files, or a multipart body
+ * rebuilt from the checked files. It runs last, after authentication and rate limits, so
+ * that anonymous floods are refused before any file is written or scanned.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+
+import { headerValue, policyOf, type RequestContext } from '../core/context.js';
+import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
+import type { Logger } from '../core/logger.js';
+import type { EventBus } from '../events/bus.js';
+import type { UploadPolicy } from './config.js';
+import { UploadInspector, type UploadResult } from './inspect.js';
+import type { UploadSource } from './multipart.js';
+import { rejectUpload } from './rejections.js';
+
+/** The request stream of each context on an upload route, set by the runtime. */
+const sources = new WeakMap<RequestContext, Readable>();
+
+/**
+ * Hands the guard the request stream of `ctx`. Guards never see the request object, and only
+ * this guard consumes the body stream itself.
+ */
+export function attachUploadSource(ctx: RequestContext, req: IncomingMessage): void {
+  sources.set(ctx, req);
+}
+
+/** The result of the upload guard for a request it admitted, for the application to read. */
+const results = new WeakMap<
+  RequestContext | IncomingMessage,
+  Extract<UploadResult, { ok: true }>
+>();
+
+/** Returns the stored files of an admitted upload request, by its context or request object. */
+export function uploadResultOf(
+  key: RequestContext | IncomingMessage,
+): Extract<UploadResult, { ok: true }> | undefined {
+  return results.get(key);
+}
+
+export class UploadGuard implements Guard {
+  readonly name = 'upload';
+  private readonly inspectors = new Map<UploadPolicy, UploadInspector>();
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  check(ctx: RequestContext): Verdict | Promise<Verdict> {
+    const policy = (policyOf(ctx) as { upload?: UploadPolicy } | undefined)?.upload;
+    if (policy === undefined) return CONTINUE;
+    if (ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'OPTIONS') return CONTINUE;
+    return this.inspect(ctx, this.inspectorFor(policy));
+  }
+
+  async close(): Promise<void> {
+    for (const inspector of this.inspectors.values()) inspector.close();
+  }
+
+  private inspectorFor(policy: UploadPolicy): UploadInspector {
+    let inspector = this.inspectors.get(policy);
+    if (inspector === undefined) {
+      inspector = new UploadInspector(policy, { logger: this.logger, bus: this.bus });
+      this.inspectors.set(policy, inspector);
+    }
+    return inspector;
+  }
+
+  private async inspect(ctx: RequestContext, inspector: UploadInspector): Promise<Verdict> {
+    const source = sourceOf(ctx);
+    if (source === undefined) {
+      // NOTE: a context built without the runtime (a custom adapter) has no stream to read.
+      this.logger.error(
+        { correlationId: ctx.correlationId },
+        'upload route without a request stream; the request is rejected',
+      );
+      return rejectUpload({ reason: 'malformed', detail: 'The upload could not be read.' });
+    }
+    const result = await inspector.inspectSource(ctx.headers, source);
+    if (!result.ok) return rejectUpload(result.rejection);
+
+    // The upstream headers are built from the request's own, so the new media type goes there.
+    const headers = ctx.headers as Record<string, string | string[] | undefined>;
+    headers['content-type'] = result.contentType;
+    if (ctx.body === undefined) ctx.body = result.body;
+    ctx.forwardBody = result.body;
+    results.set(ctx, result);
+    const req = sources.get(ctx);
+    if (req !== undefined) results.set(req as IncomingMessage, result);
+    this.publishAccepted(ctx, result);
+    return CONTINUE;
+  }
+
+  private publishAccepted(ctx: RequestContext, result: Extract<UploadResult, { ok: true }>): void {
+    const principal = ctx.principal;
+    const userAgent = headerValue(ctx.headers, 'user-agent');
+    this.bus.publish({
+      type: 'upload.accepted',
+      category: 'data_access',
+      severity: 'info',
+      outcome: 'success',
+      component: this.name,
+      correlationId: ctx.correlationId,
+      actor: {
+        type: principal ? principal.type : 'anonymous',
+        id: principal?.id,
+        ip: ctx.ip,
+        userAgent: userAgent?.slice(0, 256),
+      },
+      target: {
+        resourceType: 'upload',
+        method: ctx.method,
+        route: ctx.route?.id,
+        path: ctx.path.slice(0, 512),
+      },
+      details: {
+        files: result.files.map((file) => ({
+          id: file.id,
+          field: file.field,
+          size: file.size,
+          sha256: file.sha256,
+          type: file.type,
+          status: file.status,
+          ...(file.flags ? { flags: file.flags } : {}),
+        })),
+        fields: result.fields.length,
+      },
+    });
+  }
+}
+
+/**
+ * Returns the body source: bytes a body guard already read whole, or the request stream.
+ * An adapter's application reads the body after the guards, so there a placeholder keeps the
+ * stream open for the replacement body.
+ */
+function sourceOf(ctx: RequestContext): UploadSource | undefined {
+  if (ctx.body !== undefined) return { kind: 'buffer', body: ctx.body };
+  const stream = sources.get(ctx);
+  if (stream === undefined) return undefined;
+  const keepOpen = ctx.bodyReader !== undefined && !ctx.bodyReader.countsStreamedBytes;
+  return { kind: 'stream', stream, keepOpen };
+}
+
+/** Creates the guard when any route has an upload policy. */
+export function createUploadGuard(
+  policies: Iterable<{ upload?: UploadPolicy }>,
+  options: { bus: EventBus; logger: Logger },
+): UploadGuard | undefined {
+  for (const policy of policies) {
+    if (policy.upload !== undefined) return new UploadGuard(options.bus, options.logger);
+  }
+  return undefined;
+}

@@ -1,0 +1,121 @@
+/**
+ * The Ajv instances that compile the JSON Schemas of the configuration: strict mode, all
+ * errors, the formats of ajv-formats, the named formats and keywords Bulwark adds, and a
+ * regular-expression engine that refuses to match long strings.
+ *
+ * Ajv compiles each schema to a JavaScript function with `new Function`. That runs on schema
+ * text from the operator's configuration at start, never on request data.
+ */
+import { Ajv, type KeywordDefinition } from 'ajv';
+import type { RegExpEngine, RegExpLike } from 'ajv/dist/types/index.js';
+import addFormatsModule from 'ajv-formats';
+
+// ajv-formats is CommonJS with a default export that TypeScript sees one level down.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+/** Longest string a `pattern` or `patternProperties` regular expression is run on, by default. */
+export const DEFAULT_MAX_PATTERN_INPUT = 4096;
+
+/**
+ * Builds the engine Ajv calls for `pattern` and `patternProperties`. A string longer than
+ * `maxInput` fails the pattern without running it, so even a pattern that the ReDoS check
+ * let through (in `warn` mode, or one it could not judge) backtracks over a bounded input.
+ * The native engine is kept for shorter strings because it matches what schema authors test
+ * with, and no safe engine such as RE2 is a dependency of this project.
+ */
+export function boundedRegExp(maxInput: number): RegExpEngine {
+  const engine = (pattern: string, flags: string): RegExpLike => {
+    const regExp = new RegExp(pattern, flags);
+    return {
+      test: (text: string) => text.length <= maxInput && regExp.test(text),
+      // Ajv caches compiled patterns under this key.
+      toString: () => `${regExp.toString()}<=${maxInput}`,
+    } as RegExpLike;
+  };
+  engine.code = 'boundedRegExp';
+  return engine;
+}
+
+/**
+ * Named formats that configuration schemas may use beyond those of ajv-formats. Each is a
+ * linear regular expression or a plain function.
+ */
+export const customFormats: Record<string, RegExp | ((value: string) => boolean)> = {
+  /** An E.164 telephone number: `+`, then 8 to 15 digits, the first not 0. */
+  e164: /^\+[1-9][0-9]{7,14}$/,
+  /** A URL slug: lower-case letters and digits in groups joined by single dashes. */
+  slug: /^[a-z0-9]+(?:-[a-z0-9]+)*$/,
+  /** The shape of an ISO 3166-1 alpha-2 country code (not checked against the list). */
+  'country-code': /^[A-Z]{2}$/,
+  /** The shape of an ISO 4217 currency code (not checked against the list). */
+  'currency-code': /^[A-Z]{3}$/,
+  /** Text without control characters (tab, line feed and carriage return allowed) or bidi controls. */
+  'safe-text': (value) => !UNSAFE_TEXT.test(value),
+};
+
+// C0 controls except tab, LF and CR; DEL and C1 controls; bidi embeddings, overrides and isolates.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+
+/** Keywords that configuration schemas may use beyond the JSON Schema vocabulary. */
+export const customKeywords: KeywordDefinition[] = [
+  {
+    // Length limits in bytes matter where a store counts bytes, not characters.
+    keyword: 'maxBytes',
+    type: 'string',
+    schemaType: 'number',
+    validate: (max: number, value: string) => Buffer.byteLength(value, 'utf8') <= max,
+    metaSchema: { type: 'integer', minimum: 0 },
+    error: { message: 'must be at most the number of UTF-8 bytes given by maxBytes' },
+  },
+  {
+    // `minLength: 1` accepts a string of spaces, which is seldom what a required name means.
+    keyword: 'notBlank',
+    type: 'string',
+    schemaType: 'boolean',
+    validate: (required: boolean, value: string) => !required || value.trim() !== '',
+    metaSchema: { type: 'boolean' },
+    error: { message: 'must contain a character other than white space' },
+  },
+];
+
+export interface AjvSettings {
+  /** Strings in query, path parameters and headers are converted to the schema's types. */
+  coerceTypes: boolean;
+  maxPatternInput: number;
+}
+
+const instances = new Map<string, Ajv>();
+
+/** Returns the shared Ajv instance for `settings`, creating it on first use. */
+export function ajvFor(settings: AjvSettings): Ajv {
+  const key = `${settings.coerceTypes}|${settings.maxPatternInput}`;
+  let ajv = instances.get(key);
+  if (ajv === undefined) {
+    ajv = createAjv(settings);
+    instances.set(key, ajv);
+  }
+  return ajv;
+}
+
+function createAjv(settings: AjvSettings): Ajv {
+  const ajv = new Ajv({
+    strict: true,
+    allErrors: true,
+    // `coerceTypes: 'array'` also wraps a single query value into an array where the schema
+    // expects one, so `?tag=a` and `?tag=a&tag=b` both validate against `type: array`.
+    coerceTypes: settings.coerceTypes ? 'array' : false,
+    useDefaults: false,
+    // Schemas are compiled under the operator's file name, and a second schema with the same
+    // `$id` must not clash with the first.
+    addUsedSchema: false,
+    code: { regExp: boundedRegExp(settings.maxPatternInput) },
+    // The bounded engine only knows the flags `u` and none.
+    unicodeRegExp: true,
+  });
+  addFormats(ajv, { mode: 'full' });
+  for (const [name, format] of Object.entries(customFormats)) ajv.addFormat(name, format);
+  for (const keyword of customKeywords) ajv.addKeyword(keyword);
+  return ajv;
+}

@@ -1,0 +1,286 @@
+/**
+ * Compiles the schema of one request part, once at start: reads the file, checks its
+ * patterns for ReDoS, applies the unknown-fields policy and compiles it with Ajv. A zod
+ * schema from library options is wrapped to the same interface.
+ */
+import { readFileSync } from 'node:fs';
+
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+
+import { ConfigError, type ConfigIssue } from '../../core/errors.js';
+import { ajvFor } from './ajv.js';
+import type { SchemaSource } from './config.js';
+import { ajvIssues, type RequestPart, type ValidationIssue } from './issues.js';
+import { checkPattern, escapePointer, schemaPatterns, type PatternVerdict } from './redos.js';
+import { zodValidator } from './zod.js';
+
+/** The outcome of validating one part. */
+export interface PartResult {
+  issues: ValidationIssue[];
+  /**
+   * Whether unknown fields were removed, so the part must be forwarded rewritten. Only with
+   * the `strip` policy.
+   */
+  stripped: boolean;
+  /** The value to forward when `stripped`: the input without its unknown fields. */
+  value: unknown;
+}
+
+/** Validates one part of a request. */
+export interface PartValidator {
+  /**
+   * Validates `value`, removing unknown fields in place under the `strip` policy. `coerce`
+   * selects the variant for string-only inputs (query, path parameters, headers, forms).
+   */
+  validate(value: unknown, coerce: boolean): PartResult;
+}
+
+export interface CompileSettings {
+  part: RequestPart;
+  unknownFields: 'reject' | 'strip';
+  redos: 'reject' | 'warn';
+  maxPatternInput: number;
+  /** Where the schema is set, for messages, e.g. `routes.2.validate.body`. */
+  configPath: string;
+  /** Receives patterns that recheck found vulnerable or could not judge in `warn` mode. */
+  warn: (verdict: PatternVerdict, where: string) => void;
+}
+
+/** Largest schema file read, like the limit on the configuration file itself. */
+const MAX_SCHEMA_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Compiles `source` for one part. Throws a ConfigError that names the file (or the
+ * configuration path) and the JSON pointer of the problem.
+ */
+export function compilePart(source: SchemaSource, settings: CompileSettings): PartValidator {
+  if (source.kind === 'zod') return zodValidator(source.schema(), settings);
+
+  const where = source.kind === 'file' ? source.path : settings.configPath;
+  const schema = source.kind === 'file' ? readSchemaFile(source.path, settings) : source.schema;
+  checkPatterns(schema, where, settings);
+
+  // Headers always carry fields a schema does not name, and path parameters are fixed by
+  // the route, so the policy applies to the body and the query only.
+  const policed = settings.part === 'body' || settings.part === 'query';
+  const prepared = policed ? closeObjects(schema) : schema;
+  const strict = compileWith(
+    ajvFor({ coerceTypes: false, maxPatternInput: settings.maxPatternInput }),
+    prepared,
+    where,
+    settings,
+  );
+  const coercing = compileWith(
+    ajvFor({ coerceTypes: true, maxPatternInput: settings.maxPatternInput }),
+    prepared,
+    where,
+    settings,
+  );
+
+  return {
+    validate(value, coerce) {
+      const validate = coerce ? coercing : strict;
+      if (validate(value)) return { issues: [], stripped: false, value };
+      const errors = validate.errors ?? [];
+      if (!policed || settings.unknownFields === 'reject' || !onlyUnknownFields(errors))
+        return { issues: ajvIssues(settings.part, errors), stripped: false, value };
+
+      // Every failure is an unknown field: remove them and validate again, since a field
+      // may have failed one branch of an `anyOf` that another branch accepts.
+      removeFields(value, errors);
+      if (validate(value)) return { issues: [], stripped: true, value };
+      return { issues: ajvIssues(settings.part, validate.errors ?? []), stripped: false, value };
+    },
+  };
+}
+
+function readSchemaFile(path: string, settings: CompileSettings): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'file not found'
+        : (error as Error).message;
+    throw schemaError(settings, path, '', `cannot read schema file: ${reason}`);
+  }
+  if (text.length > MAX_SCHEMA_FILE_BYTES)
+    throw schemaError(
+      settings,
+      path,
+      '',
+      `schema file is larger than ${MAX_SCHEMA_FILE_BYTES} bytes`,
+    );
+  let schema: unknown;
+  try {
+    schema = JSON.parse(text);
+  } catch (error) {
+    throw schemaError(
+      settings,
+      path,
+      '',
+      `schema file is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema))
+    throw schemaError(settings, path, '', 'schema file must hold a JSON object');
+  return schema as Record<string, unknown>;
+}
+
+function checkPatterns(schema: unknown, where: string, settings: CompileSettings): void {
+  for (const pattern of schemaPatterns(schema)) {
+    const verdict = checkPattern(pattern);
+    if (verdict.status === 'safe') continue;
+    if (verdict.status === 'invalid') {
+      throw schemaError(
+        settings,
+        where,
+        pattern.pointer,
+        'is not a valid regular expression (with the u flag)',
+      );
+    }
+    if (verdict.status === 'vulnerable' && settings.redos === 'reject') {
+      throw schemaError(
+        settings,
+        where,
+        pattern.pointer,
+        `pattern is vulnerable to ReDoS (${verdict.complexity} backtracking); rewrite it without nested or overlapping repetition, or set validation.redos: warn`,
+      );
+    }
+    settings.warn(verdict, where);
+  }
+}
+
+function compileWith(
+  ajv: Ajv,
+  schema: Record<string, unknown>,
+  where: string,
+  settings: CompileSettings,
+): ValidateFunction {
+  if (!ajv.validateSchema(schema)) {
+    const first = ajv.errors?.[0];
+    throw schemaError(
+      settings,
+      where,
+      first?.instancePath ?? '',
+      `invalid JSON Schema: ${first?.message ?? 'does not match the meta-schema'}`,
+    );
+  }
+  try {
+    return ajv.compile(schema);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw schemaError(
+      settings,
+      where,
+      pointerOf(message, schema),
+      `invalid JSON Schema: ${message}`,
+    );
+  }
+}
+
+/** Finds the JSON pointer an Ajv compile error refers to, where its message shows one. */
+function pointerOf(message: string, schema: unknown): string {
+  const at = /at "#([^"]*)"/.exec(message)?.[1];
+  if (at !== undefined) return decodeURI(at);
+  const keyword = /unknown keyword: "([^"]+)"/.exec(message)?.[1];
+  if (keyword !== undefined) return findKey(schema, keyword, '') ?? '';
+  return '';
+}
+
+function findKey(node: unknown, key: string, pointer: string): string | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  for (const [name, value] of Object.entries(node)) {
+    const at = `${pointer}/${escapePointer(name)}`;
+    if (name === key) return at;
+    const found = findKey(value, key, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function schemaError(
+  settings: CompileSettings,
+  file: string,
+  pointer: string,
+  message: string,
+): ConfigError {
+  const issue: ConfigIssue = {
+    path: settings.configPath,
+    value: pointer === '' ? file : `${file}#${pointer}`,
+    message,
+    code: 'BWK_ERR_CONFIG_SCHEMA',
+  };
+  return new ConfigError(file, [issue]);
+}
+
+const COMBINATORS = new Set(['allOf', 'anyOf', 'oneOf', 'not', 'if', 'then', 'else']);
+
+/**
+ * Returns a copy of `schema` where every object schema that declares `properties` and says
+ * nothing about other properties gets `additionalProperties: false`. Subschemas inside
+ * `allOf`, `anyOf`, `oneOf`, `not` and `if`/`then`/`else` are left open, because closing
+ * them would reject the fields a sibling subschema declares; such schemas should set
+ * `additionalProperties` or `unevaluatedProperties` themselves.
+ */
+export function closeObjects(schema: Record<string, unknown>): Record<string, unknown> {
+  return close(schema, false) as Record<string, unknown>;
+}
+
+function close(node: unknown, insideCombinator: boolean): unknown {
+  if (Array.isArray(node)) return node.map((item) => close(item, insideCombinator));
+  if (node === null || typeof node !== 'object') return node;
+
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (DATA_KEYWORDS.has(key)) copy[key] = value;
+    else if (
+      key === 'properties' ||
+      key === 'patternProperties' ||
+      key === '$defs' ||
+      key === 'definitions'
+    )
+      copy[key] = mapValues(value, (inner) => close(inner, false));
+    else copy[key] = close(value, insideCombinator || COMBINATORS.has(key));
+  }
+  const open =
+    !('additionalProperties' in copy) &&
+    !('unevaluatedProperties' in copy) &&
+    !('patternProperties' in copy);
+  if (!insideCombinator && 'properties' in copy && open) copy.additionalProperties = false;
+  return copy;
+}
+
+const DATA_KEYWORDS = new Set(['const', 'enum', 'default', 'examples']);
+
+function mapValues(value: unknown, map: (inner: unknown) => unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, map(inner)]));
+}
+
+function onlyUnknownFields(errors: readonly ErrorObject[]): boolean {
+  return errors.length > 0 && errors.every((error) => error.keyword === 'additionalProperties');
+}
+
+/** Deletes the properties that `additionalProperties` errors name, in place. */
+function removeFields(value: unknown, errors: readonly ErrorObject[]): void {
+  for (const error of errors) {
+    const name = (error.params as { additionalProperty?: unknown }).additionalProperty;
+    if (typeof name !== 'string') continue;
+    const parent = valueAtPointer(value, error.instancePath);
+    if (parent !== null && typeof parent === 'object' && !Array.isArray(parent))
+      delete (parent as Record<string, unknown>)[name];
+  }
+}
+
+function valueAtPointer(root: unknown, pointer: string): unknown {
+  if (pointer === '') return root;
+  let current = root;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    if (current === null || typeof current !== 'object') return undefined;
+    current = Object.hasOwn(current, key) ? (current as Record<string, unknown>)[key] : undefined;
+  }
+  return current;
+}

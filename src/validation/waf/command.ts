@@ -1,0 +1,160 @@
+/**
+ * OS command injection, Unix and Windows. The input is split at shell control operators
+ * (`;`, `|`, `||`, `&`, `&&`, newline) and at command substitutions (backticks, `$( )`), and
+ * each piece that follows one is read as a simple command: its first word, once quotes,
+ * backslashes, `${IFS}` and a directory prefix are removed, is compared with a list of
+ * commands an attacker runs to probe or take over a host. Prose such as "Ben & Jerry's" or
+ * "rm -rf is dangerous" is passed because a piece must look like a command line (a known
+ * command whose arguments are flags, paths, addresses or nothing), not just contain a word.
+ */
+import type { DetectContext, RuleHit } from './types.js';
+import { SCORE } from './rule-table.js';
+
+/** Commands whose name is not an English word; seeing one after an operator is enough. */
+const DISTINCT_COMMANDS = new Set([
+  'whoami', 'uname', 'ifconfig', 'ipconfig', 'netstat', 'nslookup', 'wget', 'curl', 'netsh',
+  'powershell', 'pwsh', 'systeminfo', 'tasklist', 'taskkill', 'chmod', 'chown', 'nc', 'ncat',
+  'netcat', 'bash', 'sh', 'zsh', 'ksh', 'csh', 'dash', 'tcsh', 'python', 'python2', 'python3',
+  'perl', 'ruby', 'php', 'lua', 'telnet', 'tftp', 'ftp', 'scp', 'ssh', 'base64', 'xxd',
+  'certutil', 'bitsadmin', 'wmic', 'schtasks', 'cmd', 'rundll32', 'regsvr32', 'mshta',
+  'cscript', 'wscript', 'getent', 'hostname', 'passwd', 'useradd', 'usermod', 'crontab',
+  'nohup', 'sudo', 'su', 'mkfifo', 'mknod', 'sleep', 'ping', 'traceroute', 'tracert', 'dig',
+  'ls', 'pwd', 'id', 'ps', 'env', 'printenv', 'net', 'ver', 'phpinfo', 'gcc', 'awk', 'sed',
+  'xterm', 'socat', 'busybox', 'rm', 'wc', 'uptime', 'lsof', 'groups', 'dir', 'ip', 'arp',
+]); // prettier-ignore
+
+/** Commands that are also everyday words; they need a command-like argument list. */
+const WORD_COMMANDS = new Set([
+  'cat', 'echo', 'find', 'grep', 'head', 'tail', 'more', 'kill', 'type', 'set', 'host',
+  'touch', 'cp', 'mv', 'exec', 'eval', 'system', 'export', 'tee', 'timeout', 'start',
+  'shutdown', 'reboot', 'del', 'copy', 'move', 'reg', 'sc',
+]); // prettier-ignore
+
+/** `net` and `netsh` need a subcommand to be more than a word. */
+const SUBCOMMANDS = new Set(['user', 'localgroup', 'group', 'view', 'share', 'use', 'firewall', 'advfirewall', 'interface', 'wlan', 'session', 'accounts', 'start', 'stop']);
+
+/** One piece of input read as a simple command. */
+interface CommandPiece {
+  readonly name: string;
+  readonly args: readonly string[];
+  /** How the piece was reached: an operator, a substitution, or the start of the value. */
+  readonly after: 'operator' | 'substitution' | 'start';
+}
+
+// Control operators and substitution starts. `&&` and `||` before `&` and `|`.
+const SPLIT = /(\|\||&&|[;|&\n\r]|`|\$\(|\(\s*\)\s*\{)/;
+
+/** Detects a shell command injected after a control operator or in a substitution. */
+export function detectCommand(input: string, context: DetectContext): RuleHit[] {
+  const hits: RuleHit[] = [];
+  const level = context.strict ? 4 : context.paranoia;
+  const add = (ruleId: string, score: number): void => {
+    if (!hits.some((hit) => hit.ruleId === ruleId)) hits.push({ ruleId, family: 'command', score });
+  };
+
+  // `() { :;};`: the Shellshock function definition that runs the rest of an environment value.
+  if (/\(\s*\)\s*\{\s*:?\s*;\s*\}\s*;/.test(input)) add('command-001-shellshock', SCORE.critical);
+  // `${IFS}` stands for a space in a shell and nowhere else.
+  if (/\$\{?IFS\b/.test(input)) add('command-002-ifs', SCORE.critical);
+
+  for (const piece of readPieces(input)) {
+    judgePiece(piece, level, add);
+  }
+
+  if (level >= 2 && /\d?>\s*&\s*\d|>\s*\/dev\/(?:null|tcp|udp)\b|\/dev\/(?:tcp|udp)\//.test(input)) {
+    add('command-007-redirection', SCORE.error);
+  }
+  if (level >= 3 && /\$\{[^}]{0,64}\}/.test(input)) add('command-008-expansion', SCORE.warning);
+  if (level >= 4 && /[;|`]|\$\(|&&/.test(input)) add('command-009-metacharacter', SCORE.notice);
+  // A shell argument has no use for control operators or substitutions at all.
+  if (context.strict && /[;|&`\n\r<>]|\$\(/.test(input)) add('command-010-sink-metacharacter', SCORE.critical);
+  return hits;
+}
+
+function judgePiece(piece: CommandPiece, level: number, add: (ruleId: string, score: number) => void): void {
+  const known = DISTINCT_COMMANDS.has(piece.name) || WORD_COMMANDS.has(piece.name);
+  if (!known) return;
+  const commandLike = looksLikeCommandLine(piece);
+
+  if (piece.after === 'start') {
+    // A value that is a whole command line, such as `cat /etc/passwd`, for a field that is
+    // later concatenated into one. Free text rarely has the shape, but it can, so a plain
+    // distinct command alone counts only at paranoia 2.
+    if (commandLike && piece.args.some(isShellArgument)) add('command-005-command-line', SCORE.critical);
+    else if (level >= 2 && DISTINCT_COMMANDS.has(piece.name) && commandLike) add('command-006-lone-command', SCORE.error);
+    return;
+  }
+  const distinct = DISTINCT_COMMANDS.has(piece.name);
+  const bareInSubstitution = piece.after === 'substitution' && piece.args.length === 0;
+  if (commandLike && (distinct || bareInSubstitution || piece.args.some(isShellArgument))) {
+    const ruleId = piece.after === 'substitution' ? 'command-004-substitution' : 'command-003-chained-command';
+    add(ruleId, SCORE.critical);
+  } else if (level >= 2) {
+    add('command-006-lone-command', SCORE.error);
+  }
+}
+
+/** Splits `input` at operators and returns the simple command that starts each piece. */
+function readPieces(input: string): CommandPiece[] {
+  const parts = input.split(SPLIT);
+  const pieces: CommandPiece[] = [];
+  let after: CommandPiece['after'] = 'start';
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (i % 2 === 1) {
+      after = part === '`' || part === '$(' ? 'substitution' : 'operator';
+      continue;
+    }
+    const piece = readSimpleCommand(part, after);
+    if (piece !== undefined) pieces.push(piece);
+  }
+  return pieces;
+}
+
+function readSimpleCommand(text: string, after: CommandPiece['after']): CommandPiece | undefined {
+  // Undo the quoting tricks a shell ignores: `c''at`, `c\at`, `${IFS}` as a space.
+  const unquoted = text
+    .replace(/\$\{?IFS\}?/g, ' ')
+    .replace(/(\w)['"](?:['"])?(?=\w)/g, '$1')
+    .replace(/\\(?=[a-z])/gi, '');
+  const words = unquoted
+    .trim()
+    .replace(/^[\s'")]+/, '')
+    .split(/\s+/)
+    .filter((word) => word.length > 0);
+  const first = words[0];
+  if (first === undefined) return undefined;
+  return { name: commandName(first), args: words.slice(1), after };
+}
+
+/** `/usr/bin/id` → `id`, `C:\Windows\System32\cmd.exe` → `cmd`, `'id'` → `id`. */
+function commandName(word: string): string {
+  const bare = word.replace(/^['"(]+|['")|;]+$/g, '');
+  const base = bare.slice(Math.max(bare.lastIndexOf('/'), bare.lastIndexOf('\\')) + 1);
+  return base.replace(/\.(?:exe|com|bat|cmd)$/i, '').toLowerCase();
+}
+
+/**
+ * True when the arguments read like a command line rather than a sentence: flags, paths,
+ * addresses, numbers and at most three plain words, with no sentence punctuation.
+ */
+function looksLikeCommandLine(piece: CommandPiece): boolean {
+  if (piece.name === 'net' || piece.name === 'netsh') {
+    const sub = piece.args[0]?.toLowerCase();
+    if (sub === undefined || !SUBCOMMANDS.has(sub)) return piece.args.length === 0;
+  }
+  let plainWords = 0;
+  for (const arg of piece.args) {
+    if (isShellArgument(arg) || /^['"]?[#'"]?$/.test(arg)) continue;
+    // A word that ends a clause ("dangerous,", "it.") is prose.
+    if (/^[A-Za-z]+[,.:!?]$/.test(arg)) return false;
+    plainWords++;
+    if (plainWords > 3) return false;
+  }
+  return true;
+}
+
+/** Flags, paths, URLs, IP addresses, numbers and redirections. */
+function isShellArgument(arg: string): boolean {
+  return /^(?:-{1,2}[A-Za-z0-9][\w=-]*|['"]?\/[\w.\-/]*|[A-Za-z]:\\|\\\\|~\/|\.{1,2}\/|[a-z]+:\/\/\S+|\d{1,3}(?:\.\d{1,3}){3}|\d+|\d?>{1,2}\S*|<\S*|\/[A-Za-z?]+)['"]?/.test(arg);
+}

@@ -1,0 +1,126 @@
+/**
+ * Path traversal and local file inclusion: `../` and `..\` sequences, absolute paths to system
+ * files, `file://` URLs and UNC paths. The engine passes the URL-, entity- and overlong-decoded
+ * forms too; this detector also folds the lookalikes that only some platforms accept (`∕`,
+ * `∖`, `0x2e`) and the dot runs that Windows trims (`....//`).
+ *
+ * Prose mentions paths ("see ../README.md", "we use /etc/hosts"), so at paranoia 1 a single
+ * `../` or a system path counts only when the value is a path by itself, with no spaces.
+ */
+import { SCORE } from './rule-table.js';
+import type { DetectContext, RuleHit } from './types.js';
+
+/** Files and folders read by traversal probes; each must follow a separator or the start. */
+const SENSITIVE_TARGET = new RegExp(
+  [
+    String.raw`etc[/\\]+(?:passwd|shadow|group|hosts|issue|hostname|motd|fstab|crontab|sudoers|profile|environment|resolv\.conf|my\.cnf|ssh|httpd|apache2?|nginx|mysql|php\d?|security|master\.passwd|pwd\.db|spwd\.db|init\.d)\b`,
+    String.raw`proc[/\\]+(?:self|version|cmdline|mounts|net|sched_debug|\d+)\b`,
+    String.raw`(?:boot|win|system)\.ini\b`,
+    String.raw`(?:windows|winnt)[/\\]+(?:system32|win\.ini|repair|debug|panther|php\.ini|system\.ini)`,
+    String.raw`system32[/\\]+(?:drivers|config|inetsrv|cmd\.exe|license\.rtf|eula\.txt)`,
+    String.raw`(?:inetpub|xampp|wamp)[/\\]`,
+    String.raw`var[/\\]+(?:log|www|mail|spool|lib[/\\]+mysql|run)\b`,
+    String.raw`usr[/\\]+local[/\\]+(?:apache2?|etc|nginx|cpanel|php)`,
+    String.raw`\.(?:ssh[/\\]|bash_history|bashrc|htaccess|htpasswd|git[/\\]config|env\b|aws[/\\]credentials)`,
+    String.raw`(?:web\.config|wp-config\.php|id_rsa|id_dsa|authorized_keys|\.bash_profile|\.profile)\b`,
+    String.raw`\b(?:php|httpd|my|nginx|apache2?|ports|sshd_config|access|error)[._-]?(?:ini|conf|cnf|log)\b`,
+  ].join('|'),
+  'i',
+);
+
+/** Absolute paths whose first folder is a system location rather than user data. */
+const SYSTEM_ROOT =
+  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|dev|boot|root|var|usr|bin|sbin|lib|lib64|opt|tmp|private|System|Library|Volumes|Applications|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|Program Files|ProgramData|logs?)(?:[/\\]|$)/i;
+
+/**
+ * Returns `input` with lookalike separators and dots folded to ASCII, the `0x2e` notation
+ * decoded, and NUL bytes removed.
+ */
+export function foldPath(input: string): string {
+  let path = input;
+  // `..2f..2fetc2fpasswd`: escapes that lost their `%`, seen only next to a dot run.
+  if (/\.\.(?:2f|5c)/i.test(path)) path = path.replace(/2f/gi, '/').replace(/5c/gi, '\\');
+  return path
+    .replace(/0x(2e|2f|5c)/gi, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    // Escapes left undecoded because their hex digits are invalid (`%c0%qf`, `%bg`), bytes
+    // that were no valid UTF-8, private-use and control characters: fuzzers put them where a
+    // separator goes, hoping a lenient decoder turns them into one.
+    .replace(/(?:%(?![0-9a-f]{2})[0-9a-z]{0,2}|[\u0001-\u0008\u000b\u000c\u000e-\u001f\ue000-\uf8ff\ufffd])+/gi, '/')
+    .replace(/[\u2215\u2044\u29f8\uff0f]/g, '/')
+    .replace(/[\u2216\u29f5\u29f9\ufe68\uff3c]/g, '\\')
+    .replace(/[\u2024\uff0e\u3002]/g, '.')
+    .replaceAll('\0', '');
+}
+
+/** Counts `..` segments: two or more dots then a separator, or a separator then two dots at the end. */
+function countDotDot(path: string): number {
+  const matches = path.match(/(?<=^|[^.\w])\.{2,}[\s?]*[/\\;]|[/\\]\.{2,}$/g);
+  return matches === null ? 0 : matches.length;
+}
+
+/** Detects traversal sequences, system paths and local file URLs. */
+export function detectTraversal(input: string, context: DetectContext): RuleHit[] {
+  // Every rule needs a dot, a separator or a character that foldPath turns into one.
+  if (!/[./\\:%\u0001-\u001f\u2024\u2215\u2216\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]|0x/i.test(input)) return [];
+  const hits: RuleHit[] = [];
+  const level = context.strict ? 4 : context.paranoia;
+  const add = (ruleId: string, score: number): void => {
+    if (!hits.some((hit) => hit.ruleId === ruleId)) hits.push({ ruleId, family: 'traversal', score });
+  };
+
+  const path = foldPath(unwrapBase64(input));
+  const trimmed = path.trim();
+  // One path and nothing else; spaces only inside the folders of an absolute path.
+  const isPathLike =
+    (trimmed.length > 0 && !/\s/.test(trimmed)) || /^(?:[A-Za-z]:)?[/\\](?:[^/\\\n]*[/\\])+[^/\\\s]*$/.test(trimmed);
+  const dotDots = countDotDot(path);
+
+  // `../../` climbs out of any folder a value is joined to; prose has no reason to repeat it.
+  if (dotDots >= 2) add('traversal-001-dot-dot-sequence', SCORE.critical);
+  // `../boot.ini`, `etc/passwd%00` or `/etc/shadow` as the whole value.
+  if (isPathLike && SENSITIVE_TARGET.test(path)) add('traversal-002-sensitive-file', SCORE.critical);
+  // `file:///etc/passwd` or `file://c:/boot.ini`: a URL to the server's own disk.
+  if (/\bfile:\/\/[^\s]*/i.test(path) && (isPathLike || SENSITIVE_TARGET.test(path))) {
+    add('traversal-003-file-url', SCORE.critical);
+  }
+  // `/etc/apache2/ports.conf` or `C:\xampp\apache\logs\error.log` as the whole value.
+  if (isPathLike && SYSTEM_ROOT.test(trimmed)) {
+    add('traversal-004-system-path', SCORE.critical);
+  }
+  // `foo.php%00.jpg`: a NUL byte that cuts the extension a server appends.
+  if (/(?:\0|%00)\.?\w{0,5}$/.test(input) && /[./\\]/.test(input) && isPathLike) {
+    add('traversal-005-nul-truncation', SCORE.error);
+  }
+
+  // `../config.js`: a value that starts by leaving the folder it is joined to.
+  if (dotDots === 1 && isPathLike && /^(?:[/\\]+)?\.{2,}[/\\]/.test(trimmed)) {
+    add('traversal-012-leading-dot-dot', SCORE.critical);
+  }
+  if (level >= 2) {
+    if (dotDots === 1 && isPathLike) add('traversal-006-dot-dot', SCORE.error);
+    // `\\host\share\file`: a UNC path makes Windows open a remote share.
+    if (isPathLike && /^\\\\[\w.$-]+\\[\w.$-]+/.test(trimmed)) add('traversal-007-unc-path', SCORE.error);
+  }
+  if (level >= 3) {
+    if (dotDots >= 1) add('traversal-008-dot-dot-in-text', SCORE.warning);
+    if (SENSITIVE_TARGET.test(path)) add('traversal-009-sensitive-file-in-text', SCORE.warning);
+  }
+  if (level >= 4 && isPathLike && /^(?:[/\\]|[A-Za-z]:[/\\])/.test(trimmed)) {
+    add('traversal-010-absolute-path', SCORE.notice);
+  }
+  // A file name field needs no parent folder, absolute path, drive, home or NUL.
+  if (context.strict && /(?:^|[/\\])\.\.(?:[/\\]|$)|^[/\\~]|^[A-Za-z]:|\0|%00/.test(path)) {
+    add('traversal-011-sink-escape', SCORE.critical);
+  }
+  return hits;
+}
+
+/**
+ * Returns the decoded text when `input` is base64 that decodes to printable ASCII, as in
+ * `Li4vLi4vZXRjL3Bhc3N3ZA==` for PHP's `convert.base64-decode` filter; otherwise `input`.
+ */
+function unwrapBase64(input: string): string {
+  if (input.length < 8 || input.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(input)) return input;
+  const text = Buffer.from(input, 'base64').toString('latin1');
+  return /^[\x20-\x7e]+$/.test(text) ? text : input;
+}
