@@ -21,7 +21,12 @@ import { fileURLToPath } from 'node:url';
 
 import { inspectValue } from '../src/validation/waf/engine.js';
 import type { Paranoia, RuleHit } from '../src/validation/waf/types.js';
-import { loadAttacks, loadBenign, PLACEHOLDER_TARGET, type AttackLine } from './detection/corpus.js';
+import {
+  loadAttacks,
+  loadBenign,
+  PLACEHOLDER_TARGET,
+  type AttackLine,
+} from './detection/corpus.js';
 import { variants } from './detection/variants.js';
 
 const LEVELS: readonly Paranoia[] = [1, 2, 3, 4];
@@ -45,11 +50,15 @@ function percent(part: number, whole: number): string {
 }
 
 function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)));
+  const widths = header.map((cell, i) =>
+    Math.max(cell.length, ...rows.map((row) => row[i]!.length)),
+  );
   const line = (cells: readonly string[]): string =>
     `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
   console.log(line(header));
-  console.log(`| ${widths.map((width, i) => (i === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`);
+  console.log(
+    `| ${widths.map((width, i) => (i === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`,
+  );
   for (const row of rows) console.log(line(row));
   console.log();
 }
@@ -72,7 +81,9 @@ function main(): void {
   }
   const families = [...byFamily.keys()];
 
-  console.log(`Corpora: ${corporaDir}; blocking threshold ${threshold}; every value a free-text field.\n`);
+  console.log(
+    `Corpora: ${corporaDir}; blocking threshold ${threshold}; every value a free-text field.\n`,
+  );
   console.log('Excluded attack lines:');
   for (const [family, reasons] of corpus.excluded) {
     const parts = [...reasons].map(([reason, count]) => `${count} ${reason}`);
@@ -86,7 +97,9 @@ function main(): void {
   const misses = option('--misses');
   const missLevel = Number(option('--level') ?? 1) as Paranoia;
 
-  console.log('Detection rate per family and paranoia level ("own" = by the family\'s own rules, at level 1):');
+  console.log(
+    'Detection rate per family and paranoia level ("own" = by the family\'s own rules, at level 1):',
+  );
   const rows: string[][] = [];
   for (const family of families) {
     const lines = byFamily.get(family)!;
@@ -96,21 +109,29 @@ function main(): void {
       for (const line of lines) {
         const hits = inspectValue(line.payload, { paranoia });
         if (blocked(hits)) detected++;
-        else if (misses === family && paranoia === missLevel) console.log(`  missed (${line.file}): ${line.payload}`);
+        else if (misses === family && paranoia === missLevel)
+          console.log(`  missed (${line.file}): ${line.payload}`);
       }
       row.push(percent(detected, lines.length));
     }
     let own = 0;
     for (const line of lines) {
-      const hits = inspectValue(line.payload, { paranoia: 1 }).filter((hit) => hit.family === family);
+      const hits = inspectValue(line.payload, { paranoia: 1 }).filter(
+        (hit) => hit.family === family,
+      );
       if (blocked(hits)) own++;
     }
     row.push(percent(own, lines.length));
     rows.push(row);
   }
-  printTable(['family', 'payloads', 'paranoia 1', 'paranoia 2', 'paranoia 3', 'paranoia 4', 'own, 1'], rows);
+  printTable(
+    ['family', 'payloads', 'paranoia 1', 'paranoia 2', 'paranoia 3', 'paranoia 4', 'own, 1'],
+    rows,
+  );
 
-  console.log('Detection rate on evasion variants, paranoia 1 (– where the variant changes the payload):');
+  console.log(
+    'Detection rate on evasion variants, paranoia 1 (– where the variant changes the payload):',
+  );
   const variantRows: string[][] = [];
   for (const family of families) {
     const lines = byFamily.get(family)!;
@@ -141,7 +162,9 @@ function main(): void {
         if (!blocked(hits)) continue;
         flagged++;
         if (misses === 'benign' && paranoia === missLevel) {
-          console.log(`  blocked (${file.file}): ${line}  [${hits.map((hit) => hit.ruleId).join(', ')}]`);
+          console.log(
+            `  blocked (${file.file}): ${line}  [${hits.map((hit) => hit.ruleId).join(', ')}]`,
+          );
         }
       }
       row.push(`${flagged} (${percent(flagged, file.lines.length)})`);

@@ -41,6 +41,14 @@ export {
 export { EventBus, type EventBusOptions, type EventSink } from './events/bus.js';
 export { JsonLinesSink } from './events/jsonl-sink.js';
 export {
+  AuditEventInvalidError,
+  INGEST_EVENT_TYPES,
+  recordAuditEvent,
+  type IngestEventInput,
+  type IngestEventType,
+  type IngestIssue,
+} from './audit/ingest.js';
+export {
   EVENT_SCHEMA_VERSION,
   securityEventSchema,
   type EventCategory,
@@ -144,5 +152,32 @@ export {
 } from './validation/waf/guard.js';
 export { compileWafPolicy, type WafInput, type WafPolicy } from './validation/waf/config.js';
 export { engineInspector } from './validation/waf/setup.js';
+export {
+  HtmlSanitizer,
+  HtmlTooLargeError,
+  sanitizeHtml,
+  type HtmlSanitizerOptions,
+  type SanitizeProfile,
+} from './validation/sanitize/html.js';
+export type { ValidationIssue, RequestPart } from './validation/schema/issues.js';
+
+export {
+  ClamdClient,
+  ClamdResponseError,
+  ClamdTimeoutError,
+  ClamdUnavailableError,
+  createUploadInspector,
+  inspectUpload,
+  UploadInspector,
+  uploadPolicyFrom,
+  uploadResultOf,
+  type ScanResult,
+  type UploadConfigInput,
+  type UploadedFile,
+  type UploadPolicy,
+  type UploadRejection,
+  type UploadRejectionReason,
+  type UploadResult,
+} from './upload/index.js';
 
 export { Gateway, type GatewayOptions } from './gateway/server.js';

@@ -53,6 +53,9 @@ export function exclusionReason(family: string, line: string): string | undefine
   if ((family === 'command' || family === 'ldap') && !/[A-Za-z0-9]/.test(decoded)) {
     return 'operators or quotes without a command or filter';
   }
+  // `{{4+4}}` or `{% for %}`: server-side template injection, a family of its own.
+  if (family === 'command' && /^\s*\{[{%]|^\{\d\}/.test(trimmed))
+    return 'template injection, not a shell command';
   return undefined;
 }
 

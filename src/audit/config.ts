@@ -65,8 +65,6 @@ export function auditSchema(duration: DurationSchema, positiveDuration: Duration
   const retention = retentionValue(duration);
   return z
     .object({
-      /** Records every bus event; off only for tests and embedding without a data directory. */
-      enabled: z.boolean().default(true),
       /** Names this writer's chain; must differ between gateways sharing one database. */
       instance: z
         .string()
@@ -134,7 +132,6 @@ export function auditSchema(duration: DurationSchema, positiveDuration: Duration
     })
     .strict()
     .default({
-      enabled: true,
       durability: 'full',
       encryption: { mode: 'fields', fields: DEFAULT_SEALED_FIELDS },
       maxBatch: 1000,

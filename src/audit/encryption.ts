@@ -8,10 +8,10 @@ import { KEY_ID_PATTERN, type SecretKeyRing } from './keys.js';
  *
  * The text form is `v1.<kid>.<iv>.<tag>.<ciphertext>`, the last three in base64url without
  * padding. The key id selects the key, so records encrypted before a rotation still decrypt
- * while the retired key stays in the key ring. The authenticated data is the caller's AAD
- * (for example the record's sequence number and field name, which stops an encrypted value
- * from being moved to another record or field) preceded by `v1.<kid>.`, so that the version
- * and key id cannot be changed either.
+ * while the retired key stays in the key ring. The authenticated data is `v1.<kid>.`
+ * followed by the caller's AAD, for example the record's sequence number and field name.
+ * Changing the version or key id, or moving the value to another record or field, therefore
+ * makes decryption fail.
  */
 
 const VERSION = 'v1';
@@ -23,7 +23,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 export type DecryptionFailure = 'malformed' | 'unknown_key' | 'authentication_failed';
 
-/** A value that cannot be decrypted; `reason` says why. The message never holds the value. */
+/** A value that cannot be decrypted; `reason` names the cause. The message never contains the value. */
 export class AuditDecryptionError extends BulwarkError {
   constructor(
     readonly reason: DecryptionFailure,

@@ -17,7 +17,7 @@ import { parseIngestBody, publishIngestedEvent, type IngestIssue } from './inges
  * 404. Rejected attempts publish `admin.action` with the action `audit.ingest`.
  */
 
-/** Environment variable that holds the ingest token. */
+/** Environment variable that contains the ingest token. */
 export const INGEST_TOKEN_ENV = 'BULWARK_AUDIT_INGEST_TOKEN';
 /** Shortest ingest token accepted, as for the admin token. */
 export const MIN_INGEST_TOKEN_LENGTH = 32;
@@ -51,7 +51,7 @@ export function readIngestToken(env: NodeJS.ProcessEnv = process.env): string | 
 type BodyResult =
   { ok: true; value: unknown } | { ok: false; problem: Problem; reason: string; close: boolean };
 
-/** The ingest endpoint. `handle` never throws. */
+/** The ingest endpoint. `handle` catches every failure and responds with 500 instead of throwing. */
 export class AuditIngestEndpoint {
   readonly path: string;
   private readonly tokenDigest: Buffer | undefined;

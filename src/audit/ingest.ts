@@ -40,7 +40,7 @@ export type IngestEventType = keyof typeof INGEST_EVENT_TYPES;
 /** `source.component` of every ingested event. */
 export const INGEST_COMPONENT = 'audit-ingest';
 
-/** Most events in one batch. */
+/** Maximum number of events in one batch. */
 export const MAX_INGEST_BATCH = 100;
 const MAX_DETAIL_KEYS = 32;
 const MAX_DETAIL_ARRAY = 32;
@@ -159,7 +159,7 @@ export class AuditEventInvalidError extends BulwarkError {
 }
 
 export interface IngestContext {
-  /** How the event arrived: `http` for the ingest endpoint, `library` for `recordAuditEvent`. */
+  /** Transport of the event: `http` for the ingest endpoint, `library` for `recordAuditEvent`. */
   via: 'http' | 'library';
   /** The ingest request's id, for events that arrived over HTTP. */
   requestId?: string;
@@ -178,7 +178,7 @@ export type ParsedEvents =
 export function parseIngestBody(body: unknown): ParsedEvents {
   const isBatch = typeof body === 'object' && body !== null && Object.hasOwn(body, 'events');
   if (!isBatch) {
-    const result = ingestEventSchema.safeParse(body);
+    const result = ingestEventSchema.safeParse(body, { reportInput: true });
     return result.success
       ? { ok: true, events: [result.data] }
       : { ok: false, issues: issuesOf(result.error, '') };
@@ -206,7 +206,7 @@ export function parseIngestBody(body: unknown): ParsedEvents {
 
   const parsed: z.output<typeof ingestEventSchema>[] = [];
   for (const [index, event] of events.entries()) {
-    const result = ingestEventSchema.safeParse(event);
+    const result = ingestEventSchema.safeParse(event, { reportInput: true });
     if (result.success) parsed.push(result.data);
     else issues.push(...issuesOf(result.error, `events[${index}]`));
     if (issues.length >= MAX_ISSUES) break;
@@ -218,8 +218,8 @@ export function parseIngestBody(body: unknown): ParsedEvents {
 
 /**
  * Publishes a validated event on the bus as `audit-ingest`. The session id is stored as a
- * SHA-256 digest, because a session id in the log would let its readers take over the
- * session; the digest still links the events of one session.
+ * SHA-256 digest, because readers of the log could take over a session with its id. The
+ * digest still links the events of one session.
  */
 export function publishIngestedEvent(
   bus: EventBus,
@@ -257,7 +257,7 @@ export function publishIngestedEvent(
  * each invalid field.
  */
 export function recordAuditEvent(bus: EventBus, input: IngestEventInput): SecurityEvent {
-  const result = ingestEventSchema.safeParse(input);
+  const result = ingestEventSchema.safeParse(input, { reportInput: true });
   if (!result.success) throw new AuditEventInvalidError(issuesOf(result.error, ''));
   return publishIngestedEvent(bus, result.data, { via: 'library' });
 }
@@ -274,15 +274,15 @@ function sessionDigest(sessionId: string): string {
 function issuesOf(error: z.ZodError, base: string): IngestIssue[] {
   const issues: IngestIssue[] = [];
   for (const issue of error.issues) {
-    const path = joinPath(base, issue.path);
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys)
-        issues.push({ field: joinPath(path, [key]), message: 'unknown field' });
-    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
-      issues.push({ field: path, message: 'is required' });
-    } else {
-      issues.push({ field: path, message: messageOf(issue) });
+        issues.push({ field: joinPath(base, [...issue.path, key]), message: 'unknown field' });
+      continue;
     }
+    const path = joinPath(base, issue.path);
+    // `reportInput` adds the input to each issue; it is only compared here, never quoted.
+    const missing = 'input' in issue && issue.input === undefined;
+    issues.push({ field: path, message: missing ? 'is required' : messageOf(issue) });
   }
   return issues.slice(0, MAX_ISSUES);
 }
@@ -319,7 +319,7 @@ function joinPath(base: string, path: readonly PropertyKey[]): string {
   return out === '' ? '(body)' : out;
 }
 
-/** A field name from the input, escaped and shortened so that it cannot forge a message. */
+/** Escapes and shortens a field name from the input, so that it cannot forge a message. */
 function fieldName(key: string): string {
   const short = key.length > 64 ? `${key.slice(0, 64)}…` : key;
   return /^[A-Za-z0-9_]+$/.test(short) ? short : JSON.stringify(short);

@@ -53,7 +53,7 @@ export const AUDIT_KEY_ENV = {
   signingPublic: 'BULWARK_AUDIT_SIGNING_PUBLIC_KEYS',
 } as const;
 
-/** Folder name below the data directory that holds the key files by default. */
+/** Folder below the data directory that contains the key files by default. */
 export const DEFAULT_AUDIT_KEYS_FOLDER = 'audit-keys';
 
 /** Smallest HMAC key accepted; RFC 2104 recommends at least the hash output length. */
@@ -103,7 +103,7 @@ export interface AuditKeys {
   readonly signing: SigningKeys;
   /** Undefined when neither a file nor the environment provides an encryption key. */
   readonly encryption: SecretKeyRing | undefined;
-  /** Where each kind was loaded from, for `bulwark audit keys list` and start-up logs. */
+  /** Source of each kind (file, environment or none), for `bulwark audit keys list` and logs. */
   readonly sources: Readonly<Record<AuditKeyKind, 'file' | 'env' | 'none'>>;
 }
 
@@ -289,14 +289,14 @@ export function exportPublicKeys(
 
 /**
  * Reads one or more PEM public keys, as `exportPublicKeys` writes them, into a lookup by
- * key id. Throws `AuditKeyError` on text that holds no Ed25519 public key.
+ * key id. Throws `AuditKeyError` on text that contains no Ed25519 public key.
  */
 export function loadPublicKeys(pem: string): (kid: string) => KeyObject | undefined {
   if (pem.length > MAX_KEY_FILE_BYTES)
     throw new AuditKeyError('The public key file is larger than 1 MiB.');
   const blocks = pem.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
   if (blocks.length === 0)
-    throw new AuditKeyError('The public key file holds no PEM public key (BEGIN PUBLIC KEY).');
+    throw new AuditKeyError('The public key file contains no PEM public key (BEGIN PUBLIC KEY).');
   const byId = new Map<string, KeyObject>();
   for (const block of blocks) {
     const key = parseKey(() => createPublicKey(block), 'a PEM public key');
@@ -357,11 +357,13 @@ function newSigningFile(created: string): SigningKeyFile {
   };
 }
 
-/** Keeps the newest keys when a file would exceed the bound that loading enforces. */
+/** Rejects a rotation past the bound that loading enforces, rather than dropping an old key. */
 function limitKeys<T extends { keys: unknown[] }>(file: T): T {
-  return file.keys.length <= MAX_KEYS_PER_KIND
-    ? file
-    : { ...file, keys: file.keys.slice(-MAX_KEYS_PER_KIND) };
+  if (file.keys.length > MAX_KEYS_PER_KIND)
+    throw new AuditKeyError(
+      `A key file can contain at most ${MAX_KEYS_PER_KIND} keys; archive the oldest records before rotating again.`,
+    );
+  return file;
 }
 
 function secretRingFromFile(

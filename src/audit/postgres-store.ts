@@ -184,10 +184,20 @@ export class PostgresAuditStore implements AuditStore {
       add((p) => `severity = ANY(${p})`, [...filter.severities]);
     values.push(filter.limit);
     const { rows } = await this.run(
-      `SELECT * FROM bwk_audit_records WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${values.length}`,
+      `SELECT * FROM bwk_audit_records WHERE ${where.join(' AND ')} ORDER BY id ${filter.order === 'desc' ? 'DESC' : 'ASC'} LIMIT $${values.length}`,
       values,
     );
     return rows.map(recordFromRow);
+  }
+
+  async count(instance?: string): Promise<number> {
+    const { rows } = await this.run<{ n: string }>(
+      instance === undefined
+        ? 'SELECT count(*) AS n FROM bwk_audit_records'
+        : 'SELECT count(*) AS n FROM bwk_audit_records WHERE instance = $1',
+      instance === undefined ? [] : [instance],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   async remove(instance: string, fromSeq: number, toSeq: number): Promise<number> {

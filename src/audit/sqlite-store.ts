@@ -189,9 +189,22 @@ export class SqliteAuditStore implements AuditStore {
     }
     params.push(filter.limit);
     const rows = this.db
-      .prepare(`SELECT * FROM audit_records WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`)
+      .prepare(
+        `SELECT * FROM audit_records WHERE ${where.join(' AND ')} ORDER BY id ${filter.order === 'desc' ? 'DESC' : 'ASC'} LIMIT ?`,
+      )
       .all(...params) as AuditRow[];
     return Promise.resolve(rows.map(recordFromRow));
+  }
+
+  count(instance?: string): Promise<number> {
+    const row = (
+      instance === undefined
+        ? this.db.prepare('SELECT count(*) AS n FROM audit_records').get()
+        : this.db
+            .prepare('SELECT count(*) AS n FROM audit_records WHERE instance = ?')
+            .get(instance)
+    ) as { n: number };
+    return Promise.resolve(Number(row.n));
   }
 
   remove(instance: string, fromSeq: number, toSeq: number): Promise<number> {

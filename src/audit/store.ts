@@ -23,6 +23,8 @@ export interface RecordQuery {
   since?: string;
   /** ISO time, exclusive. */
   until?: string;
+  /** `desc` returns the newest first, for a tail. */
+  order?: 'asc' | 'desc';
   types?: readonly string[];
   severities?: readonly string[];
   limit: number;
@@ -50,6 +52,8 @@ export interface AuditStore {
   lastCheckpoint(instance: string): Promise<number | undefined>;
   /** Records across chains matching the filter, by insertion id. */
   query(filter: RecordQuery): Promise<StoredAuditRecord[]>;
+  /** Records in all chains, or in one. */
+  count(instance?: string): Promise<number>;
   /** Removes the records `fromSeq..toSeq` of a chain; used only by retention. */
   remove(instance: string, fromSeq: number, toSeq: number): Promise<number>;
   close(): Promise<void>;

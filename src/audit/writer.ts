@@ -214,13 +214,23 @@ export class AuditLog implements EventSink {
   private enqueue(entries: RecordEntry[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ entries, resolve, reject });
-      this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+      this.startPump();
     });
   }
 
   private kick(): void {
     if (this.spool.pending === 0 && !this.checkpointDue) return;
-    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+    this.startPump();
+  }
+
+  private startPump(): void {
+    if (this.pumping) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = undefined;
+      // An append made after the pump's last look at the queue, but before this callback,
+      // found `pumping` still set and started nothing.
+      if (this.queue.length > 0) this.startPump();
+    });
   }
 
   private requestCheckpoint(): void {

@@ -327,11 +327,15 @@ const gatewayShape = {
     .default(adminDefaults),
   events: z
     .object({
-      sink: z.enum(['file', 'stdout', 'none']).default('file'),
+      /**
+       * `audit`: the tamper-evident audit log (see the `audit` section). `file` and `stdout`
+       * write plain JSON lines without integrity protection.
+       */
+      sink: z.enum(['audit', 'file', 'stdout', 'none']).default('audit'),
       file: z.string().optional(),
     })
     .strict()
-    .default({ sink: 'file' }),
+    .default({ sink: 'audit' }),
   /** The tamper-evident audit log of every security event. */
   audit: auditSchema(duration, positiveDuration),
   logging: z

@@ -99,6 +99,8 @@ async function createOrder(
     accountId: '1',
     item: item.slice(0, 100),
     quantity: quantity as number,
+    // The gateway sanitized the note's HTML; the API stores it as received.
+    ...(typeof body?.note === 'string' ? { note: body.note } : {}),
     createdAt: new Date().toISOString(),
   };
   orders.push(order);

@@ -6,6 +6,7 @@ import { Gateway } from '../gateway/server.js';
 import { openCredentialStores } from '../storage/open-credentials.js';
 import { createDemoApi, listenDemoApi } from './api.js';
 import { demoCredentials, demoSecrets } from './provision.js';
+import { writeDemoSchemas } from './schemas.js';
 
 const DATA_DIR = './data';
 const DEMO_DIR = join(DATA_DIR, 'demo');
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
 
 function demoConfig(port: number, upstream: string): BulwarkConfig {
   const anonymous = { methods: ['anonymous'] };
+  const schemas = writeDemoSchemas(join(DEMO_DIR, 'schemas'));
   return validateConfig(
     {
       listen: { host: '127.0.0.1', port },
@@ -86,6 +88,7 @@ function demoConfig(port: number, upstream: string): BulwarkConfig {
         {
           match: 'POST /login',
           auth: anonymous,
+          validate: { body: schemas.login },
           rateLimits: [{ name: 'login', key: 'ip', limit: 5, window: '15m', blockFor: '15m' }],
         },
         {
@@ -96,6 +99,8 @@ function demoConfig(port: number, upstream: string): BulwarkConfig {
         {
           match: 'POST /orders',
           auth: { scopes: { all: ['orders:write'] } },
+          validate: { body: schemas.order },
+          sanitize: { 'body.note': 'basic' },
           rateLimits: [
             {
               name: 'order-writes',

@@ -329,8 +329,6 @@ class Compiler {
     while (inner.type === 'ParenthesizedExpression') inner = inner.expression;
     if (inner.type === 'ArrowFunctionExpression' && callArgument)
       return { spread: false, value: this.arrow(inner, scope, depth), at: node.start };
-    if (node.type === 'ArrowFunctionExpression' && callArgument)
-      return { spread: false, value: this.arrow(node, scope, depth), at: node.start };
     return { spread: false, value: this.expression(node, scope, depth), at: node.start };
   }
 

@@ -11,8 +11,6 @@ import { Interpreter } from './interpreter.js';
 import { Budget, resolveLimits, type ExpressionLimits } from './limits.js';
 import type { ExprNode } from './nodes.js';
 import {
-  createObject,
-  ownValue,
   PreparedData,
   prepareData,
   toResult,
@@ -48,7 +46,12 @@ export interface CompiledTemplate {
 /** Data for an evaluation: variables by name (`{ $json: body }`), or data prepared once. */
 export type ExpressionData = Record<string, unknown> | PreparedData;
 
-/** A least-recently-used map: a Map keeps insertion order, so the first key is the oldest. */
+/**
+ * A least-recently-used map: a Map keeps insertion order, so the first key is the oldest. A
+ * hit moves its key to the end only once the map is over half full, because moving costs
+ * more than the lookup and order matters only when eviction is near; below that the order
+ * is insertion order, so eviction is approximately LRU.
+ */
 class LruCache<V> {
   private readonly entries = new Map<string, V>();
 
@@ -56,7 +59,7 @@ class LruCache<V> {
 
   get(key: string): V | undefined {
     const value = this.entries.get(key);
-    if (value !== undefined) {
+    if (value !== undefined && this.entries.size * 2 > this.size) {
       this.entries.delete(key);
       this.entries.set(key, value);
     }
@@ -144,7 +147,7 @@ export class ExpressionEngine {
   evaluate(source: string | CompiledExpression, data: ExpressionData = {}): ExpressionResult {
     const compiled = typeof source === 'string' ? this.compile(source) : source;
     const budget = new Budget(this.limits);
-    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data));
+    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data), this.now);
     return toResult(interpreter.run(compiled.node), this.limits.maxOutputSize);
   }
 
@@ -156,7 +159,7 @@ export class ExpressionEngine {
   renderTemplate(template: string | CompiledTemplate, data: ExpressionData = {}): string {
     const compiled = typeof template === 'string' ? this.compileTemplate(template) : template;
     const budget = new Budget(this.limits);
-    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data));
+    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data), this.now);
     const max = this.limits.maxOutputSize;
     let output = compiled.texts[0]!;
     for (let index = 0; index < compiled.parts.length; index++) {
@@ -172,17 +175,7 @@ export class ExpressionEngine {
   }
 
   private scopeOf(data: ExpressionData): DataObject {
-    const scope = data instanceof PreparedData ? data.scope : this.prepare(data).scope;
-    const now = this.now();
-    // `$now` and `$today` are added unless the data defines them.
-    if (ownValue(scope, '$now') !== undefined && ownValue(scope, '$today') !== undefined) return scope;
-    const date = ExpressionDate.fromEpoch(now)!;
-    const entries = new Map<string, Value>([
-      ['$now', date],
-      ['$today', date.startOf('day')],
-    ]);
-    for (const key of Object.keys(scope)) entries.set(key, ownValue(scope, key));
-    return createObject(entries);
+    return data instanceof PreparedData ? data.scope : this.prepare(data).scope;
   }
 }
 

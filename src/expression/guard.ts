@@ -71,8 +71,8 @@ export class ExpressionGuard implements Guard {
         if (rules.onError === 'deny') return denied(rule, error);
         continue;
       }
-      // The result is frozen data the evaluator built, so Boolean() runs no code of its own.
-      if (Boolean(result)) return denied(rule);
+      // The result is frozen data the evaluator built, so its truth value runs no code.
+      if (result) return denied(rule);
     }
     return CONTINUE;
   }

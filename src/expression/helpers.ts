@@ -21,9 +21,7 @@ export class Lambda {
     /** The interpreter's node and environment, opaque here. */
     readonly node: unknown,
     readonly env: unknown,
-  ) {
-    Object.freeze(this);
-  }
+  ) {}
 }
 
 export type Argument = Value | Lambda;
@@ -203,13 +201,13 @@ const numberMethods: ReadonlyMap<string, Method<number>> = new Map(
   }),
 );
 
-/** Calls `fn` on each element as JavaScript's array callbacks do: element, index. */
-function each(rt: Runtime, self: readonly Value[], fn: Lambda, visit: (result: Value, element: Value, index: number) => boolean): void {
+/** Returns the index of the first element whose callback result is `wanted` (truthy by default), or -1. */
+function findIndex(rt: Runtime, self: readonly Value[], fn: Lambda, wanted = true): number {
   for (let index = 0; index < self.length; index++) {
     rt.budget.step();
-    const element = self[index];
-    if (!visit(rt.invoke(fn, [element, index]), element, index)) return;
+    if (truthy(rt.invoke(fn, [self[index], index])) === wanted) return index;
   }
+  return -1;
 }
 
 function strictIndexOf(self: readonly Value[], search: Value): number {
@@ -237,56 +235,33 @@ function flatten(rt: Runtime, self: readonly Value[], depth: number, out: Value[
 
 const arrayMethods: ReadonlyMap<string, Method<readonly Value[]>> = new Map(
   Object.entries<Method<readonly Value[]>>({
+    // The callbacks get (element, index), as JavaScript's do. Plain loops rather than a
+    // shared iterator with a callback keep each call free of closure allocations.
     map: (rt, self, args) => {
       const fn = lambdaArg(rt, args, 0, 'map');
       const out: Value[] = [];
-      each(rt, self, fn, (result) => {
-        out.push(result);
-        return true;
-      });
+      for (let index = 0; index < self.length; index++) {
+        rt.budget.step();
+        out.push(rt.invoke(fn, [self[index], index]));
+      }
       return freezeArray(out, rt.budget);
     },
     filter: (rt, self, args) => {
       const fn = lambdaArg(rt, args, 0, 'filter');
       const out: Value[] = [];
-      each(rt, self, fn, (result, element) => {
-        if (truthy(result)) out.push(element);
-        return true;
-      });
+      for (let index = 0; index < self.length; index++) {
+        rt.budget.step();
+        if (truthy(rt.invoke(fn, [self[index], index]))) out.push(self[index]);
+      }
       return freezeArray(out, rt.budget);
     },
     find: (rt, self, args) => {
-      let found: Value;
-      each(rt, self, lambdaArg(rt, args, 0, 'find'), (result, element) => {
-        if (truthy(result)) found = element;
-        return !truthy(result);
-      });
-      return found;
+      const index = findIndex(rt, self, lambdaArg(rt, args, 0, 'find'));
+      return index === -1 ? undefined : self[index];
     },
-    findIndex: (rt, self, args) => {
-      let found = -1;
-      each(rt, self, lambdaArg(rt, args, 0, 'findIndex'), (result, _element, index) => {
-        if (truthy(result)) found = index;
-        return !truthy(result);
-      });
-      return found;
-    },
-    some: (rt, self, args) => {
-      let found = false;
-      each(rt, self, lambdaArg(rt, args, 0, 'some'), (result) => {
-        found = truthy(result);
-        return !found;
-      });
-      return found;
-    },
-    every: (rt, self, args) => {
-      let all = true;
-      each(rt, self, lambdaArg(rt, args, 0, 'every'), (result) => {
-        all = truthy(result);
-        return all;
-      });
-      return all;
-    },
+    findIndex: (rt, self, args) => findIndex(rt, self, lambdaArg(rt, args, 0, 'findIndex')),
+    some: (rt, self, args) => findIndex(rt, self, lambdaArg(rt, args, 0, 'some')) !== -1,
+    every: (rt, self, args) => findIndex(rt, self, lambdaArg(rt, args, 0, 'every'), false) === -1,
     reduce: (rt, self, args) => {
       const fn = lambdaArg(rt, args, 0, 'reduce');
       let start = 0;

@@ -29,10 +29,14 @@ export class Interpreter implements Runtime {
   /** Offset of the node being evaluated, for the position of runtime errors. */
   private at = 0;
 
+  /** `$now` of this evaluation, read from the clock on first use. */
+  private now: ExpressionDate | undefined;
+
   constructor(
     readonly budget: Budget,
     private readonly source: string,
     private readonly scope: DataObject,
+    private readonly clock: () => number,
   ) {}
 
   run(node: ExprNode): Value {
@@ -69,14 +73,8 @@ export class Interpreter implements Runtime {
     switch (node.kind) {
       case 'literal':
         return node.value;
-      case 'variable': {
-        const descriptor = Object.getOwnPropertyDescriptor(this.scope, node.name);
-        if (descriptor === undefined) {
-          this.at = node.at;
-          this.fail(`variable ${node.name} is not defined`);
-        }
-        return descriptor.value as Value;
-      }
+      case 'variable':
+        return this.variable(node.name, node.at);
       case 'parameter': {
         let frame = env!;
         for (let up = node.up; up > 0; up--) frame = frame.parent!;
@@ -140,6 +138,18 @@ export class Interpreter implements Runtime {
         this.fail('an arrow function can only be passed to a helper');
     }
     throw new Error(`unknown expression node ${(node as ExprNode).kind}`);
+  }
+
+  /** Reads a variable of the data; `$now` and `$today` come from the clock unless the data sets them. */
+  private variable(name: string, at: number): Value {
+    const value = ownValue(this.scope, name);
+    if (value !== undefined || name in this.scope) return value;
+    if (name === '$now' || name === '$today') {
+      this.now ??= ExpressionDate.fromEpoch(this.clock())!;
+      return name === '$now' ? this.now : this.now.startOf('day');
+    }
+    this.at = at;
+    return this.fail(`variable ${name} is not defined`);
   }
 
   private value(node: ExprNode, env: Environment | undefined): Value {

@@ -48,23 +48,24 @@ export class Budget {
   steps = 0;
   callDepth = 0;
   private readonly deadline: number;
+  /** The step count at which the clock is read next. */
+  private nextClockRead: number;
 
   constructor(readonly limits: ExpressionLimits) {
     this.deadline = performance.now() + limits.timeoutMs;
+    this.nextClockRead = Math.min(CLOCK_INTERVAL, limits.maxSteps + 1);
   }
 
   /** Counts `count` steps and throws when the step or time limit is exceeded. */
   step(count = 1): void {
-    const before = this.steps;
     this.steps += count;
+    if (this.steps < this.nextClockRead) return;
     if (this.steps > this.limits.maxSteps)
       throw new ExpressionLimitError('steps', this.limits.maxSteps);
-    // The clock is read when the count crosses a multiple of CLOCK_INTERVAL, so a long
-    // helper call that counts many steps at once still reads it.
-    if (Math.floor(before / CLOCK_INTERVAL) !== Math.floor(this.steps / CLOCK_INTERVAL)) {
-      if (performance.now() > this.deadline)
-        throw new ExpressionLimitError('time', this.limits.timeoutMs);
-    }
+    // A helper that counts many steps at once still reads the clock once it crosses the mark.
+    this.nextClockRead = Math.min(this.steps + CLOCK_INTERVAL, this.limits.maxSteps + 1);
+    if (performance.now() > this.deadline)
+      throw new ExpressionLimitError('time', this.limits.timeoutMs);
   }
 
   checkString(value: string): string {

@@ -48,17 +48,20 @@ export function isDataObject(value: Value): value is DataObject {
 
 /** Creates a frozen, prototype-less object from entries that the caller has checked. */
 export function createObject(entries: Iterable<readonly [string, Value]>): DataObject {
-  const object: Record<string, Value> = Object.create(null) as Record<string, Value>;
-  // defineProperty rather than assignment, so that no key, `__proto__` included, is special.
-  for (const [key, value] of entries)
-    Object.defineProperty(object, key, { value, enumerable: true, writable: false });
+  const object = Object.create(null) as Record<string, Value>;
+  // Assignment is safe here: without a prototype there is no `__proto__` setter, so every
+  // key, `__proto__` included, becomes an own data property.
+  for (const [key, value] of entries) object[key] = value;
   return Object.freeze(object);
 }
 
-/** Reads an own data property; never runs a getter and never reads an inherited property. */
+/**
+ * Reads an own property. Every DataObject is made by createObject or copyData, with a null
+ * prototype and data properties only, so a plain read runs no getter and finds nothing
+ * inherited.
+ */
 export function ownValue(object: DataObject, key: string): Value {
-  const descriptor = Object.getOwnPropertyDescriptor(object, key);
-  return descriptor === undefined ? undefined : (descriptor.value as Value);
+  return object[key];
 }
 
 /** Data copied once for many evaluations; create it with `prepareData`. */
@@ -79,9 +82,17 @@ export class PreparedData {
  * beyond 2^53, strings. Functions and symbols are dropped.
  */
 export function copyData(input: unknown, maxValues: number): Value {
-  let count = 0;
-  const visit = (value: unknown, depth: number): Value => {
-    if (++count > maxValues) throw new ExpressionLimitError('dataSize', maxValues);
+  return new DataCopier(maxValues).visit(input, 0);
+}
+
+/** A class rather than closures, so that a copy allocates no functions. */
+class DataCopier {
+  private count = 0;
+
+  constructor(private readonly maxValues: number) {}
+
+  visit(value: unknown, depth: number): Value {
+    if (++this.count > this.maxValues) throw new ExpressionLimitError('dataSize', this.maxValues);
     if (depth > MAX_VALUE_DEPTH) throw new ExpressionLimitError('depth', MAX_VALUE_DEPTH);
     switch (typeof value) {
       case 'undefined':
@@ -100,27 +111,32 @@ export function copyData(input: unknown, maxValues: number): Value {
     if (value === null) return null;
     if (value instanceof ExpressionDate) return value;
     if (value instanceof Date) return ExpressionDate.fromEpoch(value.getTime()) ?? null;
-    if (Array.isArray(value)) {
-      const length = (value as unknown[]).length;
-      const copy: Value[] = new Array<Value>(length);
-      for (let index = 0; index < length; index++) {
-        const descriptor = Object.getOwnPropertyDescriptor(value, index);
-        copy[index] =
-          descriptor && 'value' in descriptor ? visit(descriptor.value, depth + 1) : undefined;
-      }
-      return Object.freeze(copy);
+    if (Array.isArray(value)) return this.array(value as unknown[], depth);
+    return this.object(value as object, depth);
+  }
+
+  private array(value: unknown[], depth: number): readonly Value[] {
+    const length = value.length;
+    const copy: Value[] = new Array<Value>(length);
+    for (let index = 0; index < length; index++) {
+      const descriptor = Object.getOwnPropertyDescriptor(value, index);
+      copy[index] =
+        descriptor && 'value' in descriptor ? this.visit(descriptor.value, depth + 1) : undefined;
     }
-    const entries: [string, Value][] = [];
-    for (const key of Object.keys(value as object)) {
+    return Object.freeze(copy);
+  }
+
+  private object(value: object, depth: number): DataObject {
+    const copy = Object.create(null) as Record<string, Value>;
+    for (const key of Object.keys(value)) {
       const descriptor = Object.getOwnPropertyDescriptor(value, key)!;
       if (!('value' in descriptor)) continue;
-      const copied = visit(descriptor.value, depth + 1);
-      if (typeof descriptor.value !== 'function' && typeof descriptor.value !== 'symbol')
-        entries.push([key, copied]);
+      const type = typeof descriptor.value;
+      if (type === 'function' || type === 'symbol') continue;
+      copy[key] = this.visit(descriptor.value, depth + 1);
     }
-    return createObject(entries);
-  };
-  return visit(input, 0);
+    return Object.freeze(copy);
+  }
 }
 
 /** Prepares the variables of evaluations, e.g. `{ $json: body }`, copying them once. */
@@ -135,52 +151,67 @@ export function prepareData(data: Record<string, unknown>, maxValues: number): P
  * (it is already frozen). Throws when the JSON form would exceed `maxSize` characters.
  */
 export function toResult(value: Value, maxSize: number): ExpressionResult {
-  let size = 0;
-  const grow = (amount: number): void => {
-    size += amount;
-    if (size > maxSize) throw new ExpressionLimitError('outputSize', maxSize);
-  };
-  const visit = (item: Value, depth: number): ExpressionResult => {
+  // Primitives need no walk; most expressions return one.
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'string' && value.length + 2 > maxSize)
+      throw new ExpressionLimitError('outputSize', maxSize);
+    return value;
+  }
+  return new ResultConverter(maxSize).visit(value, 0);
+}
+
+/** A class rather than closures, so that a call of toResult allocates no functions. */
+class ResultConverter {
+  private size = 0;
+
+  constructor(private readonly maxSize: number) {}
+
+  private grow(amount: number): void {
+    this.size += amount;
+    if (this.size > this.maxSize) throw new ExpressionLimitError('outputSize', this.maxSize);
+  }
+
+  visit(item: Value, depth: number): ExpressionResult {
     if (depth > MAX_VALUE_DEPTH) throw new ExpressionLimitError('depth', MAX_VALUE_DEPTH);
     if (item === null || item === undefined) {
-      grow(4);
+      this.grow(4);
       return item;
     }
     switch (typeof item) {
       case 'string':
-        grow(item.length + 2);
+        this.grow(item.length + 2);
         return item;
       case 'number':
       case 'boolean':
-        grow(8);
+        this.grow(8);
         return item;
     }
     if (item instanceof ExpressionDate) {
-      grow(26);
+      this.grow(26);
       return item.toISO();
     }
     if (Array.isArray(item)) {
       const array = item as readonly Value[];
-      grow(2 + array.length);
+      this.grow(2 + array.length);
       let changed = false;
-      const converted = array.map((element) => {
-        const result = visit(element, depth + 1);
+      const converted: ExpressionResult[] = [];
+      for (const element of array) {
+        const result = this.visit(element, depth + 1);
         if (result !== element) changed = true;
-        return result;
-      });
+        converted.push(result);
+      }
       return changed ? Object.freeze(converted) : (array as readonly ExpressionResult[]);
     }
     const object = item as DataObject;
     let changed = false;
     const entries: [string, Value][] = [];
     for (const key of Object.keys(object)) {
-      grow(key.length + 4);
+      this.grow(key.length + 4);
       const element = ownValue(object, key);
-      const result = visit(element, depth + 1);
+      const result = this.visit(element, depth + 1);
       if (result !== element) changed = true;
       entries.push([key, result as Value]);
     }
     return (changed ? createObject(entries) : object) as ExpressionResult;
-  };
-  return visit(value, 0);
+  }
 }

@@ -15,6 +15,7 @@ import { admitRequest, rejectionFor } from '../ddos/admission.js';
 import { ConnectionDefence, connectionServerOptions } from '../ddos/connection-defence.js';
 import type { Shed } from '../ddos/load-shedding.js';
 import { registerDdosMetrics } from '../ddos/metrics.js';
+import { AuditService } from '../audit/open.js';
 import { EventBus } from '../events/bus.js';
 import { JsonLinesSink } from '../events/jsonl-sink.js';
 import { BodyMeter, GatewayBodyReader } from '../http/body-reader.js';
@@ -75,6 +76,8 @@ export class Gateway {
   readonly credentials: CredentialStores | undefined;
   /** The OAuth 2.0 client-credentials server; absent without an `oauth` section. */
   readonly oauth: OAuthServer | undefined;
+  /** The tamper-evident audit log; absent unless `events.sink` is `audit` (the default). */
+  readonly audit: AuditService | undefined;
   private readonly ownsCredentials: boolean;
   private readonly apiKeyCache: CachingApiKeyStore | undefined;
   private readonly credentialChannel: RedisCredentialChannel | undefined;
@@ -98,6 +101,11 @@ export class Gateway {
     this.logger = options.logger ?? silentLogger;
     this.bus = options.bus ?? createBus(config, this.logger);
     this.metrics.watch(this.bus);
+    this.audit =
+      options.bus === undefined && config.events.sink === 'audit'
+        ? new AuditService(config, { logger: this.logger, registry: this.metrics.registry })
+        : undefined;
+    if (this.audit) this.bus.addSink(this.audit.log);
     this.ownsCredentials = options.credentials === undefined && needsCredentials(config);
     this.credentials =
       options.credentials ??
@@ -175,6 +183,20 @@ export class Gateway {
   /** Starts listening; resolves with the URL clients should use. */
   async listen(): Promise<string> {
     const { host, port } = this.config.listen;
+    // Recorded only with the audit log on, so that a bus supplied by a caller sees just the
+    // events of its requests.
+    if (this.audit) {
+      await this.audit.start({ listen: `${host}:${port}` });
+      this.bus.publish({
+        type: 'config.loaded',
+        category: 'configuration',
+        severity: 'info',
+        outcome: 'success',
+        actor: { type: 'system' },
+        component: 'gateway',
+        details: { routes: this.config.routes.length, eventsSink: this.config.events.sink },
+      });
+    }
     await this.credentials?.ready();
     await this.oauth?.start();
     // Shared limits hold only once Redis responds, so wait for it (bounded) before accepting.
@@ -283,6 +305,7 @@ export class Gateway {
     this.oauth?.close();
     if (this.ownsCredentials) await this.credentials?.close();
     await this.bus.close();
+    await this.audit?.stop();
     this.logger.info('gateway stopped');
   }
 

@@ -63,7 +63,9 @@ export class ClamdClient {
   }
 
   /** Scans the bytes of `source`, which is consumed. */
-  async scan(source: AsyncIterable<Buffer | Uint8Array>): Promise<ScanResult> {
+  async scan(
+    source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
+  ): Promise<ScanResult> {
     const answer = await this.exchange(async (socket) => {
       socket.write('zINSTREAM\0');
       for await (const chunk of source) {

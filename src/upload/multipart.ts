@@ -65,7 +65,9 @@ export async function parseMultipart(
     parser = busboy({
       headers,
       limits: {
-        fileSize: policy.maxFileSize,
+        // busboy reports the limit when a file reaches it, so one more byte allows a file of
+        // exactly maxFileSize.
+        fileSize: policy.maxFileSize + 1,
         files: policy.maxFiles,
         fields: policy.maxFields,
         fieldSize: policy.maxFieldSize,
@@ -168,7 +170,16 @@ class MultipartRun {
    */
   private pump(stream: Readable, keepOpen: boolean): void {
     const request = stream as Partial<IncomingMessage>;
+    // busboy waits for each file stream to take its data, so while the file on disk is
+    // behind, the parser's buffer is full and reading stops until it drains. Without this,
+    // the whole body would pile up in the parser before any limit could cut it.
+    let waiting = false;
+    const onDrain = (): void => {
+      waiting = false;
+      onReadable();
+    };
     const onReadable = (): void => {
+      if (waiting || this.failed) return;
       let chunk: Buffer | null;
       while ((chunk = stream.read() as Buffer | null) !== null) {
         this.received += chunk.length;
@@ -176,8 +187,13 @@ class MultipartRun {
           this.fail(totalTooLarge(this.policy));
           return;
         }
+        if (!this.parser.write(chunk)) {
+          if (this.failed) return;
+          waiting = true;
+          this.parser.once('drain', onDrain);
+          return;
+        }
         if (this.failed) return;
-        this.parser.write(chunk);
       }
       if (request.complete === true || stream.readableEnded) done();
     };
@@ -195,6 +211,7 @@ class MultipartRun {
       stream.off('end', onEnd);
       stream.off('close', onClose);
       stream.off('error', onClose);
+      this.parser.off('drain', onDrain);
     };
     let ended = false;
     const done = (): void => {
@@ -234,6 +251,9 @@ class MultipartRun {
       size: 0,
       sha256: '',
     };
+    // busboy fails the open file stream when the parser is destroyed mid-file; the run has
+    // already recorded why it stopped.
+    stream.on('error', () => undefined);
     stream.on('data', (chunk: Buffer) => {
       size += chunk.length;
       hash.update(chunk);

@@ -75,12 +75,12 @@ const SHAPES: Record<UploadRejectionReason, ReasonShape> = {
   malware: { status: 422, code: 'BWK_ERR_UPLOAD_MALWARE', title: 'Unprocessable Content' },
   scanner_unavailable: {
     status: 503,
-    code: 'BWK_ERR_UPLOAD_SCANNER_UNAVAILABLE',
+    code: 'BWK_ERR_UPLOAD_SCAN_UNAVAILABLE',
     title: 'Service Unavailable',
   },
   scanner_error: {
     status: 503,
-    code: 'BWK_ERR_UPLOAD_SCANNER_UNAVAILABLE',
+    code: 'BWK_ERR_UPLOAD_SCAN_UNAVAILABLE',
     title: 'Service Unavailable',
   },
 };

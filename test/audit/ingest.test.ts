@@ -117,6 +117,7 @@ describe('parseIngestBody schema', () => {
     const single = parseIngestBody(login);
     const batch = parseIngestBody({ events: [login, { ...login, type: 'auth.logout' }] });
 
+    expect(single.ok).toBe(true);
     expect(single.ok && single.events.length).toBe(1);
     expect(batch.ok && batch.events.map((event) => event.type)).toEqual([
       'auth.login',
@@ -164,11 +165,24 @@ describe('parseIngestBody schema', () => {
       [{ list: Array.from({ length: 33 }, () => 1) }, 'details.list'],
       [{ ingest: 'forged' }, 'details'],
       [{ 'bad key': 1 }, 'details."bad key"'],
-      [JSON.parse('{"__proto__":{"admin":true}}'), 'details.__proto__'],
     ];
     for (const [details, field] of cases) {
       expect(fields({ ...login, details }), field).toContain(field);
     }
+  });
+
+  it('__proto__ keys never reach the prototype', () => {
+    const parsed = parseIngestBody(
+      JSON.parse(
+        '{"type":"auth.login","outcome":"success","actor":{"type":"user"},"details":{"__proto__":{"admin":true}}}',
+      ),
+    );
+
+    expect(parsed.ok).toBe(true);
+    const details = parsed.ok ? parsed.events[0]?.details : undefined;
+    expect(Object.getPrototypeOf(details)).toBe(Object.prototype);
+    expect((details as Record<string, unknown>).admin).toBeUndefined();
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
   });
 
   it('bounds the batch size', () => {

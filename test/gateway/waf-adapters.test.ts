@@ -43,7 +43,7 @@ describe('waf in adapters', () => {
     ]);
     expect(events[0]!.details).toMatchObject({ family: 'traversal', field: 'body.path' });
 
-    // The body the guard read is replayed, so the framework's parser still sees it.
+    // The adapter replays the body the guard read, so the framework's parser still gets it.
     const passed = await client.send('/profile', {
       method: 'POST',
       headers: jsonHeaders,

@@ -17,7 +17,7 @@ const DATA_CONTENT_TYPE = 'application/gzip';
 const MANIFEST_CONTENT_TYPE = 'application/json';
 /** Largest manifest parsed; a real one is under 1 KiB. */
 const MAX_MANIFEST_BYTES = 64 * 1024;
-/** Largest decompressed archive `readArchive` accepts, whatever the manifest says. */
+/** Largest decompressed archive that `readArchive` accepts, whatever the manifest states. */
 export const MAX_ARCHIVE_DATA_BYTES = 4 * 1024 * 1024 * 1024 - 1;
 
 /** The first or last record of an archive, by its `seq` and `time` fields when it has them. */

@@ -78,14 +78,49 @@ export const routeSanitizeSchema = z.record(
 const TAG = /^[a-z][a-z0-9]{0,15}$/;
 const ATTRIBUTE = /^[a-z][a-z0-9-]{0,31}$/;
 
+/**
+ * Elements a custom profile may not allow: they run script, load other documents, change
+ * how the parser reads what follows, or submit data.
+ */
+const FORBIDDEN_TAGS = new Set(
+  (
+    'script style iframe frame frameset object embed applet svg math form input button ' +
+    'textarea select option template noscript noembed noframes base link meta title xmp ' +
+    'plaintext portal'
+  ).split(' '),
+);
+
+/**
+ * Attributes a custom profile may not allow: event handlers, inline styles, and URLs that
+ * the profile's link and image rules do not check.
+ */
+const FORBIDDEN_ATTRIBUTES = new Set(
+  'style srcdoc srcset formaction action background poster data ping xmlns is'.split(' '),
+);
+
+const profileTag = z
+  .string()
+  .regex(TAG, 'must be a lower-case element name such as p')
+  .refine((tag) => !FORBIDDEN_TAGS.has(tag), {
+    message: 'is not allowed in a sanitization profile, because it can run script or load content',
+    params: { bwk: 'BWK_ERR_CONFIG_VALIDATION' },
+  });
+
+const profileAttribute = z
+  .string()
+  .regex(ATTRIBUTE, 'must be a lower-case attribute name such as href')
+  .refine((name) => !name.startsWith('on') && !FORBIDDEN_ATTRIBUTES.has(name), {
+    message:
+      'is not allowed in a sanitization profile: event handlers, style and unchecked URL attributes are never kept',
+    params: { bwk: 'BWK_ERR_CONFIG_VALIDATION' },
+  });
+
 export const customProfileSchema = z
   .object({
     /** Elements kept; all others are removed and their text kept. */
-    tags: z.array(z.string().regex(TAG, 'must be a lower-case element name such as p')),
+    tags: z.array(profileTag),
     /** Attributes kept on the allowed elements. */
-    attributes: z
-      .array(z.string().regex(ATTRIBUTE, 'must be a lower-case attribute name such as href'))
-      .default([]),
+    attributes: z.array(profileAttribute).default([]),
     /** URL schemes allowed in `href`; relative URLs are always allowed. */
     linkSchemes: z.array(z.enum(['http', 'https', 'mailto', 'tel'])).default(['http', 'https']),
     /** Where `src` may point: https URLs, data URLs of raster images, or both. */
@@ -99,7 +134,7 @@ export const validationDefaults = {
   redos: 'reject' as const,
   maxPatternInput: 4096,
   maxErrors: 20,
-  sanitize: { maxLength: 64 * 1024, maxDepth: 100, profiles: {} },
+  sanitize: { maxLength: 16 * 1024, maxDepth: 100, profiles: {} },
 };
 
 export const validationSchema = z

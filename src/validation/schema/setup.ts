@@ -76,6 +76,7 @@ export function createInputGuards(config: PolicyConfig, logger: Logger): InputGu
           maxLength: settings.sanitize.maxLength,
           maxDepth: settings.sanitize.maxDepth,
         });
+  sanitizer?.warmUp();
   return {
     schema: schemas.size === 0 ? undefined : new SchemaGuard(schemas, settings.maxErrors),
     sanitize:

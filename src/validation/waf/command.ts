@@ -21,6 +21,7 @@ const DISTINCT_COMMANDS = new Set([
   'nohup', 'sudo', 'su', 'mkfifo', 'mknod', 'sleep', 'ping', 'traceroute', 'tracert', 'dig',
   'ls', 'pwd', 'id', 'ps', 'env', 'printenv', 'net', 'ver', 'phpinfo', 'gcc', 'awk', 'sed',
   'xterm', 'socat', 'busybox', 'rm', 'wc', 'uptime', 'lsof', 'groups', 'dir', 'ip', 'arp',
+  'sysinfo', 'route',
 ]); // prettier-ignore
 
 /** Commands that are also everyday words; they need a command-like argument list. */
@@ -30,8 +31,42 @@ const WORD_COMMANDS = new Set([
   'shutdown', 'reboot', 'del', 'copy', 'move', 'reg', 'sc',
 ]); // prettier-ignore
 
+/** Commands that no word or name spells, so the command alone is a command line. */
+const UNMISTAKABLE_COMMANDS = new Set([
+  'whoami', 'uname', 'ifconfig', 'ipconfig', 'netstat', 'nslookup', 'systeminfo', 'sysinfo',
+  'tasklist', 'powershell', 'phpinfo', 'certutil', 'bitsadmin', 'wmic', 'getent', 'useradd',
+  'mkfifo', 'busybox', 'ncat', 'netcat', 'tracert', 'traceroute', 'printenv',
+]); // prettier-ignore
+
 /** `net` and `netsh` need a subcommand to be more than a word. */
-const SUBCOMMANDS = new Set(['user', 'localgroup', 'group', 'view', 'share', 'use', 'firewall', 'advfirewall', 'interface', 'wlan', 'session', 'accounts', 'start', 'stop']);
+const SUBCOMMANDS = new Set([
+  'user',
+  'localgroup',
+  'group',
+  'view',
+  'share',
+  'use',
+  'firewall',
+  'advfirewall',
+  'interface',
+  'wlan',
+  'session',
+  'accounts',
+  'start',
+  'stop',
+]);
+
+/**
+ * Calls that run a command from PHP, Perl, Python or Node, at the start of the value or after
+ * a quote or operator; the PHP open tag; PHP's `{${…}}` and `${@…}` interpolation; SSI exec.
+ */
+const CODE_EXECUTION =
+  /(?:^|[;|&'"`(:]\s*)(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|phpinfo|phpversion|child_process|execSync|spawn)\s*\(|<\?php\b|\{\$\{|\{\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\$\{@|<!--\s*#\s*exec\s+cmd\s*=/i;
+
+const CODE_EXECUTION_HINT = /\w\s*\(|<\?|\$\{|\{\$|#\s*exec/i;
+
+/** Characters that start a control operator or a substitution. */
+const SHELL_SYNTAX = /[;|&\n\r`]|\$\(|\(\s*\)/;
 
 /** One piece of input read as a simple command. */
 interface CommandPiece {
@@ -57,37 +92,63 @@ export function detectCommand(input: string, context: DetectContext): RuleHit[] 
   // `${IFS}` stands for a space in a shell and nowhere else.
   if (/\$\{?IFS\b/.test(input)) add('command-002-ifs', SCORE.critical);
 
-  for (const piece of readPieces(input)) {
-    judgePiece(piece, level, add);
+  // `system('id')`, `phpinfo()`, `<?php`, `{${…}}` or an SSI `#exec`: code that runs a command.
+  // The first pattern is a cheap necessary condition of the second.
+  if (CODE_EXECUTION_HINT.test(input) && CODE_EXECUTION.test(input)) {
+    add('command-011-code-execution', SCORE.critical);
   }
 
-  if (level >= 2 && /\d?>\s*&\s*\d|>\s*\/dev\/(?:null|tcp|udp)\b|\/dev\/(?:tcp|udp)\//.test(input)) {
+  if (SHELL_SYNTAX.test(input)) {
+    for (const piece of readPieces(input)) judgePiece(piece, level, add);
+  } else {
+    // Without an operator the value can only be one command line.
+    const piece = readSimpleCommand(input, 'start');
+    if (piece !== undefined) judgePiece(piece, level, add);
+  }
+
+  if (
+    level >= 2 &&
+    /\d?>\s*&\s*\d|>\s*\/dev\/(?:null|tcp|udp)\b|\/dev\/(?:tcp|udp)\//.test(input)
+  ) {
     add('command-007-redirection', SCORE.error);
   }
   if (level >= 3 && /\$\{[^}]{0,64}\}/.test(input)) add('command-008-expansion', SCORE.warning);
   if (level >= 4 && /[;|`]|\$\(|&&/.test(input)) add('command-009-metacharacter', SCORE.notice);
   // A shell argument has no use for control operators or substitutions at all.
-  if (context.strict && /[;|&`\n\r<>]|\$\(/.test(input)) add('command-010-sink-metacharacter', SCORE.critical);
+  if (context.strict && /[;|&`\n\r<>]|\$\(/.test(input))
+    add('command-010-sink-metacharacter', SCORE.critical);
   return hits;
 }
 
-function judgePiece(piece: CommandPiece, level: number, add: (ruleId: string, score: number) => void): void {
-  const known = DISTINCT_COMMANDS.has(piece.name) || WORD_COMMANDS.has(piece.name);
-  if (!known) return;
+function judgePiece(
+  piece: CommandPiece,
+  level: number,
+  add: (ruleId: string, score: number) => void,
+): void {
   const commandLike = looksLikeCommandLine(piece);
 
   if (piece.after === 'start') {
     // A value that is a whole command line, such as `cat /etc/passwd`, for a field that is
-    // later concatenated into one. Free text rarely has the shape, but it can, so a plain
-    // distinct command alone counts only at paranoia 2.
-    if (commandLike && piece.args.some(isShellArgument)) add('command-005-command-line', SCORE.critical);
-    else if (level >= 2 && DISTINCT_COMMANDS.has(piece.name) && commandLike) add('command-006-lone-command', SCORE.error);
+    // later concatenated into one. Free text rarely has that shape, but it can, so a
+    // command without arguments counts at paranoia 1 only when no word spells it.
+    const alone = piece.args.length === 0 && UNMISTAKABLE_COMMANDS.has(piece.name);
+    const withSubcommand =
+      (piece.name === 'net' || piece.name === 'netsh') && piece.args.length > 0;
+    const whichCommand =
+      piece.name === 'which' && piece.args.length === 1 && DISTINCT_COMMANDS.has(piece.args[0]!);
+    if (commandLike && (piece.args.some(isShellArgument) || alone || withSubcommand)) {
+      add('command-005-command-line', SCORE.critical);
+    } else if (whichCommand) add('command-005-command-line', SCORE.critical);
+    else if (level >= 2 && DISTINCT_COMMANDS.has(piece.name) && commandLike)
+      add('command-006-lone-command', SCORE.error);
     return;
   }
   const distinct = DISTINCT_COMMANDS.has(piece.name);
   const bareInSubstitution = piece.after === 'substitution' && piece.args.length === 0;
-  if (commandLike && (distinct || bareInSubstitution || piece.args.some(isShellArgument))) {
-    const ruleId = piece.after === 'substitution' ? 'command-004-substitution' : 'command-003-chained-command';
+  const shellArgs = piece.args.some((arg) => isShellArgument(arg) || isQuoted(arg));
+  if (commandLike && (distinct || bareInSubstitution || shellArgs)) {
+    const ruleId =
+      piece.after === 'substitution' ? 'command-004-substitution' : 'command-003-chained-command';
     add(ruleId, SCORE.critical);
   } else if (level >= 2) {
     add('command-006-lone-command', SCORE.error);
@@ -111,25 +172,52 @@ function readPieces(input: string): CommandPiece[] {
   return pieces;
 }
 
+// eslint-disable-next-line no-control-regex -- ESC starts the escape sequence being matched.
+const TERMINAL_ESCAPE = /(?:\\033|\x1b)\[\d*[A-Za-z]?/g;
+
 function readSimpleCommand(text: string, after: CommandPiece['after']): CommandPiece | undefined {
-  // Undo the quoting tricks a shell ignores: `c''at`, `c\at`, `${IFS}` as a space.
-  const unquoted = text
-    .replace(/\$\{?IFS\}?/g, ' ')
-    .replace(/(\w)['"](?:['"])?(?=\w)/g, '$1')
-    .replace(/\\(?=[a-z])/gi, '');
-  const words = unquoted
-    .trim()
-    .replace(/^[\s'")]+/, '')
-    .split(/\s+/)
-    .filter((word) => word.length > 0);
-  const first = words[0];
-  if (first === undefined) return undefined;
-  return { name: commandName(first), args: words.slice(1), after };
+  // `${IFS}` is a space to the shell; a terminal escape such as `\033[2A` hides what precedes it.
+  const cleaned =
+    text.includes('$') || text.includes('\\') || text.includes('\x1b')
+      ? text.replace(/\$\{?IFS\}?/g, ' ').replace(TERMINAL_ESCAPE, ' ')
+      : text;
+  const start = /^[\s'")]*/.exec(cleaned)![0].length;
+  const firstEnd = nextSpace(cleaned, start);
+  if (firstEnd === start) return undefined;
+  // Most pieces start with a word that is no command; leave before splitting the rest.
+  const name = readCommandName(cleaned.slice(start, firstEnd));
+  if (!isKnownCommand(name) && name !== 'which') return undefined;
+  const words = splitWords(cleaned.slice(start));
+  return { name, args: words.slice(1), after };
+}
+
+function nextSpace(text: string, from: number): number {
+  const match = /\s/.exec(text.slice(from));
+  return match === null ? text.length : from + match.index;
+}
+
+/**
+ * Reads a command name, undoing the quoting tricks a shell ignores (`c''at`, `c\at`,
+ * `w"h"oami`). A path such as `C:\Windows\System32\cmd.exe` keeps its backslashes.
+ */
+function readCommandName(word: string): string {
+  const direct = commandName(word);
+  if (isKnownCommand(direct) || !/['"\\]/.test(word)) return direct;
+  return commandName(word.replace(/['"\\](?=[\w'"])/g, '').replace(/['"]/g, ''));
+}
+
+/** Splits at spaces outside quotes; a quoted span stays in its word with its quotes. */
+function splitWords(text: string): string[] {
+  return text.match(/(?:'[^']*'?|"[^"]*"?|[^\s'"]+)+/g) ?? [];
+}
+
+function isKnownCommand(name: string): boolean {
+  return DISTINCT_COMMANDS.has(name) || WORD_COMMANDS.has(name);
 }
 
 /** `/usr/bin/id` → `id`, `C:\Windows\System32\cmd.exe` → `cmd`, `'id'` → `id`. */
 function commandName(word: string): string {
-  const bare = word.replace(/^['"(]+|['")|;]+$/g, '');
+  const bare = word.replace(/^['"(]+|['")|;\]}]+$/g, '');
   const base = bare.slice(Math.max(bare.lastIndexOf('/'), bare.lastIndexOf('\\')) + 1);
   return base.replace(/\.(?:exe|com|bat|cmd)$/i, '').toLowerCase();
 }
@@ -144,17 +232,28 @@ function looksLikeCommandLine(piece: CommandPiece): boolean {
     if (sub === undefined || !SUBCOMMANDS.has(sub)) return piece.args.length === 0;
   }
   let plainWords = 0;
-  for (const arg of piece.args) {
-    if (isShellArgument(arg) || /^['"]?[#'"]?$/.test(arg)) continue;
+  let shellArguments = 0;
+  const args = piece.name === 'net' || piece.name === 'netsh' ? piece.args.slice(1) : piece.args;
+  for (const arg of args) {
+    if (isShellArgument(arg) || isQuoted(arg)) {
+      shellArguments++;
+      continue;
+    }
+    if (/^['"]?[#'"]?$/.test(arg)) continue;
     // A word that ends a clause ("dangerous,", "it.") is prose.
     if (/^[A-Za-z]+[,.:!?]$/.test(arg)) return false;
     plainWords++;
-    if (plainWords > 3) return false;
   }
-  return true;
+  return plainWords <= Math.max(3, shellArguments);
+}
+
+function isQuoted(arg: string): boolean {
+  return /^(?:'[^']*'|"[^"]*")$/.test(arg);
 }
 
 /** Flags, paths, URLs, IP addresses, numbers and redirections. */
 function isShellArgument(arg: string): boolean {
-  return /^(?:-{1,2}[A-Za-z0-9][\w=-]*|['"]?\/[\w.\-/]*|[A-Za-z]:\\|\\\\|~\/|\.{1,2}\/|[a-z]+:\/\/\S+|\d{1,3}(?:\.\d{1,3}){3}|\d+|\d?>{1,2}\S*|<\S*|\/[A-Za-z?]+)['"]?/.test(arg);
+  return /^(?:%\w+%|-{1,2}[A-Za-z0-9][\w=-]*|['"]?\/[\w.\-/]*|[A-Za-z]:\\|\\\\|~\/|\.{1,2}\/|[a-z]+:\/\/\S+|\d{1,3}(?:\.\d{1,3}){3}|\d+|\d?>{1,2}\S*|<\S*|\/[A-Za-z?]+)['"]?/.test(
+    arg,
+  );
 }

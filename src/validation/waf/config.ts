@@ -1,7 +1,7 @@
 /**
  * The `waf` part of the configuration schema: the injection guard's policy, globally and per
- * route. A route's scalar settings and each `inspect` field replace the global ones; its
- * exclusions are added to the global ones, and its sink tags are consulted before them.
+ * route. A route's scalar settings and each `inspect` field replace the global ones. Its
+ * exclusions are added to the global ones, and its sink tags are looked up before them.
  */
 import { z } from 'zod';
 
@@ -15,7 +15,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
 export const wafDefaults = {
   enabled: false,
   paranoia: 1 as Paranoia,
-  // One critical rule (5 points) blocks, as in the OWASP Core Rule Set's default.
+  // One critical rule (5 points) is enough to block.
   threshold: 5,
   mode: 'block' as 'block' | 'report',
   inspect: {
@@ -24,7 +24,7 @@ export const wafDefaults = {
     path: true,
     params: true,
     // Headers that carry free text a client controls and that applications commonly log or
-    // store. Forwarding headers hold addresses and are checked by other guards.
+    // store.
     headers: ['user-agent', 'referer'],
     cookies: true,
   },
@@ -48,7 +48,7 @@ const ruleName = z.string().superRefine((value, ctx) => {
   if ((families as readonly string[]).includes(value) || isKnownRule(value)) return;
   ctx.addIssue({
     code: 'custom',
-    message: `unknown rule "${value.slice(0, 80)}": write a rule id from docs/waf.md or a family (${families.join(', ')})`,
+    message: `unknown rule "${value.slice(0, 80)}": write a family (${families.join(', ')}) or a rule id such as sqli-001, as listed in the rules of an injection.detected event`,
     params: CODE,
   });
 });

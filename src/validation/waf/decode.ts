@@ -231,17 +231,22 @@ export function decodeHtmlEntities(value: string): string {
   });
 }
 
-const JS_ESCAPE = /\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([nrt0]))/g;
+// `\0` only when no digit follows, as in JavaScript, so an octal `\033` stays as written.
+const JS_ESCAPE =
+  /\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([nrt]|0(?![0-9])))/g;
 const CONTROL_ESCAPES: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', '0': '\0' };
 
 /** Decodes `\uXXXX`, `\u{…}`, `\xXX` and the escapes `\n`, `\r`, `\t` and `\0`. */
 export function decodeJsEscapes(value: string): string {
   if (!value.includes('\\')) return value;
-  return value.replace(JS_ESCAPE, (_match, braced?: string, unit?: string, byte?: string, control?: string) => {
-    if (control !== undefined) return CONTROL_ESCAPES[control]!;
-    const code = parseInt(braced ?? unit ?? byte!, 16);
-    return code <= 0x10ffff ? String.fromCodePoint(code) : '';
-  });
+  return value.replace(
+    JS_ESCAPE,
+    (_match, braced?: string, unit?: string, byte?: string, control?: string) => {
+      if (control !== undefined) return CONTROL_ESCAPES[control]!;
+      const code = parseInt(braced ?? unit ?? byte!, 16);
+      return code <= 0x10ffff ? String.fromCodePoint(code) : '';
+    },
+  );
 }
 
 function removeNul(value: string): string {

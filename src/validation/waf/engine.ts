@@ -51,7 +51,15 @@ const MAX_NESTED_JSON_VALUES = 1000;
 
 const OPERATOR_KEY = new RegExp(`^\\$(?:${MONGO_OPERATORS.join('|')})$`);
 // JSON Schema and JSON-LD use these keys in ordinary documents.
-const BENIGN_DOLLAR_KEYS = new Set(['$schema', '$id', '$ref', '$defs', '$comment', '$type', '$value']);
+const BENIGN_DOLLAR_KEYS = new Set([
+  '$schema',
+  '$id',
+  '$ref',
+  '$defs',
+  '$comment',
+  '$type',
+  '$value',
+]);
 
 /**
  * Inspects one field value and returns the rules it matched, each once with its highest
@@ -82,7 +90,12 @@ export function inspectKey(key: string, options: InspectOptions): RuleHit[] {
   return hits;
 }
 
-function inspectInto(value: string, options: InspectOptions, found: Map<string, RuleHit>, depth: number): void {
+function inspectInto(
+  value: string,
+  options: InspectOptions,
+  found: Map<string, RuleHit>,
+  depth: number,
+): void {
   if (value.length === 0) return;
   const plain = /^[\p{L}\p{N} ]*$/u.test(value);
   if (plain && (options.sink !== undefined ? options.sink !== 'sql' : !value.includes(' '))) return;
@@ -120,12 +133,18 @@ function record(found: Map<string, RuleHit>, hits: readonly RuleHit[]): void {
  * Parses a string that holds a JSON object or array and inspects its keys and strings, so a
  * payload inside `{"filter": "{\"$ne\": 1}"}` is seen as a key and a value.
  */
-function inspectNestedJson(text: string, options: InspectOptions, found: Map<string, RuleHit>, depth: number): void {
+function inspectNestedJson(
+  text: string,
+  options: InspectOptions,
+  found: Map<string, RuleHit>,
+  depth: number,
+): void {
   const trimmed = text.trim();
   const first = trimmed[0];
   const last = trimmed[trimmed.length - 1];
   if (!((first === '{' && last === '}') || (first === '[' && last === ']'))) return;
-  if (trimmed.length > MAX_NESTED_JSON_LENGTH || bracketDepth(trimmed) > MAX_NESTED_JSON_DEPTH) return;
+  if (trimmed.length > MAX_NESTED_JSON_LENGTH || bracketDepth(trimmed) > MAX_NESTED_JSON_DEPTH)
+    return;
   let parsed: unknown;
   try {
     parsed = JSON.parse(trimmed);

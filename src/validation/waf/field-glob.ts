@@ -1,7 +1,7 @@
 /**
  * Field paths and the globs that select them. The injection guard names every value it
  * inspects by a path such as `query.q`, `body.items[2].note`, `headers.user-agent`,
- * `cookies.session`, `params.id` or `path`; exclusions and sink tags select paths with globs
+ * `cookies.session`, `params.id` or `path`. Exclusions and sink tags select paths with globs
  * such as `body.items[*].note` or `body.*.comment`.
  */
 
@@ -25,7 +25,7 @@ export function indexPath(parent: string, index: number): string {
   return `${parent}[${index}]`;
 }
 
-/** A compiled glob: tells whether a field path is the selected field or lies under it. */
+/** A compiled glob, matching the selected field and every path nested under it. */
 export interface FieldGlob {
   readonly source: string;
   matches(path: string): boolean;
@@ -34,7 +34,7 @@ export interface FieldGlob {
 const SEGMENT = /^(?:\.([A-Za-z0-9_$@:-]{1,64}|\*)|\[(\d{1,9}|\*)\])/;
 
 /**
- * Compiles a glob, or throws an Error whose message says what is allowed. A glob is a root
+ * Compiles a glob, or throws an Error whose message describes the allowed form. A glob is a root
  * (`query`, `body`, `path`, `params`, `headers`, `cookies`) followed by `.name`, `.*` (any one
  * name), `[n]` or `[*]` (any index). A glob selects its field and everything nested under it,
  * so `body.profile` covers `body.profile.bio`. Header names are matched without case.

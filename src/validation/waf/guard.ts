@@ -1,6 +1,6 @@
 /**
- * The injection guard (WAF). It walks the strings of a request, asks the detection engine
- * about each one and sums the scores of the rules that matched, each rule counted once per
+ * The injection guard (WAF). It walks the strings of a request, passes each one to the
+ * detection engine and sums the scores of the rules that matched, each rule counted once per
  * field. A request whose score reaches the route's threshold is rejected with 403, or only
  * reported in `report` mode. Every detection publishes `injection.detected` with the family,
  * field path, score and rule ids, never the matched text.
@@ -14,7 +14,7 @@ import type { Logger } from '../../core/logger.js';
 import { problem } from '../../core/problem.js';
 import type { EventBus } from '../../events/bus.js';
 import type { EventDraft, EventSeverity } from '../../events/schema.js';
-import { excludes, type WafPolicy } from './config.js';
+import { excludes, type WafExclusion, type WafPolicy } from './config.js';
 import type { Family, Paranoia, RuleHit, Sink } from './types.js';
 import { walkRequest } from './walk.js';
 
@@ -41,6 +41,8 @@ export interface ScanReport {
   readonly truncated: boolean;
 }
 
+const NO_EXCLUSIONS: readonly WafExclusion[] = [];
+
 /** Findings listed in one event; the score counts them all. */
 const MAX_REPORTED_FINDINGS = 20;
 
@@ -55,7 +57,10 @@ export function scanRequest(
   const options = { paranoia: policy.paranoia };
 
   const walk = walkRequest(ctx, policy, (path, text, isKey) => {
-    const exclusions = policy.exclusions.filter((exclusion) => exclusion.field.matches(path));
+    const exclusions =
+      policy.exclusions.length === 0
+        ? NO_EXCLUSIONS
+        : policy.exclusions.filter((exclusion) => exclusion.field.matches(path));
     if (exclusions.some((exclusion) => exclusion.rules === undefined)) return;
 
     let hits: RuleHit[];
@@ -155,7 +160,7 @@ export class WafGuard implements Guard {
   }
 
   // NOTE: the strings past the limit are not inspected, so an attack placed after thousands
-  // of harmless values passes; the log line lets an operator raise `waf.limits`.
+  // of harmless values passes. The log line lets an operator raise `waf.limits`.
   private logTruncation(ctx: RequestContext, policy: WafPolicy): void {
     this.truncationsSinceLog++;
     const now = Date.now();

@@ -12,11 +12,26 @@ const ASSERTION = String.raw`[A-Za-z][\w.;-]{0,63}\s*[~<>]?=`;
 
 const rules: readonly Rule[] = [
   // `)(uid=*` or `*)(|(mail=*`: a closed filter followed by a new assertion.
-  patternRule('ldap-001-filter-breakout', 1, SCORE.critical, new RegExp(String.raw`\)\s*\(\s*(?:[|&!]\s*\(?\s*)?${ASSERTION}`)),
+  patternRule(
+    'ldap-001-filter-breakout',
+    1,
+    SCORE.critical,
+    new RegExp(String.raw`\)\s*\(\s*(?:[|&!]\s*\(?\s*)?${ASSERTION}`),
+  ),
   // `(|(mail=*))` or `((|userPassword=*)`: an OR, AND or NOT branch around an assertion.
-  patternRule('ldap-002-branch', 1, SCORE.critical, new RegExp(String.raw`\(\s*[|&!]\s*\(?\s*${ASSERTION}`)),
+  patternRule(
+    'ldap-002-branch',
+    1,
+    SCORE.critical,
+    new RegExp(String.raw`\(\s*[|&!]\s*\(?\s*${ASSERTION}`),
+  ),
   // `*)(&` or `*()|&'`: a wildcard that closes the filter and starts an operator.
-  patternRule('ldap-003-wildcard-operator', 1, SCORE.critical, /\*\s*\)+\s*\(\s*[|&!]|\*\s*\(\s*\)\s*[|&]/),
+  patternRule(
+    'ldap-003-wildcard-operator',
+    1,
+    SCORE.critical,
+    /\*\s*\)+\s*\(\s*[|&!]|\*\s*\(\s*\)\s*[|&]/,
+  ),
   // `*))` then NUL, or `)(cn=))\x00`: filters cut short so the rest of the template is ignored.
   patternRule('ldap-004-nul-truncation', 1, SCORE.critical, /\)\s*\)\s*(?:\0|%00|\\x00|\\00)/),
   // `*))`: a wildcard closing two filters, which a value rarely needs.

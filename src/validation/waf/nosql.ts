@@ -18,21 +18,56 @@ const OPERATOR = `\\$(?:${MONGO_OPERATORS.join('|')})`;
 
 const rules: readonly Rule[] = [
   // `{"$gt": ""}` or `{ $ne: 1 }`: an object literal whose key is an operator.
-  patternRule('nosql-001-operator-object', 1, SCORE.critical, new RegExp(`\\{\\s*["']?${OPERATOR}["']?\\s*:`)),
+  patternRule(
+    'nosql-001-operator-object',
+    1,
+    SCORE.critical,
+    new RegExp(`\\{\\s*["']?${OPERATOR}["']?\\s*:`),
+  ),
   // `', $where: '1 == 1'` or `, $or: [`: an operator key spliced into an object literal.
-  patternRule('nosql-002-operator-key', 1, SCORE.critical, new RegExp(`(?:^|[,'"{\\[]\\s*)${OPERATOR}["']?\\s*:`)),
+  patternRule(
+    'nosql-002-operator-key',
+    1,
+    SCORE.critical,
+    new RegExp(`(?:^|[,'"{\\[]\\s*)${OPERATOR}["']?\\s*:`),
+  ),
   // `[$ne]=1`: the bracket syntax that qs-style parsers turn into an operator object.
-  patternRule('nosql-003-bracket-operator', 1, SCORE.critical, new RegExp(`\\[${OPERATOR}\\]\\s*=`)),
+  patternRule(
+    'nosql-003-bracket-operator',
+    1,
+    SCORE.critical,
+    new RegExp(`\\[${OPERATOR}\\]\\s*=`),
+  ),
   // `';return true;var a='` or `0;return true`: a statement injected into a JavaScript string.
-  patternRule('nosql-004-js-return', 1, SCORE.critical, /[;'"]\s*return\s*[(\s]?\s*(?:true|false|1|0|'|"|this\b)/),
+  patternRule(
+    'nosql-004-js-return',
+    1,
+    SCORE.critical,
+    /[;'"]\s*return\s*[(\s]?\s*(?:true|false|1|0|'|"|this\b)/,
+  ),
   // `' && this.password.match(/.*/)//`: a condition on the document injected into `$where`.
   patternRule('nosql-005-js-this', 1, SCORE.critical, /(?:&&|\|\|)\s*this\.\w+/),
   // `db.users.find(` or `db.x.insert({…})`: a shell call injected into server-side JavaScript.
-  patternRule('nosql-006-db-call', 1, SCORE.critical, /\bdb\.\w+\.(?:find|findOne|insert|insertOne|update|updateOne|remove|deleteOne|deleteMany|drop|mapReduce|aggregate)\s*\(/),
+  patternRule(
+    'nosql-006-db-call',
+    1,
+    SCORE.critical,
+    /\bdb\.\w+\.(?:find|findOne|insert|insertOne|update|updateOne|remove|deleteOne|deleteMany|drop|mapReduce|aggregate)\s*\(/,
+  ),
   // `';sleep(5000);` or a busy loop on `new Date()`: time-based probing of `$where`.
-  patternRule('nosql-007-js-delay', 1, SCORE.critical, /['"]\s*;\s*(?:sleep\s*\(\s*\d|[\w$]+\s*=\s*new\s+Date\s*\(|while\s*\(\s*true)/),
+  patternRule(
+    'nosql-007-js-delay',
+    1,
+    SCORE.critical,
+    /['"]\s*;\s*(?:sleep\s*\(\s*\d|[\w$]+\s*=\s*new\s+Date\s*\(|while\s*\(\s*true)/,
+  ),
   // `'a'=='a'` or `|| 1==1`: a JavaScript tautology.
-  patternRule('nosql-008-js-tautology', 2, SCORE.error, /(?:'(\w*)'\s*===?\s*'\1'|"(\w*)"\s*===?\s*"\2"|\|\|\s*(\d+)\s*===?\s*\3\b)/),
+  patternRule(
+    'nosql-008-js-tautology',
+    2,
+    SCORE.error,
+    /(?:'(\w*)'\s*===?\s*'\1'|"(\w*)"\s*===?\s*"\2"|\|\|\s*(\d+)\s*===?\s*\3\b)/,
+  ),
   // `"&exists": false`, a mistyped but still probing operator key.
   patternRule('nosql-009-odd-operator-key', 3, SCORE.warning, /["'][&$]\w+["']\s*:/),
   // Any operator name with a dollar sign; ordinary text rarely contains one.

@@ -29,9 +29,14 @@ export function reachesPrototype(segments: readonly string[]): 'proto' | 'constr
 export function detectPrototypeKey(key: string, context: DetectContext): RuleHit[] {
   const hits: RuleHit[] = [];
   const reach = reachesPrototype(pathSegments(key));
-  if (reach === 'proto') hits.push({ ruleId: 'prototype-001-proto-key', family: 'prototype', score: SCORE.critical });
+  if (reach === 'proto')
+    hits.push({ ruleId: 'prototype-001-proto-key', family: 'prototype', score: SCORE.critical });
   if (reach === 'constructor') {
-    hits.push({ ruleId: 'prototype-002-constructor-prototype-key', family: 'prototype', score: SCORE.critical });
+    hits.push({
+      ruleId: 'prototype-002-constructor-prototype-key',
+      family: 'prototype',
+      score: SCORE.critical,
+    });
   }
   if (hits.length === 0 && context.paranoia >= 3 && /^(?:prototype|constructor)$/.test(key)) {
     hits.push({ ruleId: 'prototype-004-bare-name', family: 'prototype', score: SCORE.notice });
@@ -48,11 +53,19 @@ export function detectPrototype(input: string, context: DetectContext): RuleHit[
   const hits: RuleHit[] = [];
   const trimmed = input.trim();
   // A whole value that is a path, e.g. `__proto__.isAdmin` or `a[constructor][prototype][x]`.
-  if (/^[\w$[\]."'`-]+(?:\s*=.*)?$/s.test(trimmed) && reachesPrototype(pathSegments(trimmed.split('=')[0]!)) !== undefined) {
+  if (
+    /^[\w$[\]."'`-]+(?:\s*=.*)?$/s.test(trimmed) &&
+    reachesPrototype(pathSegments(trimmed.split('=')[0]!)) !== undefined
+  ) {
     hits.push({ ruleId: 'prototype-003-path-value', family: 'prototype', score: SCORE.critical });
-  } else if (/["']__proto__["']\s*:|["']constructor["']\s*:\s*\{\s*["']prototype["']\s*:/.test(input)) {
+  } else if (
+    /["']__proto__["']\s*:|["']constructor["']\s*:\s*\{\s*["']prototype["']\s*:/.test(input)
+  ) {
     hits.push({ ruleId: 'prototype-003-path-value', family: 'prototype', score: SCORE.critical });
-  } else if (context.paranoia >= 2 && /__proto__|constructor\s*(?:\.|\[\s*["']?)\s*prototype/.test(input)) {
+  } else if (
+    context.paranoia >= 2 &&
+    /__proto__|constructor\s*(?:\.|\[\s*["']?)\s*prototype/.test(input)
+  ) {
     hits.push({ ruleId: 'prototype-005-mention', family: 'prototype', score: SCORE.error });
   }
   return hits;

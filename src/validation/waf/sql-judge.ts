@@ -60,15 +60,38 @@ export interface SqlFindings {
   inlineComments: number;
   /** Binary operators (comparisons, arithmetic, concatenation) in the valid part. */
   binaryOperators: number;
+  /** Comparison operators among them. */
+  comparisons: number;
   /** Any `@@` server variable referenced in the valid part. */
   serverVariable: boolean;
 }
 
 const LOGIC_WORDS = new Set(['and', 'or', 'xor']);
 const LOGIC_SYMBOLS = new Set(['&&', '||']);
-const COMPARISON_SYMBOLS = new Set(['=', '==', '<', '>', '<=', '>=', '<>', '!=', '<=>', '!<', '!>']);
+const COMPARISON_SYMBOLS = new Set([
+  '=',
+  '==',
+  '<',
+  '>',
+  '<=',
+  '>=',
+  '<>',
+  '!=',
+  '<=>',
+  '!<',
+  '!>',
+]);
 const EQUALITY_SYMBOLS = new Set(['=', '==', '<>', '!=', '<=>']);
-const COMPARISON_WORDS = new Set(['like', 'rlike', 'regexp', 'is', 'in', 'glob', 'ilike', 'between']);
+const COMPARISON_WORDS = new Set([
+  'like',
+  'rlike',
+  'regexp',
+  'is',
+  'in',
+  'glob',
+  'ilike',
+  'between',
+]);
 const ARITHMETIC_WORDS = new Set(['div', 'mod', 'collate']);
 const UNARY_SYMBOLS = new Set(['-', '+', '~', '!']);
 const UNARY_WORDS = new Set(['not', 'binary', 'exists', 'interval', 'prior', 'distinct']);
@@ -210,13 +233,15 @@ function newFindings(): SqlFindings {
     endComment: false,
     inlineComments: 0,
     binaryOperators: 0,
+    comparisons: 0,
     serverVariable: false,
   };
 }
 
 function isAtom(token: SqlToken | undefined): boolean {
   if (token === undefined) return false;
-  if (token.kind === 'word') return !RESERVED_WORDS.has(token.text) || LITERAL_WORDS.has(token.text);
+  if (token.kind === 'word')
+    return !RESERVED_WORDS.has(token.text) || LITERAL_WORDS.has(token.text);
   return (
     token.kind === 'string' ||
     token.kind === 'number' ||
@@ -272,7 +297,12 @@ function nextSkippingParens(tokens: SqlToken[], index: number): number {
  * A comparison counts only when nothing arithmetic joins its sides to more terms, so that
  * `1=1+x` is not mistaken for a tautology.
  */
-function noteComparison(tokens: SqlToken[], index: number, findings: SqlFindings, afterLogic: boolean): void {
+function noteComparison(
+  tokens: SqlToken[],
+  index: number,
+  findings: SqlFindings,
+  afterLogic: boolean,
+): void {
   const right = tokens[index] as SqlToken;
   const operatorIndex = previousSkippingParens(tokens, index);
   const operator = tokens[operatorIndex];
@@ -305,7 +335,10 @@ function noteComparison(tokens: SqlToken[], index: number, findings: SqlFindings
     (same && !negated && operator.text !== '<' && operator.text !== '>') ||
     (bothLiteral && negated && !same) ||
     // MySQL compares a string with a number as numbers, so '1'=1 holds as well.
-    (bothLiteral && numericLiteral && operator.text === '=' && Number(left.text) === Number(right.text));
+    (bothLiteral &&
+      numericLiteral &&
+      operator.text === '=' &&
+      Number(left.text) === Number(right.text));
 
   if (tautology) {
     findings.tautology = true;
@@ -397,7 +430,9 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
         token.kind === 'semicolon' ||
         token.kind === 'comma' ||
         (token.kind === 'word' &&
-          (LOGIC_WORDS.has(token.text) || COMPARISON_WORDS.has(token.text) || CLAUSE_WORDS.has(token.text)));
+          (LOGIC_WORDS.has(token.text) ||
+            COMPARISON_WORDS.has(token.text) ||
+            CLAUSE_WORDS.has(token.text)));
       if (startsWithOperator) {
         expectOperand = false;
         findings.leadingOperator = true;
@@ -465,6 +500,7 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
         afterBinary = false;
       } else {
         findings.binaryOperators++;
+        if (COMPARISON_SYMBOLS.has(token.text)) findings.comparisons++;
         afterBinary = true;
       }
       expectOperand = true;
@@ -499,18 +535,21 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
       if (word === 'between') pendingBetween = true;
       if (word === 'sounds' && next?.text === 'like') index++;
       findings.binaryOperators++;
+      if (!ARITHMETIC_WORDS.has(word)) findings.comparisons++;
       afterBinary = true;
       expectOperand = true;
       index++;
       continue;
     }
-    if (STATEMENT_WORDS.has(word) && isStatement(code.slice(index, index + 8))) {
-      // SQL Server runs a second statement in the same batch even without a `;`.
-      findings.stackedStatement = true;
-      return finish(true);
-    }
     const clauseEnd = readClause(code, index, findings);
-    if (clauseEnd === -1) return finish(false);
+    if (clauseEnd === -1) {
+      // SQL Server runs a second statement in the same batch even without a `;`.
+      if (STATEMENT_WORDS.has(word) && isStatement(code.slice(index, index + 8))) {
+        findings.stackedStatement = true;
+        return finish(true);
+      }
+      return finish(false);
+    }
     if (findings.unionSelect || findings.timeDelay) {
       index = clauseEnd;
       return finish(true);
@@ -560,7 +599,9 @@ function readOperand(
     return 1;
   }
   if (token.kind !== 'word') {
-    return token.kind === 'string' || token.kind === 'number' || token.kind === 'identifier' ? 1 : 0;
+    return token.kind === 'string' || token.kind === 'number' || token.kind === 'identifier'
+      ? 1
+      : 0;
   }
 
   const word = token.text;
@@ -613,7 +654,8 @@ function noteInside(code: SqlToken[], start: number, end: number, findings: SqlF
     const inner = code[cursor] as SqlToken;
     if (inner.kind === 'variable' && inner.text.startsWith('@@')) findings.serverVariable = true;
     if (inner.kind !== 'word') continue;
-    if (TIME_DELAY_FUNCTIONS.has(inner.text) && code[cursor + 1]?.kind === 'lparen') findings.timeDelay = true;
+    if (TIME_DELAY_FUNCTIONS.has(inner.text) && code[cursor + 1]?.kind === 'lparen')
+      findings.timeDelay = true;
     if (inner.text === 'select' && code[cursor - 1]?.kind === 'lparen') {
       findings.subquery = true;
       findings.subqueryAfterOperator = true;
@@ -631,7 +673,10 @@ function readClause(code: SqlToken[], index: number, findings: SqlFindings): num
 
   if (word === 'union' || word === 'intersect' || word === 'except') {
     let cursor = index + 1;
-    if (code[cursor]?.kind === 'word' && (code[cursor]?.text === 'all' || code[cursor]?.text === 'distinct')) {
+    if (
+      code[cursor]?.kind === 'word' &&
+      (code[cursor]?.text === 'all' || code[cursor]?.text === 'distinct')
+    ) {
       cursor++;
     }
     while (code[cursor]?.kind === 'lparen') cursor++;
@@ -662,6 +707,8 @@ function readClause(code: SqlToken[], index: number, findings: SqlFindings): num
   }
 
   if (word === 'where') {
+    // Only an appended value can add a WHERE: at its start, or after an alias it gave.
+    if (index !== 0 && code[index - 2]?.text !== 'as') return -1;
     findings.clause ??= 'where';
     return index + 1;
   }
@@ -683,7 +730,11 @@ function readClause(code: SqlToken[], index: number, findings: SqlFindings): num
   if (word === 'waitfor') {
     // SQL Server runs `waitfor delay '0:0:5'` even without a `;` before it.
     const kind = code[index + 2]?.kind;
-    if (next?.kind === 'word' && (next.text === 'delay' || next.text === 'time') && (kind === 'string' || kind === 'variable')) {
+    if (
+      next?.kind === 'word' &&
+      (next.text === 'delay' || next.text === 'time') &&
+      (kind === 'string' || kind === 'variable')
+    ) {
       findings.clause = 'waitfor';
       findings.timeDelay = true;
       return index + 3;
@@ -697,8 +748,10 @@ function readClause(code: SqlToken[], index: number, findings: SqlFindings): num
 function noteClauseArgument(code: SqlToken[], index: number, findings: SqlFindings): void {
   const argument = code[index];
   if (argument === undefined) return;
-  if (argument.kind === 'number' || argument.kind === 'variable') findings.clauseWithArgument = true;
-  if (argument.kind === 'word' && code[index + 1]?.kind === 'lparen') findings.clauseWithArgument = true;
+  if (argument.kind === 'number' || argument.kind === 'variable')
+    findings.clauseWithArgument = true;
+  if (argument.kind === 'word' && code[index + 1]?.kind === 'lparen')
+    findings.clauseWithArgument = true;
 }
 
 function word(token: SqlToken | undefined, ...texts: string[]): boolean {
@@ -732,7 +785,11 @@ export function isStatement(all: readonly SqlToken[]): boolean {
         (second?.kind === 'operator' && second.text === '*' && word(third, 'from')) ||
         (isName(second) && third?.kind === 'lparen') ||
         (isName(second) && ends(third) && third !== undefined) ||
-        (isName(second) && word(third, 'from') && isName(fourth) && tokens[4] !== undefined && ends(tokens[4]))
+        (isName(second) &&
+          word(third, 'from') &&
+          isName(fourth) &&
+          tokens[4] !== undefined &&
+          ends(tokens[4]))
       );
     case 'exec':
     case 'execute':
@@ -741,16 +798,30 @@ export function isStatement(all: readonly SqlToken[]): boolean {
       return word(second, 'delay', 'time') && third?.kind === 'string';
     case 'drop':
     case 'truncate':
-      return word(second, 'table', 'database', 'user', 'procedure', 'function', 'view') && isName(third) && ends(fourth);
+      return (
+        word(second, 'table', 'database', 'user', 'procedure', 'function', 'view') &&
+        isName(third) &&
+        ends(fourth)
+      );
     case 'create':
       return (
         (word(second, 'table') && isName(third) && fourth?.kind === 'lparen') ||
-        (word(second, 'user', 'login') && isName(third) && word(fourth, 'identified', 'with', 'password'))
+        (word(second, 'user', 'login') &&
+          isName(third) &&
+          word(fourth, 'identified', 'with', 'password'))
       );
     case 'insert':
-      return word(second, 'into') && isName(third) && (fourth?.kind === 'lparen' || word(fourth, 'values', 'select'));
+      return (
+        word(second, 'into') &&
+        isName(third) &&
+        (fourth?.kind === 'lparen' || word(fourth, 'values', 'select'))
+      );
     case 'delete':
-      return word(second, 'from') && isName(third) && (word(fourth, 'where') || (ends(fourth) && fourth !== undefined));
+      return (
+        word(second, 'from') &&
+        isName(third) &&
+        (word(fourth, 'where') || (ends(fourth) && fourth !== undefined))
+      );
     case 'update':
       return isName(second) && word(third, 'set') && isName(fourth) && tokens[4]?.text === '=';
     case 'declare':

@@ -272,7 +272,8 @@ export function tokenizeSql(input: string, opener: '' | "'" | '"' | '`' = ''): S
     }
 
     if (char === '(' || char === ')' || char === ',' || char === ';') {
-      const kind = char === '(' ? 'lparen' : char === ')' ? 'rparen' : char === ',' ? 'comma' : 'semicolon';
+      const kind =
+        char === '(' ? 'lparen' : char === ')' ? 'rparen' : char === ',' ? 'comma' : 'semicolon';
       push({ kind, text: char });
       index++;
       continue;

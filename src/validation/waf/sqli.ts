@@ -45,7 +45,12 @@ function addsCondition(f: SqlFindings, place: Place): boolean {
 
 const RULES: readonly SqliRule[] = [
   { id: 'sqli-001-union-select', level: 1, score: SCORE.critical, test: (f) => f.unionSelect },
-  { id: 'sqli-002-stacked-statement', level: 1, score: SCORE.critical, test: (f) => f.stackedStatement },
+  {
+    id: 'sqli-002-stacked-statement',
+    level: 1,
+    score: SCORE.critical,
+    test: (f) => f.stackedStatement,
+  },
   {
     id: 'sqli-003-time-delay',
     level: 1,
@@ -102,7 +107,12 @@ const RULES: readonly SqliRule[] = [
     score: SCORE.critical,
     test: (f, place) => place === 'value' && f.valid && f.leadingOperator && f.tautology,
   },
-  { id: 'sqli-020-lone-tautology', level: 2, score: SCORE.error, test: (f) => f.valid && f.tautology },
+  {
+    id: 'sqli-020-lone-tautology',
+    level: 2,
+    score: SCORE.error,
+    test: (f) => f.valid && f.tautology,
+  },
   {
     id: 'sqli-021-comment-after-expression',
     level: 2,
@@ -162,7 +172,7 @@ function changesStructure(f: SqlFindings, place: Place): boolean {
     f.clause !== null ||
     f.subquery ||
     f.tautology ||
-    f.comparisonAfterLogic
+    (f.valid && f.comparisons > 0)
   );
 }
 

@@ -30,26 +30,41 @@ const SENSITIVE_TARGET = new RegExp(
 
 /** Absolute paths whose first folder is a system location rather than user data. */
 const SYSTEM_ROOT =
-  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|dev|boot|root|var|usr|bin|sbin|lib|lib64|opt|tmp|private|System|Library|Volumes|Applications|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|Program Files|ProgramData|logs?)(?:[/\\]|$)/i;
+  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|dev|boot|root|var|usr|bin|sbin|lib|lib64|opt|tmp|private|System|Library|Volumes|Applications|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|Program Files(?: \(x86\))?|ProgramData|logs?)(?:[/\\]|$)/i;
+
+/** Characters and notations that foldPath rewrites; most values have none. */
+/* eslint-disable no-control-regex -- control characters stand in for separators here. */
+const FOLDABLE =
+  /0x|%|\.\.(?:2f|5c)|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u2024\u2044\u2215\u2216\u29f5\u29f8\u29f9\u3002\ufe68\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]/i;
+
+const SEPARATOR_JUNK =
+  /(?:%(?![0-9a-f]{2})[0-9a-z]{0,2}|[\u0001-\u0008\u000b\u000c\u000e-\u001f\ue000-\uf8ff\ufffd])+/gi;
+
+const PATH_HINT =
+  /[./\\:%\u0001-\u001f\u2024\u2215\u2216\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]|0x/i;
+/* eslint-enable no-control-regex */
 
 /**
  * Returns `input` with lookalike separators and dots folded to ASCII, the `0x2e` notation
  * decoded, and NUL bytes removed.
  */
 export function foldPath(input: string): string {
+  if (!FOLDABLE.test(input)) return input;
   let path = input;
   // `..2f..2fetc2fpasswd`: escapes that lost their `%`, seen only next to a dot run.
   if (/\.\.(?:2f|5c)/i.test(path)) path = path.replace(/2f/gi, '/').replace(/5c/gi, '\\');
-  return path
-    .replace(/0x(2e|2f|5c)/gi, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)))
-    // Escapes left undecoded because their hex digits are invalid (`%c0%qf`, `%bg`), bytes
-    // that were no valid UTF-8, private-use and control characters: fuzzers put them where a
-    // separator goes, hoping a lenient decoder turns them into one.
-    .replace(/(?:%(?![0-9a-f]{2})[0-9a-z]{0,2}|[\u0001-\u0008\u000b\u000c\u000e-\u001f\ue000-\uf8ff\ufffd])+/gi, '/')
-    .replace(/[\u2215\u2044\u29f8\uff0f]/g, '/')
-    .replace(/[\u2216\u29f5\u29f9\ufe68\uff3c]/g, '\\')
-    .replace(/[\u2024\uff0e\u3002]/g, '.')
-    .replaceAll('\0', '');
+  return (
+    path
+      .replace(/0x(2e|2f|5c)/gi, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+      // Escapes left undecoded because their hex digits are invalid (`%c0%qf`, `%bg`), bytes
+      // that were no valid UTF-8, private-use and control characters: fuzzers put them where a
+      // separator goes, hoping a lenient decoder turns them into one.
+      .replace(SEPARATOR_JUNK, '/')
+      .replace(/[\u2215\u2044\u29f8\uff0f]/g, '/')
+      .replace(/[\u2216\u29f5\u29f9\ufe68\uff3c]/g, '\\')
+      .replace(/[\u2024\uff0e\u3002]/g, '.')
+      .replaceAll('\0', '')
+  );
 }
 
 /** Counts `..` segments: two or more dots then a separator, or a separator then two dots at the end. */
@@ -59,26 +74,30 @@ function countDotDot(path: string): number {
 }
 
 /** Detects traversal sequences, system paths and local file URLs. */
-export function detectTraversal(input: string, context: DetectContext): RuleHit[] {
+export function detectTraversal(value: string, context: DetectContext): RuleHit[] {
+  const input = unwrapBase64(value);
   // Every rule needs a dot, a separator or a character that foldPath turns into one.
-  if (!/[./\\:%\u0001-\u001f\u2024\u2215\u2216\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]|0x/i.test(input)) return [];
+  if (!PATH_HINT.test(input)) return [];
   const hits: RuleHit[] = [];
   const level = context.strict ? 4 : context.paranoia;
   const add = (ruleId: string, score: number): void => {
-    if (!hits.some((hit) => hit.ruleId === ruleId)) hits.push({ ruleId, family: 'traversal', score });
+    if (!hits.some((hit) => hit.ruleId === ruleId))
+      hits.push({ ruleId, family: 'traversal', score });
   };
 
-  const path = foldPath(unwrapBase64(input));
+  const path = foldPath(input);
   const trimmed = path.trim();
   // One path and nothing else; spaces only inside the folders of an absolute path.
   const isPathLike =
-    (trimmed.length > 0 && !/\s/.test(trimmed)) || /^(?:[A-Za-z]:)?[/\\](?:[^/\\\n]*[/\\])+[^/\\\s]*$/.test(trimmed);
+    (trimmed.length > 0 && !/\s/.test(trimmed)) ||
+    /^(?:[A-Za-z]:)?[/\\](?:[^/\\\n]*[/\\])+[^/\\\s]*$/.test(trimmed);
   const dotDots = countDotDot(path);
 
   // `../../` climbs out of any folder a value is joined to; prose has no reason to repeat it.
   if (dotDots >= 2) add('traversal-001-dot-dot-sequence', SCORE.critical);
   // `../boot.ini`, `etc/passwd%00` or `/etc/shadow` as the whole value.
-  if (isPathLike && SENSITIVE_TARGET.test(path)) add('traversal-002-sensitive-file', SCORE.critical);
+  if (isPathLike && SENSITIVE_TARGET.test(path))
+    add('traversal-002-sensitive-file', SCORE.critical);
   // `file:///etc/passwd` or `file://c:/boot.ini`: a URL to the server's own disk.
   if (/\bfile:\/\/[^\s]*/i.test(path) && (isPathLike || SENSITIVE_TARGET.test(path))) {
     add('traversal-003-file-url', SCORE.critical);
@@ -99,7 +118,8 @@ export function detectTraversal(input: string, context: DetectContext): RuleHit[
   if (level >= 2) {
     if (dotDots === 1 && isPathLike) add('traversal-006-dot-dot', SCORE.error);
     // `\\host\share\file`: a UNC path makes Windows open a remote share.
-    if (isPathLike && /^\\\\[\w.$-]+\\[\w.$-]+/.test(trimmed)) add('traversal-007-unc-path', SCORE.error);
+    if (isPathLike && /^\\\\[\w.$-]+\\[\w.$-]+/.test(trimmed))
+      add('traversal-007-unc-path', SCORE.error);
   }
   if (level >= 3) {
     if (dotDots >= 1) add('traversal-008-dot-dot-in-text', SCORE.warning);
@@ -120,7 +140,8 @@ export function detectTraversal(input: string, context: DetectContext): RuleHit[
  * `Li4vLi4vZXRjL3Bhc3N3ZA==` for PHP's `convert.base64-decode` filter; otherwise `input`.
  */
 function unwrapBase64(input: string): string {
-  if (input.length < 8 || input.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(input)) return input;
+  if (input.length < 8 || input.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(input))
+    return input;
   const text = Buffer.from(input, 'base64').toString('latin1');
   return /^[\x20-\x7e]+$/.test(text) ? text : input;
 }

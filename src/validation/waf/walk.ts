@@ -1,11 +1,12 @@
 /**
- * The walk over the values of a request that the injection guard inspects: the path, route
- * parameters, query, selected headers, cookies and the parsed body, each string named by its
- * field path (`query.q`, `body.items[2].note`, `headers.user-agent`). Object member names and
+ * The walk over the values of a request that the injection guard inspects. It visits the
+ * path, route parameters, query, selected headers, cookies and the parsed body, and names each
+ * string by its field path (`query.q`, `body.items[2].note`, `headers.user-agent`). Object member names and
  * parameter names are visited too, as keys, because prototype pollution and NoSQL operators
  * hide in names. The walk is bounded in depth and in the number of strings it visits.
  */
 import { headerValue, type RequestContext } from '../../core/context.js';
+import { parseMediaType } from '../../http/content-type.js';
 import { requestValues } from '../request-values.js';
 import type { WafPolicy } from './config.js';
 import { indexPath, memberPath } from './field-glob.js';
@@ -45,11 +46,22 @@ export function walkRequest(
     const body = values.body;
     if (body.kind === 'json') walker.json('body', body.value, 0);
     else if (body.kind === 'form') walker.record('body', body.value);
-    else if (body.kind === 'unparsed' && body.reason === 'media-type' && ctx.body !== undefined)
+    else if (body.kind === 'unparsed' && body.reason === 'media-type' && isTextBody(ctx))
       // A body the route read whole in another text format (XML, plain text) is one field.
-      walker.string('body', (ctx.forwardBody ?? ctx.body).toString('utf8'));
+      walker.string('body', (ctx.forwardBody ?? ctx.body)!.toString('utf8'));
   }
   return { visited: walker.visited, truncated: walker.truncated };
+}
+
+/**
+ * Tells whether the request has a body read whole in a text format: `text/*`, XML or an
+ * `+xml` type. Binary bodies (images, archives, multipart) are left to the upload checks.
+ */
+function isTextBody(ctx: RequestContext): boolean {
+  if (ctx.body === undefined) return false;
+  const media = parseMediaType(headerValue(ctx.headers, 'content-type'));
+  if (media === undefined) return false;
+  return media.type === 'text' || media.subtype === 'xml' || media.subtype.endsWith('+xml');
 }
 
 class Walker {

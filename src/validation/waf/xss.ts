@@ -1,6 +1,354 @@
+/**
+ * Cross-site scripting detector. The value is tokenized as HTML (html-tokenizer.ts) in each
+ * place a page could put it: as text between tags, inside a double-quoted, single-quoted or
+ * unquoted attribute value, inside a JavaScript string, and as a whole URL attribute. Rules
+ * ask whether the markup it produces can run script: a script-capable element, an event
+ * handler attribute, a `javascript:` URL where a URL is loaded, `srcdoc`, CSS expressions,
+ * meta refresh, `<base href>`. Formatting markup such as `<b>` or `<a href="https://...">`
+ * passes at paranoia 1; it is reported from paranoia 2 on, and any markup in a field tagged
+ * as reaching HTML.
+ */
+
+import { SCORE } from './rule-table.js';
+import {
+  readAttributes,
+  tokenizeHtml,
+  type HtmlAttribute,
+  type HtmlToken,
+} from './html-tokenizer.js';
 import type { DetectContext, RuleHit } from './types.js';
 
-// Placeholder replaced by the real detector while it is being written.
-export function detectXss(_input: string, _context: DetectContext): RuleHit[] {
-  return [];
+/** Longest part of a value that is inspected; the rest is ignored and a note rule is added. */
+export const MAX_HTML_INPUT = 64 * 1024;
+
+/** Elements that run script or load a document or plugin of their own. */
+const SCRIPT_ELEMENTS = new Set(['script']);
+const EMBEDDING_ELEMENTS = new Set([
+  'iframe',
+  'frame',
+  'frameset',
+  'object',
+  'embed',
+  'applet',
+  'portal',
+  // Netscape layers load a document of their own.
+  'layer',
+  'ilayer',
+]);
+/** Attributes whose value the browser loads or navigates to as a URL. */
+const URL_ATTRIBUTES = new Set([
+  'href',
+  'src',
+  'action',
+  'formaction',
+  'xlink:href',
+  'data',
+  'code',
+  'codebase',
+  'background',
+  'poster',
+  'lowsrc',
+  'dynsrc',
+  'cite',
+  'longdesc',
+  'usemap',
+  'manifest',
+  'ping',
+  'srcset',
+  'icon',
+  'profile',
+  // XML Events: the document that handles an event.
+  'handler',
+  // SVG animation attributes set another attribute, such as an href, to this value.
+  'values',
+  'to',
+  'from',
+  'by',
+]);
+/** Formatting elements that rich-text editors produce and that cannot run script by themselves. */
+const FORMATTING_ELEMENTS = new Set([
+  'a', 'abbr', 'b', 'blockquote', 'br', 'caption', 'code', 'del', 'div', 'em', 'figcaption',
+  'figure', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i', 'img', 'ins', 'kbd', 'li', 'mark',
+  'ol', 'p', 'pre', 'q', 's', 'small', 'span', 'strong', 'sub', 'sup', 'table', 'tbody', 'td',
+  'tfoot', 'th', 'thead', 'tr', 'u', 'ul',
+]); // prettier-ignore
+
+/** `on` followed by letters is how every event-handler attribute is spelled. */
+const EVENT_HANDLER = /^(?:[a-z]+:)?on[a-z]{3,}$/;
+
+/** A value that reads as script code rather than a word: a call, a template call, an assignment. */
+const CODE_LIKE =
+  /[\w$\])]\s*[(`]|[=.]\s*[\w$]+\s*[(`]|\)\s*\/\/|[\w$\]]\s*\.\s*[\w$]+\s*=|\b(?:document|window|location|top|self|parent)\s*[.[]/;
+
+/** URL schemes that run script, or render markup from the URL itself. */
+const SCRIPT_SCHEME = /^(?:javascript|vbscript|livescript|mocha):/;
+const MARKUP_DATA_URL =
+  /^data:(?:text\/html|text\/xml|application\/xhtml|image\/svg\+xml|text\/javascript|application\/(?:x-)?javascript)/;
+
+/**
+ * CSS that runs script in some browser (IE expressions and behaviors, Mozilla bindings, script
+ * URLs) or imports a stylesheet that may.
+ */
+const CSS_SCRIPT =
+  /expression\s*\(|behavior\s*:|-moz-binding|url\s*\(\s*['"]?\s*(?:javascript|vbscript|data:text\/html)|@import/;
+
+/** An AngularJS expression that reaches the Function constructor. */
+const TEMPLATE_ESCAPE =
+  /\{\{[^}]{0,256}?(?:constructor\s*\.\s*constructor|\$eval\s*\(|\$on\s*\.\s*constructor|\$event\s*\.\s*view)/;
+
+/**
+ * A value that closes a JavaScript string and calls something, as in `';alert(1)//` or
+ * `'-alert(1)-'`: a quote, an operator that ends the expression, a call, then a comment or
+ * another operator that joins the rest of the page's string.
+ */
+const JS_STRING_BREAKOUT =
+  /['"`]\s*(?:[;,+\-*/%|&^)}]|\?\?)\s*(?:[\w$]+(?:\s*\.\s*[\w$]+)*|\[[^\]]{0,64}\]\.[\w$]+)\s*(?:\((?:[^()]|\([^()]{0,64}\)){0,128}\)|`[^`]{0,64}`)\s*(?:\/\/|<\/|[-+*/%|&^;,)}])/;
+
+/** `;`, a call and a line comment: a value that ends a script statement and starts its own. */
+const SCRIPT_STATEMENT = /[;}]\s*[\w$]+(?:\s*\.\s*[\w$]+)*\s*\([^)]{0,64}\)\s*[;{]*\s*\/\//;
+
+/** A script URL inside a larger value, as in `getURL("javascript:alert(1)")`. */
+const EMBEDDED_SCRIPT_URL = /(?:java|vb)script:[^\s][^\s]{0,64}?[\w$\])]\s*[(`]/i;
+
+/** `<` and `>` in UTF-7, which a page served as UTF-7 reads as markup. */
+const UTF7_MARKUP = /\+ADw-[\w!/?]|\+ADw-\+AC8-/;
+
+/** A JavaScript call of a global that shows or runs something, for script contexts. */
+const SCRIPT_CALL =
+  /(?:^|[^\w$.])(?:alert|confirm|prompt|eval|Function|setTimeout|setInterval|fetch|import|atob)\s*(?:\(|`)|(?:document|window|top|self|parent|location|navigator)\s*(?:\.|\[)/;
+
+interface Finder {
+  add(ruleId: string, score: number): void;
+}
+
+/** Removes what the URL parser and the entity decoder drop before reading a scheme. */
+function normalizeUrl(value: string): string {
+  // The URL parser strips leading control characters and spaces, and removes tab and newline anywhere.
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u0020]+/g, '').toLowerCase();
+}
+
+/** Removes CSS comments and escapes, which split words such as `expr/**\/ession`. */
+function normalizeCss(value: string): string {
+  return (
+    value
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000e-\u001f]/g, '')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/\\([0-9a-fA-F]{1,6})\s?/g, (_, hex: string) =>
+        String.fromCodePoint(Math.min(parseInt(hex, 16), 0x10ffff) || 0xfffd),
+      )
+      .replace(/\\/g, '')
+      .toLowerCase()
+  );
+}
+
+function attribute(attributes: readonly HtmlAttribute[], name: string): HtmlAttribute | undefined {
+  return attributes.find((item) => item.name === name);
+}
+
+/** Judges the attributes of a tag, or those a value added to the tag around it. */
+function judgeAttributes(
+  attributes: readonly HtmlAttribute[],
+  inTag: boolean,
+  level: number,
+  finder: Finder,
+): void {
+  for (const item of attributes) {
+    const handler = EVENT_HANDLER.test(item.name);
+    if (handler && item.hasValue && item.value.trim() !== '') {
+      // Inside a tag the value opened, any handler runs; a handler added to the page's own
+      // tag must look like code, so that "online=true" in prose stays prose.
+      if (inTag || CODE_LIKE.test(item.value)) finder.add('xss-002-event-handler', SCORE.critical);
+      else if (level >= 2) finder.add('xss-022-event-attribute', SCORE.warning);
+    } else if (level >= 2 && /^on/.test(item.name) && item.hasValue) {
+      // `on...=` with any name, such as `onload!#$%=`, which some parsers read as a handler.
+      finder.add('xss-022-event-attribute', SCORE.warning);
+    }
+
+    if (URL_ATTRIBUTES.has(item.name) || item.name.endsWith(':href')) {
+      const url = normalizeUrl(item.value);
+      if (SCRIPT_SCHEME.test(url)) finder.add('xss-003-script-url', SCORE.critical);
+      else if (MARKUP_DATA_URL.test(url)) finder.add('xss-004-markup-data-url', SCORE.critical);
+    }
+    if (item.name === 'srcdoc' && item.hasValue) finder.add('xss-005-srcdoc', SCORE.critical);
+    // `&{...}` is a JavaScript entity, which Netscape 4 evaluated in any attribute value.
+    if (/&\{[^}]*\}/.test(item.value)) finder.add('xss-016-script-entity', SCORE.critical);
+    if (item.name === 'style' && CSS_SCRIPT.test(normalizeCss(item.value))) {
+      finder.add('xss-006-css-script', SCORE.critical);
+    }
+  }
+}
+
+function judgeTag(token: HtmlToken, level: number, finder: Finder, depth: number): void {
+  if (token.kind === 'pi') {
+    // `<?import ... implementation=...>` loads an HTML component in old Internet Explorer.
+    if (/^(?:import|xml-stylesheet)\b/i.test(token.text))
+      finder.add('xss-009-processing-instruction', SCORE.critical);
+    else if (level >= 2) finder.add('xss-021-markup', SCORE.warning);
+    return;
+  }
+  if (token.kind === 'comment' || token.kind === 'cdata' || token.kind === 'doctype') {
+    if (level >= 2) finder.add('xss-021-markup', SCORE.warning);
+    // Internet Explorer runs the content of a conditional comment (`<!--[if IE]>`), and
+    // content hidden in other comments runs when a filter or template reads them differently.
+    if (depth === 0) judgeMarkup(token.text, level, finder, depth + 1);
+    // A DTD can give every element a default event-handler attribute.
+    if (token.kind === 'doctype' && /\bon[a-z]{3,}\s+cdata\b/i.test(token.text)) {
+      finder.add('xss-002-event-handler', SCORE.critical);
+    }
+    return;
+  }
+  if (token.kind === 'end') {
+    if (level >= 3) finder.add('xss-030-any-tag', SCORE.notice);
+    return;
+  }
+
+  const { name, attributes } = token;
+  // `script+src` or `script\x20type`: a name that only becomes `script` once a layer undoes it.
+  const base = /^[a-z][a-z0-9]*/.exec(name)?.[0] ?? name;
+
+  if (SCRIPT_ELEMENTS.has(name) || (SCRIPT_ELEMENTS.has(base) && name !== base)) {
+    finder.add('xss-001-script-element', SCORE.critical);
+  }
+  if (EMBEDDING_ELEMENTS.has(name) || (EMBEDDING_ELEMENTS.has(base) && name !== base)) {
+    finder.add('xss-007-embedding-element', SCORE.critical);
+  }
+  if (name === 'base' && attribute(attributes, 'href') !== undefined) {
+    finder.add('xss-008-base-href', SCORE.critical);
+  }
+  if (name === 'meta') {
+    // A meta element can redirect, set cookies, load a stylesheet or switch the charset to
+    // UTF-7, in which `+ADw-` is `<`.
+    const equiv = attribute(attributes, 'http-equiv')?.value.toLowerCase().trim() ?? '';
+    const content = normalizeUrl(attribute(attributes, 'content')?.value ?? '');
+    const redirects =
+      equiv === 'refresh' && (/url=/.test(content) || /(?:java|vb)script:|data:/.test(content));
+    const charset = attribute(attributes, 'charset')?.value.toLowerCase() ?? '';
+    const utf7 =
+      /utf-?7|imap4/.test(charset) || (equiv === 'content-type' && /utf-?7|imap4/.test(content));
+    if (redirects || equiv === 'set-cookie' || equiv === 'link' || utf7) {
+      finder.add('xss-010-meta-http-equiv', SCORE.critical);
+    }
+  }
+  if (
+    (name === 'set' || name === 'animate') &&
+    /^(?:on|innerhtml|outerhtml|href|xlink:href)/.test(
+      attribute(attributes, 'attributename')?.value.toLowerCase().trim() ?? '',
+    )
+  ) {
+    // SVG animation that writes an event handler, a link or markup into another element.
+    finder.add('xss-019-animated-attribute', SCORE.critical);
+  }
+  if (
+    (name === 'handler' || name === 'listener') &&
+    attributes.some((item: HtmlAttribute) => /(?:^|:)event$/.test(item.name))
+  ) {
+    // XML Events elements bind script to an event in SVG documents.
+    finder.add('xss-019-animated-attribute', SCORE.critical);
+  }
+  if (
+    attribute(attributes, 'dataformatas')?.value.toLowerCase() === 'html' ||
+    (name === 'xml' && attribute(attributes, 'src') !== undefined)
+  ) {
+    // Internet Explorer data binding renders a bound data island as markup.
+    finder.add('xss-007-embedding-element', SCORE.critical);
+  }
+  if (name === 'link' && attribute(attributes, 'href') !== undefined) {
+    // An imported document or stylesheet from another origin runs or styles the page.
+    const rel = attribute(attributes, 'rel')?.value.toLowerCase() ?? '';
+    if (/import|stylesheet|preload|modulepreload/.test(rel))
+      finder.add('xss-011-link-import', SCORE.critical);
+  }
+  if (name === 'style') {
+    const type = attribute(attributes, 'type')?.value.toLowerCase() ?? '';
+    if (type.includes('javascript')) finder.add('xss-006-css-script', SCORE.critical);
+    if (level >= 2) finder.add('xss-023-style-element', SCORE.error);
+  }
+  if (name === 'xss' || name === 'xml' || name.includes(':')) {
+    // Namespaced elements (`<xss:xss>`) bind behaviors in old Internet Explorer.
+    if (level >= 2) finder.add('xss-024-namespaced-element', SCORE.warning);
+  }
+
+  judgeAttributes(attributes, true, level, finder);
+
+  if (level >= 2 && !FORMATTING_ELEMENTS.has(name)) finder.add('xss-021-markup', SCORE.warning);
+  if (level >= 3) finder.add('xss-030-any-tag', SCORE.notice);
+
+  // A tag inside an attribute value runs if a filter or a raw-text element ends the value early.
+  if (depth === 0) {
+    for (const item of attributes) {
+      if (/<[a-z!?/]/i.test(item.value)) judgeMarkup(item.value, level, finder, depth + 1);
+    }
+  }
+}
+
+function judgeMarkup(text: string, level: number, finder: Finder, depth: number): void {
+  const tokens = tokenizeHtml(text);
+  for (const token of tokens) judgeTag(token, level, finder, depth);
+  // CSS in a `<style>` element: the tokenizer skips text, so look at what follows the tag.
+  if (tokens.some((token) => token.kind === 'start' && token.name === 'style')) {
+    const css = normalizeCss(text.slice(text.toLowerCase().indexOf('<style')));
+    if (CSS_SCRIPT.test(css)) finder.add('xss-006-css-script', SCORE.critical);
+  }
+}
+
+/** Detects cross-site scripting in one decoded value. */
+export function detectXss(input: string, context: DetectContext): RuleHit[] {
+  const found = new Map<string, number>();
+  const finder: Finder = {
+    add(ruleId, score) {
+      if ((found.get(ruleId) ?? -1) < score) found.set(ruleId, score);
+    },
+  };
+
+  let text = input;
+  if (text.length > MAX_HTML_INPUT) {
+    text = text.slice(0, MAX_HTML_INPUT);
+    finder.add('xss-099-inspected-prefix', 0);
+  }
+  const level = context.strict ? 4 : context.paranoia;
+
+  // As text between tags.
+  if (text.includes('<')) judgeMarkup(text, level, finder, 0);
+
+  // Inside an attribute value: what follows the closing quote (or the first space, for an
+  // unquoted value) is read as more attributes of the page's tag.
+  for (const quote of ['"', "'", '`', ' '] as const) {
+    const close = quote === ' ' ? text.search(/[\s>]/) : text.indexOf(quote);
+    if (close === -1) continue;
+    const { attributes } = readAttributes(text, close + 1);
+    judgeAttributes(attributes, false, level, finder);
+  }
+
+  // In a tag's attribute list, as in `<div ${value}>`.
+  judgeAttributes(readAttributes(text, 0).attributes, false, level, finder);
+
+  // As a whole URL, for a value placed in an href or src.
+  const url = normalizeUrl(text);
+  if (
+    SCRIPT_SCHEME.test(url) &&
+    /^\S/.test(text.slice(text.indexOf(':') + 1)) &&
+    /[(`=]|\/\//.test(url)
+  ) {
+    finder.add('xss-012-script-url-value', SCORE.critical);
+  } else if (MARKUP_DATA_URL.test(url) && /^data:[^,]*,/.test(url)) {
+    finder.add('xss-013-markup-data-url-value', SCORE.critical);
+  }
+
+  if (JS_STRING_BREAKOUT.test(text) || SCRIPT_STATEMENT.test(text)) {
+    finder.add('xss-014-script-breakout', SCORE.critical);
+  }
+  if (EMBEDDED_SCRIPT_URL.test(text)) finder.add('xss-017-embedded-script-url', SCORE.critical);
+  if (text.includes('+ADw-') && UTF7_MARKUP.test(text))
+    finder.add('xss-018-utf7-markup', SCORE.critical);
+  if (text.includes('{{') && TEMPLATE_ESCAPE.test(text))
+    finder.add('xss-015-template-expression', SCORE.critical);
+
+  if (level >= 2 && SCRIPT_CALL.test(text)) finder.add('xss-020-script-call', SCORE.error);
+  if (context.strict && /<[a-zA-Z!?/]|&#?\w+;?|javascript:/i.test(text)) {
+    finder.add('xss-050-sink-markup', SCORE.critical);
+  }
+
+  return [...found].map(([ruleId, score]) => ({ ruleId, family: 'xss', score }));
 }

@@ -9,19 +9,46 @@ import type { DetectContext, RuleHit } from './types.js';
 
 const rules: readonly Rule[] = [
   // `<!DOCTYPE x [ <!ENTITY …`: an internal subset that declares entities.
-  patternRule('xxe-001-doctype-entity', 1, SCORE.critical, /<!DOCTYPE[^>[]{0,256}\[[\s\S]{0,4096}?<!ENTITY/i),
+  patternRule(
+    'xxe-001-doctype-entity',
+    1,
+    SCORE.critical,
+    /<!DOCTYPE[^>[]{0,256}\[[\s\S]{0,4096}?<!ENTITY/i,
+  ),
   // `<!ENTITY name SYSTEM "file:///etc/passwd">`: an external entity.
-  patternRule('xxe-002-external-entity', 1, SCORE.critical, /<!ENTITY\s+(?:%\s*)?[\w.:-]+\s+(?:SYSTEM|PUBLIC)\b/i),
+  patternRule(
+    'xxe-002-external-entity',
+    1,
+    SCORE.critical,
+    /<!ENTITY\s+(?:%\s*)?[\w.:-]+\s+(?:SYSTEM|PUBLIC)\b/i,
+  ),
   // `<!ENTITY % name …`: a parameter entity, the vehicle of out-of-band exfiltration.
   patternRule('xxe-003-parameter-entity', 1, SCORE.critical, /<!ENTITY\s+%\s*[\w.:-]+/i),
   // `<!DOCTYPE root SYSTEM "http://…">`: an external DTD.
-  patternRule('xxe-004-external-dtd', 1, SCORE.critical, /<!DOCTYPE\s+[\w.:-]+\s+(?:SYSTEM|PUBLIC)\b/i),
+  patternRule(
+    'xxe-004-external-dtd',
+    1,
+    SCORE.critical,
+    /<!DOCTYPE\s+[\w.:-]+\s+(?:SYSTEM|PUBLIC)\b/i,
+  ),
   // `<xi:include href=…>` or the XInclude namespace.
-  patternRule('xxe-005-xinclude', 1, SCORE.critical, /<\w+:include\b[^>]{0,512}\bhref\s*=|http:\/\/www\.w3\.org\/2001\/XInclude/i),
+  patternRule(
+    'xxe-005-xinclude',
+    1,
+    SCORE.critical,
+    /<\w+:include\b[^>]{0,512}\bhref\s*=|http:\/\/www\.w3\.org\/2001\/XInclude/i,
+  ),
   // Any document type declaration or entity declaration.
   patternRule('xxe-006-doctype', 2, SCORE.error, /<!(?:DOCTYPE|ENTITY)\b/i),
   // XSLT that reads files or calls PHP functions when a server transforms it.
-  patternRule('xxe-007-xslt-call', 2, SCORE.error, /<xsl:[\w-]+[^>]{0,512}\b(?:document|php:function|unparsed-text)\s*\(/i),
+  patternRule(
+    'xxe-007-xslt-call',
+    1,
+    SCORE.critical,
+    /<xsl:[\w-]+[^>]{0,512}\b(?:document|php:function|unparsed-text)\s*\(/i,
+  ),
+  // `<![CDATA[<]]>script<![CDATA[>]]>`: markup split by CDATA sections so no tag is visible.
+  patternRule('xxe-010-cdata-split', 1, SCORE.critical, /<!\[CDATA\[\s*[<>]\s*\]\]>/i),
   // `<?xml …?>` inside a value, a whole document where a string was expected.
   patternRule('xxe-008-xml-declaration', 3, SCORE.notice, /<\?xml\s/i),
   // A reference to a parameter entity (`%name;`) in markup.

@@ -142,6 +142,16 @@ describe('waf walk', () => {
     expect(seen).toEqual([]);
   });
 
+  it('binary body read whole is skipped', () => {
+    const ctx = requestContext('/upload', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: '../../etc/passwd',
+    });
+    const { seen } = visits(ctx, wafPolicy({ inspect: { path: false, headers: [] } }));
+    expect(seen).toEqual([]);
+  });
+
   it('XML body read whole is one field', () => {
     const ctx = requestContext('/import', {
       method: 'POST',

@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+
+import { afterEach } from 'vitest';
+
+import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
+import type { AuditStore } from '../../src/audit/store.js';
+import { tempDir } from './log-helpers.js';
+import { auditStoreContract } from './store-contract.js';
+
+const opened: AuditStore[] = [];
+
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+});
+
+auditStoreContract('sqlite', () => {
+  const store = new SqliteAuditStore({ path: join(tempDir(), 'audit.db') });
+  opened.push(store);
+  return Promise.resolve(store);
+});

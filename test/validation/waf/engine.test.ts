@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+
+import { inspectKey, inspectValue } from '../../../src/validation/waf/engine.js';
+import type { RuleHit } from '../../../src/validation/waf/types.js';
+
+const ruleIds = (hits: readonly RuleHit[]): string[] => hits.map((hit) => hit.ruleId);
+const total = (hits: readonly RuleHit[]): number => hits.reduce((sum, hit) => sum + hit.score, 0);
+
+describe('inspectValue', () => {
+  it('finds an attack behind URL, entity and Unicode encodings', () => {
+    expect(ruleIds(inspectValue('%3B%20id', { paranoia: 1 }))).toContain(
+      'command-003-chained-command',
+    );
+    expect(ruleIds(inspectValue('&#59; id', { paranoia: 1 }))).toContain(
+      'command-003-chained-command',
+    );
+    expect(ruleIds(inspectValue('\\u003b id', { paranoia: 1 }))).toContain(
+      'command-003-chained-command',
+    );
+    expect(
+      ruleIds(
+        inspectValue('%25%32%65%25%32%65%25%32%66%25%32%65%25%32%65%25%32%66etc%25%32%66passwd', {
+          paranoia: 1,
+        }),
+      ),
+    ).toContain('traversal-001-dot-dot-sequence');
+  });
+
+  it('returns each rule once with its highest score', () => {
+    const hits = inspectValue('../../etc/passwd %2e%2e%2f%2e%2e%2f', { paranoia: 1 });
+    const ids = ruleIds(hits);
+
+    expect(ids.filter((id) => id === 'traversal-001-dot-dot-sequence')).toHaveLength(1);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('looks into JSON nested in a string', () => {
+    const hits = inspectValue('{"filter": {"$where": "sleep(100)"}, "path": "../../etc/shadow"}', {
+      paranoia: 1,
+    });
+
+    expect(ruleIds(hits)).toContain('nosql-011-operator-key-name');
+    expect(ruleIds(hits)).toContain('traversal-001-dot-dot-sequence');
+  });
+
+  it('finds a prototype key in nested JSON', () => {
+    expect(ruleIds(inspectValue('{"__proto__": {"isAdmin": true}}', { paranoia: 1 }))).toContain(
+      'prototype-001-proto-key',
+    );
+  });
+
+  it('skips nested JSON deeper than its bound', () => {
+    const deep = `${'['.repeat(40)}"; id"${']'.repeat(40)}`;
+
+    // Still inspected as text, so the command is found, but the parse is not attempted.
+    expect(ruleIds(inspectValue(deep, { paranoia: 1 }))).toContain('command-003-chained-command');
+  });
+
+  it('runs only the sink detector, strictly, for a tagged field', () => {
+    const shell = inspectValue('report; final', { paranoia: 1, sink: 'shell' });
+    const path = inspectValue('report; final', { paranoia: 1, sink: 'path' });
+
+    expect(ruleIds(shell)).toContain('command-010-sink-metacharacter');
+    expect(shell.every((hit) => hit.family === 'command')).toBe(true);
+    expect(path).toEqual([]);
+    expect(
+      inspectValue('../../etc/passwd', { paranoia: 1, sink: 'shell' }).every(
+        (hit) => hit.family === 'command',
+      ),
+    ).toBe(true);
+  });
+
+  it('adds looser rules at higher paranoia', () => {
+    const value = '../README.md is referenced in the docs folder';
+
+    expect(inspectValue(value, { paranoia: 1 })).toEqual([]);
+    expect(ruleIds(inspectValue(value, { paranoia: 3 }))).toContain(
+      'traversal-008-dot-dot-in-text',
+    );
+  });
+
+  it('skips values of letters, digits and spaces except for SQL', () => {
+    expect(inspectValue('whoami', { paranoia: 4 })).toEqual([]);
+    expect(inspectValue('Lorem ipsum dolor sit amet', { paranoia: 1 })).toEqual([]);
+  });
+
+  it.each([
+    "Conan O'Brien",
+    "Rock 'n' Roll Hall of Fame",
+    'john.doe+orders@example.co.uk',
+    'rm -rf is dangerous, do not paste it in a terminal',
+    'Error: ENOENT: no such file or directory (from the support ticket)',
+    'The path C:\\Windows\\System32 appears in the crash log',
+    'We use /etc/hosts for local overrides',
+    'Markdown: **bold**, _italic_, `code`, [link](https://example.com)',
+    '- [ ] todo item',
+    '{"note": "nested json as a string"}',
+    'https://shop.example.org/p/12345?utm_source=newsletter&utm_medium=email',
+  ])('does not block %j at paranoia 1', (value) => {
+    expect(total(inspectValue(value, { paranoia: 1 }))).toBeLessThan(5);
+  });
+});
+
+describe('inspectKey', () => {
+  it.each(['$ne', '$where', '$regex', 'password[$ne]', 'a.$gt'])(
+    'detects the operator key %j',
+    (key) => {
+      expect(ruleIds(inspectKey(key, { paranoia: 1 }))).toEqual(['nosql-011-operator-key-name']);
+    },
+  );
+
+  it.each(['__proto__', 'a[__proto__][x]', 'constructor.prototype'])(
+    'detects the prototype key %j',
+    (key) => {
+      expect(inspectKey(key, { paranoia: 1 }).map((hit) => hit.family)).toEqual(['prototype']);
+    },
+  );
+
+  it.each(['$schema', '$ref', 'price', 'user_name'])('passes the key %j at paranoia 3', (key) => {
+    expect(inspectKey(key, { paranoia: 3 })).toEqual([]);
+  });
+
+  it('passes a key named constructor at paranoia 1', () => {
+    expect(inspectKey('constructor', { paranoia: 1 })).toEqual([]);
+  });
+
+  it('reports an unknown dollar key from paranoia 3', () => {
+    expect(inspectKey('$custom', { paranoia: 1 })).toEqual([]);
+    expect(ruleIds(inspectKey('$custom', { paranoia: 3 }))).toEqual(['nosql-012-dollar-key-name']);
+  });
+});
