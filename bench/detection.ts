@@ -4,7 +4,7 @@
  *   npx tsx bench/detection.ts [--misses FAMILY] [--level N]
  *
  * The corpora folder is BULWARK_CORPORA, by default `../shared/corpora` from the repository
- * root; it holds `attacks/<family>/*.txt` and `benign/*.txt`, one value per line. Each line is
+ * root. It contains `attacks/<family>/*.txt` and `benign/*.txt`, one value per line. Each line is
  * passed to inspectValue as a free-text field with no sink. A value counts as detected (or,
  * for a benign line, as a false positive) when the scores of the rules it matched add up to
  * the blocking threshold, BENCH_THRESHOLD, by default 5 as in the guard's default policy.
@@ -130,7 +130,9 @@ function main(): void {
   );
 
   console.log(
-    'Detection rate on evasion variants, paranoia 1 (– where the variant changes the payload):',
+    'Detection rate on evasion variants, paranoia 1. Mixed case applies to sqli, xss and ldap, ' +
+      'whose keywords ignore case; comment insertion (each run of spaces replaced by /**/) to ' +
+      'sqli only; – marks a variant that would change what the payload does:',
   );
   const variantRows: string[][] = [];
   for (const family of families) {

@@ -7,7 +7,7 @@
  * Cached: both engines keep compiled expressions (Bulwark's LRU cache, tournament's code
  * cache). Uncached: every evaluation parses again (a Bulwark engine with `cacheSize: 0`, a
  * new Tournament per evaluation). Bulwark copies the data into frozen prototype-less values
- * on every evaluation unless it is prepared once, so both forms are measured; tournament
+ * on every evaluation unless it is prepared once, so both forms are measured. Tournament
  * reads the caller's objects as they are. Tournament gets the same `$json`; its `$now` is a
  * small object whose `plus` returns a host Date, as the peer has no date value of its own.
  * Measurements alternate between contenders for three rounds; the table shows the best of
@@ -46,8 +46,7 @@ const cases: Array<{ name: string; source: string }> = [
 ];
 const template = {
   name: 'template, 3 parts',
-  source:
-    'Order {{ $json.order.id }}: {{ $json.order.total * 1.2 }} {{ $json.order.currency }}',
+  source: 'Order {{ $json.order.id }}: {{ $json.order.total * 1.2 }} {{ $json.order.currency }}',
 };
 
 const tournamentData = {
@@ -70,7 +69,9 @@ function rate(run: () => unknown): number {
 }
 
 function format(perSecond: number): string {
-  return perSecond >= 1e6 ? `${(perSecond / 1e6).toFixed(2)} M/s` : `${(perSecond / 1e3).toFixed(1)} k/s`;
+  return perSecond >= 1e6
+    ? `${(perSecond / 1e6).toFixed(2)} M/s`
+    : `${(perSecond / 1e3).toFixed(1)} k/s`;
 }
 
 const cached = new ExpressionEngine();
@@ -87,9 +88,7 @@ const rows: Row[] = [...cases, template].map(({ name, source }) => {
   const isTemplate = source.includes('{{');
   const wrapped = isTemplate ? source : `{{ ${source} }}`;
   const ours = (engine: ExpressionEngine, data: ExpressionData) =>
-    isTemplate
-      ? () => engine.renderTemplate(source, data)
-      : () => engine.evaluate(source, data);
+    isTemplate ? () => engine.renderTemplate(source, data) : () => engine.evaluate(source, data);
   return {
     name,
     contenders: {
@@ -106,9 +105,13 @@ const rows: Row[] = [...cases, template].map(({ name, source }) => {
 for (const { name, source } of [...cases.slice(0, 4), template]) {
   const isTemplate = source.includes('{{');
   const theirs = tournament.execute(isTemplate ? source : `{{ ${source} }}`, tournamentData);
-  const mine = isTemplate ? cached.renderTemplate(source, { $json: json }) : cached.evaluate(source, { $json: json });
+  const mine = isTemplate
+    ? cached.renderTemplate(source, { $json: json })
+    : cached.evaluate(source, { $json: json });
   if (JSON.stringify(theirs) !== JSON.stringify(mine))
-    throw new Error(`${name}: results differ: ${JSON.stringify(theirs)} vs ${JSON.stringify(mine)}`);
+    throw new Error(
+      `${name}: results differ: ${JSON.stringify(theirs)} vs ${JSON.stringify(mine)}`,
+    );
 }
 
 const best = new Map<string, number>();
@@ -121,8 +124,12 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-console.log(`expression evaluations per second, best of ${ROUNDS} rounds of ${MS} ms (Node ${process.version})`);
-console.log('| expression | tournament cached | bulwark cached | ratio | prepared data | ratio | tournament uncached | bulwark uncached | ratio |');
+console.log(
+  `expression evaluations per second, best of ${ROUNDS} rounds of ${MS} ms (Node ${process.version})`,
+);
+console.log(
+  '| expression | tournament cached | bulwark cached | ratio | prepared data | ratio | tournament uncached | bulwark uncached | ratio |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of rows) {
   const get = (contender: string) => best.get(`${row.name}|${contender}`)!;

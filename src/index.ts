@@ -179,5 +179,19 @@ export {
   type UploadRejectionReason,
   type UploadResult,
 } from './upload/index.js';
+export {
+  evaluate,
+  renderTemplate,
+  ExpressionEngine,
+  ExpressionError,
+  ExpressionSyntaxError,
+  ExpressionForbiddenError,
+  ExpressionAccessError,
+  ExpressionRuntimeError,
+  ExpressionLimitError,
+  type ExpressionEngineOptions,
+  type ExpressionLimits,
+  type ExpressionResult,
+} from './expression/index.js';
 
 export { Gateway, type GatewayOptions } from './gateway/server.js';

@@ -1,7 +1,7 @@
 /**
  * Loading the attack and benign corpora, and deciding per line which attack lines are not
  * payloads. Public payload lists mix payloads with separators, descriptions and lone
- * characters that are an attack in no context; counting those as misses would measure the
+ * characters that are an attack in no context. Counting those as misses would measure the
  * list, not the detectors. Every exclusion has a named reason and the bench prints the counts.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -29,7 +29,7 @@ export interface BenignFile {
   readonly blank: number;
 }
 
-/** What a `{FILE}` placeholder becomes: a harmless name, so only the traversal itself counts. */
+/** Replacement for a `{FILE}` placeholder: a harmless name, so only the traversal counts. */
 export const PLACEHOLDER_TARGET = 'index.php';
 
 /** Lists of fragments rather than payloads, left out whole with the reason. */

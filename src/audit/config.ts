@@ -72,6 +72,11 @@ export function auditSchema(duration: DurationSchema, positiveDuration: Duration
         .optional(),
       /** Key files folder; default `<dataDir>/audit-keys`, created with new keys on first start. */
       keysDir: folderName.optional(),
+      /**
+       * Also records one `http.request` event per request forwarded upstream, so that every
+       * request leaves an audit record, not only those a guard rejected.
+       */
+      requests: z.boolean().default(false),
       /** `full` syncs every commit of the SQLite log to disk; `normal` survives a process crash only. */
       durability: z.enum(['full', 'normal']).default('full'),
       encryption: z
@@ -132,6 +137,7 @@ export function auditSchema(duration: DurationSchema, positiveDuration: Duration
     })
     .strict()
     .default({
+      requests: false,
       durability: 'full',
       encryption: { mode: 'fields', fields: DEFAULT_SEALED_FIELDS },
       maxBatch: 1000,

@@ -1,8 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-import type { SecurityEvent } from '../events/schema.js';
-import { canonicalJson } from './canonical.js';
-
 /**
  * The stored form of audit records and the hashes that chain them. A record's hash covers
  * every stored column except `seq`, `hash` and the HMAC, so it is computed over the stored
@@ -56,9 +53,26 @@ export interface EventBody {
   ciphertext?: string;
 }
 
-/** The fields the hash covers, all taken from the stored columns. */
+/**
+ * SHA-256 over the canonical JSON of the envelope: the stored columns except seq, hash and
+ * HMAC, plus the format version. The text is built in the canonical key order directly,
+ * because this runs once per record on append and on verification; it equals
+ * `canonicalJson(envelope)`, which a test checks.
+ */
 export function recordHash(record: Omit<AuditRecord, 'seq' | 'hash' | 'hmac' | 'hmacKid'>): string {
-  const envelope = {
+  const text =
+    `{"body":${JSON.stringify(record.body)},"category":${JSON.stringify(record.category)}` +
+    `,"instance":${JSON.stringify(record.instance)},"kind":${JSON.stringify(record.kind)}` +
+    `,"prevHash":${JSON.stringify(record.prevHash)},"severity":${JSON.stringify(record.severity)}` +
+    `,"time":${JSON.stringify(record.time)},"type":${JSON.stringify(record.type)},"v":${RECORD_FORMAT}}`;
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The envelope that `recordHash` hashes, as an object (for tests and other verifiers). */
+export function recordEnvelope(
+  record: Omit<AuditRecord, 'seq' | 'hash' | 'hmac' | 'hmacKid'>,
+): Record<string, unknown> {
+  return {
     v: RECORD_FORMAT,
     instance: record.instance,
     kind: record.kind,
@@ -69,7 +83,6 @@ export function recordHash(record: Omit<AuditRecord, 'seq' | 'hash' | 'hmac' | '
     body: record.body,
     prevHash: record.prevHash,
   };
-  return createHash('sha256').update(canonicalJson(envelope)).digest('hex');
 }
 
 /**
@@ -86,17 +99,4 @@ export function digestsEqual(a: string, b: string): boolean {
   const left = Buffer.from(a, 'hex');
   const right = Buffer.from(b, 'hex');
   return left.length === right.length && left.length > 0 && timingSafeEqual(left, right);
-}
-
-/** The envelope columns of an event, before it has a chain position. */
-export function eventColumns(
-  event: SecurityEvent,
-): Pick<AuditRecord, 'kind' | 'time' | 'type' | 'category' | 'severity'> {
-  return {
-    kind: 'event',
-    time: event.time,
-    type: event.type,
-    category: event.category,
-    severity: event.severity,
-  };
 }

@@ -158,7 +158,10 @@ async function verifyChain(
         kind: 'deleted',
         instance,
         seq: state.expectedSeq,
-        message: `records ${state.expectedSeq}..${record.seq - 1} are missing and no tombstone removed them`,
+        message:
+          record.seq - 1 === state.expectedSeq
+            ? `record ${state.expectedSeq} is missing and no tombstone removed it`
+            : `records ${state.expectedSeq}..${record.seq - 1} are missing and no tombstone removed them`,
       };
       return report;
     }
@@ -223,7 +226,8 @@ async function checkRecord(
   record: AuditRecord,
   next: AuditRecord | undefined,
 ): Promise<Damage | undefined> {
-  const hashOk = record.instance === instance && digestsEqual(recordHash(record), record.hash);
+  // Hashes are public, so a plain comparison will do; the HMAC is compared in constant time.
+  const hashOk = record.instance === instance && recordHash(record) === record.hash;
   const linkOk = record.prevHash === state.prevHash;
   const hmacOk = options.hmacKeys === undefined || hmacMatches(options.hmacKeys, record);
   if (hashOk && linkOk && hmacOk) return undefined;

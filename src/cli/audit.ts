@@ -212,7 +212,7 @@ function printReport(report: VerifyReport): void {
     const range =
       chain.firstSeq === undefined ? 'no records' : `records ${chain.firstSeq}..${chain.lastSeq}`;
     console.log(
-      `chain ${printable(chain.instance)}: ${chain.records} records (${range}), ${chain.checkpoints} checkpoints, ${chain.externalCheckpoints} external checkpoints matched`,
+      `chain ${printable(chain.instance)}: ${count(chain.records, 'record')} (${range}), ${count(chain.checkpoints, 'checkpoint')}, ${count(chain.externalCheckpoints, 'external checkpoint')} matched`,
     );
     for (const run of chain.removedByPolicy) {
       console.log(
@@ -231,9 +231,17 @@ function printReport(report: VerifyReport): void {
     }
   }
   const hmac = report.hmacChecked ? 'HMACs checked' : 'HMACs not checked (no HMAC key)';
+  const damaged = report.chains.filter((chain) => chain.damage !== undefined).length;
+  const verdict = report.ok
+    ? 'OK'
+    : `DAMAGED (${damaged} of ${count(report.chains.length, 'chain')})`;
   console.log(
-    `${report.ok ? 'OK' : 'DAMAGED'}: ${report.records} records in ${report.chains.length} chains verified in ${report.seconds.toFixed(2)} s (${rate} records/s), ${hmac}`,
+    `${verdict}: ${count(report.records, 'record')} checked in ${report.seconds.toFixed(2)} s (${rate} records/s), ${hmac}`,
   );
+}
+
+function count(n: number, noun: string): string {
+  return `${n.toLocaleString('en-US')} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 async function tailCommand(options: TailOptions): Promise<void> {
@@ -312,7 +320,7 @@ function printRecord(record: StoredAuditRecord, cipher: RecordCipher | undefined
   const what = target?.path ? `${String(target.method ?? '')} ${String(target.path)}`.trim() : '';
   console.log(
     printable(
-      `${record.time} ${record.instance}#${record.seq} ${record.severity.padEnd(8)} ${record.type} ${String(event?.outcome ?? record.kind)} ${who} ${what}`,
+      `${record.time} ${record.instance}#${record.seq} ${record.severity.padEnd(8)} ${record.type} ${String(event?.outcome ?? record.kind)} ${who} ${what}`.trimEnd(),
     ),
   );
 }

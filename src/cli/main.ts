@@ -3,6 +3,8 @@ import { Command } from 'commander';
 
 import { loadConfigFile } from '../core/config.js';
 import { BulwarkError } from '../core/errors.js';
+import { silentLogger } from '../core/logger.js';
+import { createInputGuards } from '../validation/schema/setup.js';
 import { registerAuditCommands } from './audit.js';
 import { registerBanCommands } from './bans.js';
 import { registerClientCommands } from './clients.js';
@@ -30,6 +32,8 @@ config
   .description('Validate a configuration file without starting; exit status 0 when valid.')
   .action((file: string) => {
     const loaded = loadConfigFile(file);
+    // Route schemas are files of their own, compiled at start; a broken one fails the check.
+    createInputGuards(loaded, silentLogger);
     const routes = loaded.routes.length;
     const limits =
       loaded.rateLimits.length +

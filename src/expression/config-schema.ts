@@ -26,7 +26,7 @@ export const routeExpressionsSchema = z
   .object({
     deny: z.array(ruleSchema).min(1).max(64),
     /**
-     * What an expression that fails at run time (an unknown variable, a limit) decides:
+     * The decision for a rule whose expression fails at run time (an unknown variable, a limit):
      * `deny` rejects the request with the rule's status, `allow` lets it through. Either way
      * the failure is logged.
      */

@@ -31,9 +31,7 @@ const MAX_EPOCH_MS = 8.64e15;
 /** Accepts `day`, `days` and the capitalised forms; returns undefined for anything else. */
 export function parseDateUnit(name: string): DateUnit | undefined {
   const singular = name.toLowerCase().replace(/s$/, '');
-  return (DATE_UNITS as readonly string[]).includes(singular)
-    ? (singular as DateUnit)
-    : undefined;
+  return (DATE_UNITS as readonly string[]).includes(singular) ? (singular as DateUnit) : undefined;
 }
 
 export class ExpressionDate {
@@ -126,7 +124,7 @@ export class ExpressionDate {
     return unit === 'year' ? Math.trunc(months / 12) : months;
   }
 
-  /** The calendar field `name` in UTC, or undefined for an unknown name. */
+  /** Returns the calendar field `name` in UTC, or undefined for an unknown name. */
   field(name: string): number | undefined {
     const date = new Date(this.epochMs);
     switch (name) {
@@ -157,8 +155,8 @@ export class ExpressionDate {
   }
 
   /**
-   * Formats with the tokens `yyyy`, `MM`, `dd`, `HH`, `mm`, `ss` and `SSS`; any other
-   * character is copied, and text inside single quotes is copied as it is.
+   * Formats with the tokens `yyyy`, `MM`, `dd`, `HH`, `mm`, `ss` and `SSS`. Any other
+   * character is copied, and so is text inside single quotes, without the quotes.
    */
   format(pattern: string): string {
     const date = new Date(this.epochMs);

@@ -49,7 +49,7 @@ export type ExpressionData = Record<string, unknown> | PreparedData;
 /**
  * A least-recently-used map: a Map keeps insertion order, so the first key is the oldest. A
  * hit moves its key to the end only once the map is over half full, because moving costs
- * more than the lookup and order matters only when eviction is near; below that the order
+ * more than the lookup and order matters only when eviction is near. Below that the order
  * is insertion order, so eviction is approximately LRU.
  */
 class LruCache<V> {
@@ -124,12 +124,19 @@ export class ExpressionEngine {
       const { node, end } = parseAt(source, open + 2, this.limits);
       const close = /^\s*\}\}/.exec(source.slice(end, end + this.limits.maxSourceLength));
       if (close === null)
-        throw new ExpressionSyntaxError('expected }} after the expression', positionAt(source, end));
+        throw new ExpressionSyntaxError(
+          'expected }} after the expression',
+          positionAt(source, end),
+        );
       parts.push(node);
       position = end + close[0].length;
     }
     texts.push(source.slice(position));
-    const compiled = Object.freeze({ source, texts: Object.freeze(texts), parts: Object.freeze(parts) });
+    const compiled = Object.freeze({
+      source,
+      texts: Object.freeze(texts),
+      parts: Object.freeze(parts),
+    });
     this.templates.set(source, compiled);
     return compiled;
   }
@@ -140,8 +147,8 @@ export class ExpressionEngine {
   }
 
   /**
-   * Evaluates an expression against `data`. Returns frozen JSON-like data with dates as ISO
-   * strings; throws an ExpressionError subclass on invalid source, an unknown variable or
+   * Evaluates an expression against `data` and returns frozen JSON-like data, with dates as
+   * ISO strings. Throws an ExpressionError subclass on invalid source, an unknown variable or
    * method, a blocked property or an exceeded limit.
    */
   evaluate(source: string | CompiledExpression, data: ExpressionData = {}): ExpressionResult {
@@ -163,7 +170,9 @@ export class ExpressionEngine {
     const max = this.limits.maxOutputSize;
     let output = compiled.texts[0]!;
     for (let index = 0; index < compiled.parts.length; index++) {
-      output += renderValue(interpreter.run(compiled.parts[index]!), budget, max) + compiled.texts[index + 1]!;
+      output +=
+        renderValue(interpreter.run(compiled.parts[index]!), budget, max) +
+        compiled.texts[index + 1]!;
       if (output.length > max) throw new ExpressionLimitError('outputSize', max);
     }
     return output;

@@ -29,7 +29,7 @@ export class ExpressionSyntaxError extends ExpressionError {
 
 /** The source parses but uses a construct outside the allowed subset. */
 export class ExpressionForbiddenError extends ExpressionError {
-  /** What was rejected, e.g. `assignment` or `identifier "process"`. */
+  /** The rejected construct, e.g. `assignment` or `identifier "process"`. */
   readonly construct: string;
   readonly position: SourcePosition;
 

@@ -18,10 +18,10 @@ const LOG_INTERVAL_MS = 60_000;
 type Rule = ExpressionRules['rules'][number];
 
 /**
- * Builds the frozen view of a request that rules read:
- * `$request` (`method`, `path`, `query`, `params`, `headers`, `ip`, `route`),
- * `$principal` (`type`, `id`, `plan`, `scopes`, or null) and `$json` (the parsed JSON or
- * form body, or null when there is none or it was not read).
+ * Builds the frozen view of a request that rules read. It has `$request` (`method`, `path`,
+ * `query`, `params`, `headers`, `ip`, `route`) and `$principal` (`type`, `id`, `plan`,
+ * `scopes`, or null). `$json` is the parsed JSON or form body, or null when there is none or
+ * it was not read.
  */
 export function requestView(ctx: RequestContext): PreparedData {
   const values = requestValues(ctx);
@@ -108,7 +108,9 @@ export class ExpressionGuard implements Guard {
 
 function denied(rule: Rule, error?: ExpressionError): Verdict {
   const detail =
-    error === undefined ? rule.reason : 'A route rule could not be evaluated, so the request was rejected.';
+    error === undefined
+      ? rule.reason
+      : 'A route rule could not be evaluated, so the request was rejected.';
   return {
     action: 'reject',
     status: rule.status,

@@ -26,7 +26,7 @@ export class Lambda {
 
 export type Argument = Value | Lambda;
 
-/** What a helper may ask of the interpreter running it. */
+/** The services of the interpreter that a running helper may use. */
 export interface Runtime {
   readonly budget: Budget;
   /** Calls an arrow function, counting call depth and steps. */
@@ -201,18 +201,20 @@ const numberMethods: ReadonlyMap<string, Method<number>> = new Map(
   }),
 );
 
-/** Returns the index of the first element whose callback result is `wanted` (truthy by default), or -1. */
-function findIndex(rt: Runtime, self: readonly Value[], fn: Lambda, wanted = true): number {
+/** Returns the index of the first element whose callback result is `expected` (truthy by default), or -1. */
+function findIndex(rt: Runtime, self: readonly Value[], fn: Lambda, expected = true): number {
   for (let index = 0; index < self.length; index++) {
     rt.budget.step();
-    if (truthy(rt.invoke(fn, [self[index], index])) === wanted) return index;
+    if (truthy(rt.invoke(fn, [self[index], index])) === expected) return index;
   }
   return -1;
 }
 
 function strictIndexOf(self: readonly Value[], search: Value): number {
   // Same semantics as Array.prototype.includes (SameValueZero), so NaN is found.
-  return self.findIndex((element) => element === search || (Number.isNaN(element) && Number.isNaN(search)));
+  return self.findIndex(
+    (element) => element === search || (Number.isNaN(element) && Number.isNaN(search)),
+  );
 }
 
 function compareDefault(rt: Runtime, a: Value, b: Value): number {
@@ -221,13 +223,16 @@ function compareDefault(rt: Runtime, a: Value, b: Value): number {
   if (b === undefined) return -1;
   const left = toStr(a, rt.budget);
   const right = toStr(b, rt.budget);
-  return left < right ? -1 : left > right ? 1 : 0;
+  if (left < right) return -1;
+  if (left > right) return 1;
+  return 0;
 }
 
 function flatten(rt: Runtime, self: readonly Value[], depth: number, out: Value[]): void {
   for (const element of self) {
     rt.budget.step();
-    if (Array.isArray(element) && depth > 0) flatten(rt, element as readonly Value[], depth - 1, out);
+    if (Array.isArray(element) && depth > 0)
+      flatten(rt, element as readonly Value[], depth - 1, out);
     else out.push(element);
     rt.budget.checkArrayLength(out.length);
   }
@@ -353,7 +358,8 @@ const dateMethods: ReadonlyMap<string, Method<ExpressionDate>> = new Map(
       if (!(other instanceof ExpressionDate)) return rt.fail('diff: argument 1 must be a date');
       return self.diff(other, args.length > 1 ? unitArg(rt, args, 1, 'diff') : 'millisecond');
     },
-    format: (rt, self, args) => rt.budget.checkString(self.format(stringArg(rt, args, 0, 'format'))),
+    format: (rt, self, args) =>
+      rt.budget.checkString(self.format(stringArg(rt, args, 0, 'format'))),
     toISO: (rt, self) => self.toISO(),
     toMillis: (rt, self) => self.epochMs,
   }),

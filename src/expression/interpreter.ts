@@ -1,6 +1,6 @@
 /**
  * Evaluates a compiled expression by walking its nodes. Every property read goes through
- * `readProperty`, which checks the name at run time against BLOCKED_PROPERTIES and reads only
+ * `readProperty`, which checks the name at run time against BLOCKED_PROPERTIES. It reads only
  * own data properties of values the evaluator created, so a key built at run time reaches
  * nothing a key in the source could not.
  */
@@ -59,7 +59,10 @@ export class Interpreter implements Runtime {
     if (++budget.callDepth > budget.limits.maxCallDepth)
       throw new ExpressionLimitError('callDepth', budget.limits.maxCallDepth);
     try {
-      const values = args.length >= fn.parameters ? args : [...args, ...new Array<Value>(fn.parameters - args.length)];
+      const values =
+        args.length >= fn.parameters
+          ? args
+          : [...args, ...new Array<Value>(fn.parameters - args.length)];
       const env: Environment = { values, parent: fn.env as Environment | undefined };
       const result = this.eval(fn.node as ExprNode, env);
       return result === SHORT_CIRCUIT ? undefined : result;
@@ -84,9 +87,13 @@ export class Interpreter implements Runtime {
         const object = this.eval(node.object, env);
         if (object === SHORT_CIRCUIT) return SHORT_CIRCUIT;
         if (node.optional && (object === null || object === undefined)) return SHORT_CIRCUIT;
-        const key = typeof node.property === 'string' ? node.property : this.key(this.eval(node.property, env), node.at);
+        const computed = typeof node.property !== 'string';
+        const key =
+          typeof node.property === 'string'
+            ? node.property
+            : this.key(this.eval(node.property, env), node.at);
         this.at = node.at;
-        return this.readProperty(object, key);
+        return this.readProperty(object, key, computed);
       }
       case 'method':
         return this.callMethod(node, env);
@@ -102,7 +109,12 @@ export class Interpreter implements Runtime {
       case 'unary':
         return this.unary(node.operator, this.value(node.argument, env), node.at);
       case 'binary':
-        return this.binary(node.operator, this.value(node.left, env), this.value(node.right, env), node.at);
+        return this.binary(
+          node.operator,
+          this.value(node.left, env),
+          this.value(node.right, env),
+          node.at,
+        );
       case 'logical': {
         const left = this.value(node.left, env);
         switch (node.operator) {
@@ -128,7 +140,8 @@ export class Interpreter implements Runtime {
       case 'template': {
         let text = node.quasis[0]!;
         for (let index = 0; index < node.expressions.length; index++) {
-          text += toStr(this.value(node.expressions[index]!, env), this.budget) + node.quasis[index + 1]!;
+          text +=
+            toStr(this.value(node.expressions[index]!, env), this.budget) + node.quasis[index + 1]!;
           this.budget.checkString(text);
         }
         return text;
@@ -165,9 +178,15 @@ export class Interpreter implements Runtime {
     return this.checkKey(key);
   }
 
-  private readProperty(object: Value, key: string): Value {
-    if (object === null || object === undefined)
-      this.fail(`cannot read property "${key}" of ${String(object)}`);
+  /**
+   * Reads `key` of `object`. A computed key may come from the data, so messages name the key
+   * only when the source wrote it.
+   */
+  private readProperty(object: Value, key: string, computed: boolean): Value {
+    if (object === null || object === undefined) {
+      const what = computed ? 'a computed property' : `property "${key}"`;
+      this.fail(`cannot read ${what} of ${String(object)}`);
+    }
     if (typeof object === 'string') {
       if (key === 'length') return object.length;
       if (INDEX.test(key)) return object[Number(key)];
@@ -186,19 +205,28 @@ export class Interpreter implements Runtime {
     return undefined;
   }
 
-  private callMethod(node: Extract<ExprNode, { kind: 'method' }>, env: Environment | undefined): Result {
+  private callMethod(
+    node: Extract<ExprNode, { kind: 'method' }>,
+    env: Environment | undefined,
+  ): Result {
     const object = this.eval(node.object, env);
     if (object === SHORT_CIRCUIT) return SHORT_CIRCUIT;
     if (node.optionalObject && (object === null || object === undefined)) return SHORT_CIRCUIT;
-    const name = typeof node.name === 'string' ? node.name : this.key(this.eval(node.name, env), node.at);
+    const name =
+      typeof node.name === 'string' ? node.name : this.key(this.eval(node.name, env), node.at);
     this.at = node.at;
+    const shown = typeof node.name === 'string' ? name : 'a computed method';
     if (object === null || object === undefined)
-      this.fail(`cannot call method ${name} of ${String(object)}`);
+      this.fail(`cannot call ${shown} of ${String(object)}`);
     const method = findMethod(object, name);
-    if (method === undefined) this.fail(`${name} is not a method of ${describeType(object)}`);
+    if (method === undefined) this.fail(`${shown} is not a method of ${describeType(object)}`);
     const args = this.args(node.args, env);
     this.at = node.at;
-    return (method as (rt: Runtime, self: Value, args: readonly Argument[]) => Value)(this, object, args);
+    return (method as (rt: Runtime, self: Value, args: readonly Argument[]) => Value)(
+      this,
+      object,
+      args,
+    );
   }
 
   private args(nodes: readonly ArgumentNode[], env: Environment | undefined): Argument[] {
@@ -220,7 +248,10 @@ export class Interpreter implements Runtime {
     return out;
   }
 
-  private object(properties: Extract<ExprNode, { kind: 'object' }>['properties'], env: Environment | undefined): DataObject {
+  private object(
+    properties: Extract<ExprNode, { kind: 'object' }>['properties'],
+    env: Environment | undefined,
+  ): DataObject {
     const entries = new Map<string, Value>();
     for (const property of properties) {
       if (property.spread) {
@@ -231,7 +262,10 @@ export class Interpreter implements Runtime {
         for (const key of Object.keys(spread)) entries.set(key, ownValue(spread, key));
         this.budget.step(Object.keys(spread).length);
       } else {
-        const key = typeof property.key === 'string' ? property.key : this.key(this.eval(property.key, env), property.at);
+        const key =
+          typeof property.key === 'string'
+            ? property.key
+            : this.key(this.eval(property.key, env), property.at);
         entries.set(key, this.value(property.value, env));
       }
       this.budget.checkArrayLength(entries.size);
@@ -269,8 +303,8 @@ export class Interpreter implements Runtime {
       case '!=':
         return !looseEquals(left, right, this.budget);
       case '+': {
-        const a = toPrimitive(left, this.budget);
-        const b = toPrimitive(right, this.budget);
+        const a = toPrimitive(left, this.budget, 'string');
+        const b = toPrimitive(right, this.budget, 'string');
         if (typeof a === 'string' || typeof b === 'string') {
           const length = String(a).length + String(b).length;
           if (length > this.budget.limits.maxStringLength)
@@ -311,7 +345,10 @@ export class Interpreter implements Runtime {
         const key = this.checkKey(typeof left === 'string' ? left : toStr(left, this.budget));
         if (isDataObject(right)) return Object.hasOwn(right, key);
         if (Array.isArray(right))
-          return key === 'length' || (INDEX.test(key) && Number(key) < (right as readonly Value[]).length);
+          return (
+            key === 'length' ||
+            (INDEX.test(key) && Number(key) < (right as readonly Value[]).length)
+          );
         return this.fail('the right side of "in" must be an object or an array');
       }
     }

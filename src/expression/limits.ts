@@ -40,7 +40,7 @@ export const DEFAULT_LIMITS: ExpressionLimits = Object.freeze({
   maxDataValues: 200_000,
 });
 
-/** How often, in steps, the wall clock is read: reading it on every step would cost more than the step. */
+/** Steps between two reads of the wall clock, because a read on every step would cost more than the step. */
 const CLOCK_INTERVAL = 256;
 
 /** The counters of one evaluation. */

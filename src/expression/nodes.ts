@@ -78,5 +78,10 @@ export interface ArgumentNode {
 }
 
 export type PropertyNode =
-  | { readonly spread: false; readonly key: string | ExprNode; readonly value: ExprNode; readonly at: number }
+  | {
+      readonly spread: false;
+      readonly key: string | ExprNode;
+      readonly value: ExprNode;
+      readonly at: number;
+    }
   | { readonly spread: true; readonly value: ExprNode; readonly at: number };

@@ -12,16 +12,9 @@ import { ExpressionLimitError } from './errors.js';
 
 export type DataObject = { readonly [key: string]: Value };
 export type Value =
-  | undefined
-  | null
-  | boolean
-  | number
-  | string
-  | ExpressionDate
-  | readonly Value[]
-  | DataObject;
+  undefined | null | boolean | number | string | ExpressionDate | readonly Value[] | DataObject;
 
-/** What `evaluate` returns: JSON-like frozen data, with dates as ISO 8601 strings. */
+/** The result of `evaluate`: JSON-like frozen data, with dates as ISO 8601 strings. */
 export type ExpressionResult =
   | undefined
   | null
@@ -64,12 +57,18 @@ export function ownValue(object: DataObject, key: string): Value {
   return object[key];
 }
 
-/** Data copied once for many evaluations; create it with `prepareData`. */
+/** Proves that a PreparedData was made by `prepareData`, whose scope is a copy. */
+const PREPARED = Symbol('prepared');
+
+/** Data copied once for many evaluations; create it with `ExpressionEngine.prepare`. */
 export class PreparedData {
   readonly scope: DataObject;
 
   /** @internal */
-  constructor(scope: DataObject) {
+  constructor(scope: DataObject, token: symbol) {
+    // Without this check a caller could wrap a host object, whose getters would then run.
+    if (token !== PREPARED)
+      throw new TypeError('create PreparedData with ExpressionEngine.prepare');
     this.scope = scope;
     Object.freeze(this);
   }
@@ -117,6 +116,8 @@ class DataCopier {
 
   private array(value: unknown[], depth: number): readonly Value[] {
     const length = value.length;
+    // Checked before the loop, because holes of a sparse array are not counted as values.
+    if (length > this.maxValues) throw new ExpressionLimitError('dataSize', this.maxValues);
     const copy: Value[] = new Array<Value>(length);
     for (let index = 0; index < length; index++) {
       const descriptor = Object.getOwnPropertyDescriptor(value, index);
@@ -143,7 +144,7 @@ class DataCopier {
 export function prepareData(data: Record<string, unknown>, maxValues: number): PreparedData {
   const scope = copyData(data, maxValues);
   if (!isDataObject(scope)) throw new TypeError('expression data must be an object of variables');
-  return new PreparedData(scope);
+  return new PreparedData(scope, PREPARED);
 }
 
 /**

@@ -418,6 +418,8 @@ export class Gateway {
     };
     const done = (result: ForwardResult): void => {
       this.metrics.countRequest(route, result.outcome);
+      if (this.audit !== undefined && this.config.audit.requests)
+        recordRequest(this.bus, ctx, result);
       if (result.upstreamSeconds !== undefined)
         this.metrics.upstreamTimed(route, result.upstreamSeconds);
     };
@@ -547,6 +549,24 @@ function createBus(config: BulwarkConfig, logger: Logger): EventBus {
   if (config.events.sink === 'file')
     bus.addSink(new JsonLinesSink(config.events.file ?? join(config.dataDir, 'events.jsonl')));
   return bus;
+}
+
+/** Publishes the `http.request` event of a forwarded request (`audit.requests`). */
+function recordRequest(bus: EventBus, ctx: RequestContext, result: ForwardResult): void {
+  const principal = ctx.principal;
+  bus.publish({
+    type: 'http.request',
+    category: 'data_access',
+    severity: 'info',
+    outcome: result.outcome === 'forwarded' && result.status < 400 ? 'success' : 'failure',
+    actor: principal
+      ? { type: principal.type, id: principal.id, ip: ctx.ip }
+      : { type: 'anonymous', ip: ctx.ip },
+    target: { method: ctx.method, route: ctx.route?.id, path: ctx.path },
+    correlationId: ctx.correlationId,
+    component: 'gateway',
+    details: { status: result.status, result: result.outcome },
+  });
 }
 
 function upstreamOptions(config: BulwarkConfig): UpstreamOptions {

@@ -23,7 +23,7 @@ import {
   type ExpressionRules,
 } from '../expression/config-schema.js';
 import { compileWafPolicy, type WafPolicy } from '../validation/waf/config.js';
-import { routeReadsBody } from '../validation/schema/setup.js';
+import { routeReadsBody } from '../validation/schema/config.js';
 import { compileUploadPolicy, type UploadPolicy } from '../upload/config.js';
 
 /**

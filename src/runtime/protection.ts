@@ -81,7 +81,7 @@ export interface ProtectionOptions {
  * Guard order: network guards (bans, deny list, route allow lists, countries), HTTP policy
  * (security headers, URL and header size limits, method and path checks, CORS, repeated query
  * parameters, media type and body checks), extra guards, API version checks, request signatures, repeated form fields, OAuth, API key and JWT
- * authentication, rate limits, scope authorization, injection detection. CORS comes before authentication because
+ * authentication, rate limits, scope authorization, uploads, injection detection. CORS comes before authentication because
  * a preflight carries no credentials. The OAuth guard comes first and leaves
  * API keys and other issuers' tokens to the guards after it, so a route may accept any mix
  * of the three.
@@ -160,7 +160,10 @@ export class Protection {
       : [];
     const waf = createWafGuard(config, { bus: this.bus, logger });
     this.uploadGuard = createUploadGuard(
-      compiled.routes.flatMap((route) => [route.policy, ...(route.policy.versions?.values() ?? [])]),
+      compiled.routes.flatMap((route) => [
+        route.policy,
+        ...(route.policy.versions?.values() ?? []),
+      ]),
       { bus: this.bus, logger },
     );
     const uploads = this.uploadGuard ? [this.uploadGuard] : [];

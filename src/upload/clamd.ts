@@ -1,7 +1,7 @@
 /**
  * A client for clamd, the ClamAV daemon, over its INSTREAM protocol: the command
  * `zINSTREAM\0`, then the data in chunks that each start with their length as a 4-byte
- * big-endian integer, then a zero length. clamd answers with one NUL-terminated line:
+ * big-endian integer, then a zero length. clamd replies with one NUL-terminated line:
  * `stream: OK`, `stream: NAME FOUND`, or a line ending in `ERROR`.
  */
 import { createReadStream } from 'node:fs';
@@ -10,17 +10,17 @@ import { connect, type Socket } from 'node:net';
 import { BulwarkError } from '../core/errors.js';
 import type { ClamdAddress } from './config.js';
 
-/** clamd cannot be reached, or it closed the connection before it answered. */
+/** clamd cannot be reached, or it closed the connection without a response. */
 export class ClamdUnavailableError extends BulwarkError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('BWK_ERR_CLAMD_UNAVAILABLE', message, options);
   }
 }
 
-/** clamd did not answer within the scan timeout. */
+/** clamd sent no response within the scan timeout. */
 export class ClamdTimeoutError extends BulwarkError {
   constructor(timeoutMs: number) {
-    super('BWK_ERR_CLAMD_TIMEOUT', `clamd did not answer within ${timeoutMs} ms`);
+    super('BWK_ERR_CLAMD_TIMEOUT', `clamd timed out: no response within ${timeoutMs} ms`);
   }
 }
 
@@ -118,7 +118,8 @@ export class ClamdClient {
         const all = Buffer.concat(chunks, received);
         const end = all.indexOf(0);
         if (end !== -1) finish(undefined, all.subarray(0, end).toString('utf8').trim());
-        else if (received > MAX_RESPONSE) finish(new ClamdResponseError('answer too long'));
+        else if (received > MAX_RESPONSE)
+          finish(new ClamdResponseError('response longer than 4096 bytes'));
       });
       socket.on('end', () => {
         // clamd sends the NUL-terminated answer and closes. Without the NUL, take what came.

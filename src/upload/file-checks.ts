@@ -1,8 +1,8 @@
 /**
- * The checks of one received file, cheapest first: the extension against the route's
- * allowlist, the declared media type against the extension, the magic bytes (file-type)
- * against the declared type, then the text checks (SVG, HTML, CSV), the archive checks and
- * the polyglot checks. The malware scan runs after these, in inspect.ts.
+ * The checks of one received file, cheapest first. The extension must be in the route's
+ * allowlist, the declared media type allowed for it, and the magic bytes (file-type) must
+ * agree with the declared type. Then come the text checks (SVG, HTML, CSV), the archive
+ * checks and the polyglot checks. The malware scan runs after these, in inspect.ts.
  */
 import { open, readFile } from 'node:fs/promises';
 
@@ -83,7 +83,7 @@ export async function checkFile(
   if (extension === undefined) {
     return uploadRejection(
       'extension_not_allowed',
-      `File "${file.name}" in field "${field}" has an extension this route does not accept; allowed: ${[...policy.types.keys()].join(', ')}.`,
+      `The file in field "${field}" has an extension this route does not accept; allowed: ${[...policy.types.keys()].join(', ')}.`,
       { field },
     );
   }
@@ -92,7 +92,7 @@ export async function checkFile(
   if (!allowed.has(declared)) {
     return uploadRejection(
       'type_mismatch',
-      `File "${file.name}" in field "${field}" declares a media type that is not allowed for .${extension} files; allowed: ${[...allowed].join(', ')}.`,
+      `The file in field "${field}" declares a media type that is not allowed for .${extension} files; allowed: ${[...allowed].join(', ')}.`,
       { field, details: { extension } },
     );
   }
@@ -104,7 +104,7 @@ export async function checkFile(
   if (detected !== undefined && !xmlText && detectedMime !== declared) {
     return uploadRejection(
       'type_mismatch',
-      `The content of file "${file.name}" in field "${field}" is ${detected.mime}, not the declared ${declared}.`,
+      `The content of the file in field "${field}" is ${detected.mime}, not the declared ${declared}.`,
       { field, details: { extension, detected: detected.mime, declared } },
     );
   }
@@ -115,7 +115,7 @@ export async function checkFile(
     if (!TEXT_TYPES.has(declared)) {
       return uploadRejection(
         'type_mismatch',
-        `The content of file "${file.name}" in field "${field}" matches no known format, so it cannot be the declared ${declared}.`,
+        `The content of the file in field "${field}" matches no known format, so it cannot be the declared ${declared}.`,
         { field, details: { extension, declared } },
       );
     }
@@ -146,7 +146,7 @@ export async function checkFile(
   if (second !== undefined) {
     return uploadRejection(
       'polyglot',
-      `File "${file.name}" in field "${field}" is both ${detected?.ext ?? declared} and ${second}, which is not accepted.`,
+      `The file in field "${field}" is both ${detected?.ext ?? declared} and ${second}, which is not accepted.`,
       { field, details: { detected: detected?.mime ?? declared, also: second } },
     );
   }
@@ -169,7 +169,7 @@ async function readText(file: ReceivedFile): Promise<string | UploadRejection> {
   const bytes = await readFile(file.path);
   const binary = uploadRejection(
     'binary_text',
-    `File "${file.name}" in field "${file.field}" is declared as text but is not UTF-8 text.`,
+    `The file in field "${file.field}" is declared as text but is not UTF-8 text.`,
     { field: file.field },
   );
   if (bytes.includes(0)) return binary;
@@ -193,7 +193,7 @@ function checkText(
     if (finding === undefined) return undefined;
     return uploadRejection(
       'svg_active_content',
-      `SVG file "${file.name}" in field "${field}" was rejected: ${SVG_TEXT[finding]}.`,
+      `The SVG file in field "${field}" was rejected: ${SVG_TEXT[finding]}.`,
       { field, details: { finding } },
     );
   }
@@ -202,7 +202,7 @@ function checkText(
     if (finding === undefined) return undefined;
     return uploadRejection(
       'html_active_content',
-      `HTML file "${file.name}" in field "${field}" contains active content (${finding.replaceAll('_', ' ')}).`,
+      `The HTML file in field "${field}" contains active content (${finding.replaceAll('_', ' ')}).`,
       { field, details: { finding } },
     );
   }
@@ -213,7 +213,7 @@ function checkText(
     if (mode === 'reject') {
       return uploadRejection(
         'csv_formula',
-        `CSV file "${file.name}" in field "${field}" has ${result.formulaCells} cells that start with = + - @ tab or CR, which spreadsheets run as formulas.`,
+        `The CSV file in field "${field}" has ${result.formulaCells} cells that start with = + - @ tab or CR, which spreadsheets run as formulas.`,
         { field, details: { cells: result.formulaCells } },
       );
     }
@@ -234,7 +234,7 @@ const SVG_TEXT: Record<string, string> = {
 
 /**
  * Checks a gzip file's declared uncompressed size (its last 4 bytes) against the archive
- * limits. NOTE: the field holds the size modulo 4 GiB, so a stream of 4 GiB or more can pass.
+ * limits. NOTE: the field contains the size modulo 4 GiB, so a stream of 4 GiB or more can pass.
  */
 async function checkGzip(
   file: ReceivedFile,

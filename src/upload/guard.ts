@@ -1,9 +1,11 @@
 /**
- * The upload guard: on routes with an `upload` policy it parses the multipart body as it
- * streams, checks, scans and stores the files, and replaces the body with what the route's
- * `storage.forward` asks for: a JSON reference to the stored files, or a multipart body
- * rebuilt from the checked files. It runs last, after authentication and rate limits, so
- * that anonymous floods are refused before any file is written or scanned.
+ * The upload guard. On routes with an `upload` policy it parses the multipart body as it
+ * streams, then checks, scans and stores the files. The body is replaced as the route's
+ * `storage.forward` sets: a JSON reference to the stored files, or a multipart body rebuilt
+ * from the checked files. The guard runs after authentication and rate limits, so that
+ * anonymous floods are rejected before any file is written or scanned.
+ * NOTE: a guard after this one (injection detection) can still reject the request, and the
+ * files it stored then stay in the storage folder without a request that references them.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -12,6 +14,7 @@ import { headerValue, policyOf, type RequestContext } from '../core/context.js';
 import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
 import type { Logger } from '../core/logger.js';
 import type { EventBus } from '../events/bus.js';
+import { announcesBody } from '../http/body-reader.js';
 import type { UploadPolicy } from './config.js';
 import { UploadInspector, type UploadResult } from './inspect.js';
 import type { UploadSource } from './multipart.js';
@@ -53,7 +56,8 @@ export class UploadGuard implements Guard {
   check(ctx: RequestContext): Verdict | Promise<Verdict> {
     const policy = (policyOf(ctx) as { upload?: UploadPolicy } | undefined)?.upload;
     if (policy === undefined) return CONTINUE;
-    if (ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'OPTIONS') return CONTINUE;
+    // A request without a body carries no file, so there is nothing to check or replace.
+    if (!announcesBody(ctx.headers)) return CONTINUE;
     return this.inspect(ctx, this.inspectorFor(policy));
   }
 

@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream';
 import { silentLogger, type Logger } from '../core/logger.js';
 import type { Problem } from '../core/problem.js';
 import type { EventBus } from '../events/bus.js';
-import { ClamdClient, type ScanResult } from './clamd.js';
+import { ClamdClient, ClamdResponseError, type ScanResult } from './clamd.js';
 import { uploadPolicyFrom, type UploadConfigInput, type UploadPolicy } from './config.js';
 import { checkFile } from './file-checks.js';
 import {
@@ -44,7 +44,7 @@ import {
 import { UploadStorage, type StoredFile } from './storage.js';
 import { createHash } from 'node:crypto';
 
-/** A stored file as the upstream sees it. */
+/** A stored file as described to the upstream. */
 export interface UploadedFile extends StoredFile {
   /** `stored`, or `pending_scan` when it waits in quarantine for clamd. */
   status: 'stored' | 'pending_scan';
@@ -97,6 +97,8 @@ export class UploadInspector {
             options.bus,
           )
         : undefined;
+    // Started at once, so that files a previous process left waiting are scanned too.
+    this.rescanner?.start();
   }
 
   /** Inspects a node:http request (or an Express or Fastify raw request) by streaming it. */
@@ -184,24 +186,21 @@ export class UploadInspector {
         this.logger.warn({ err: error, fileId: file.id }, 'clamd scan failed');
         if (scan.unavailable === 'reject') {
           await Promise.all(received.map((each) => this.storage.discard(each.id)));
+          const reason =
+            error instanceof ClamdResponseError ? 'scanner_error' : 'scanner_unavailable';
           return failed(
-            uploadRejection(
-              'scanner_unavailable',
-              'The malware scanner is unavailable; try again later.',
-              {
-                details: { error: (error as { code?: string }).code ?? 'unknown' },
-              },
-            ),
+            uploadRejection(reason, 'The malware scanner is unavailable; try again later.', {
+              details: { error: (error as { code?: string }).code ?? 'unknown' },
+            }),
           );
         }
         for (const each of stored) await this.storage.quarantine(each, 'pending_scan', receivedAt);
-        this.rescanner?.start();
         return { ok: true };
       }
       if (!result.clean) {
         const rejection = uploadRejection(
           'malware',
-          `File "${file.name}" in field "${file.field}" contains malware.`,
+          `The file in field "${file.field}" contains malware.`,
           {
             field: file.field,
             details: { signature: result.signature, sha256: file.sha256 },
@@ -302,7 +301,8 @@ export function createUploadInspector(
 
 /**
  * Inspects one upload request with a policy given in code: parses, checks, scans and stores
- * its files. A convenience over `createUploadInspector(options).inspect(req)`.
+ * its files. A convenience over `createUploadInspector(options).inspect(req)` that runs no
+ * rescan loop, so with `scan.unavailable: quarantine` use a long-lived inspector instead.
  */
 export async function inspectUpload(
   req: IncomingMessage | { headers: IncomingHttpHeaders; body: Buffer | Readable },
@@ -314,6 +314,7 @@ export async function inspectUpload(
       ? (options as UploadPolicy)
       : uploadPolicyFrom(options as UploadConfigInput);
   const inspector = new UploadInspector(policy, inspectorOptions);
+  inspector.close();
   if ('body' in req && req.body !== undefined && !('socket' in req)) {
     const body = req.body;
     const source: UploadSource = Buffer.isBuffer(body)

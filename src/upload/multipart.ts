@@ -1,8 +1,8 @@
 /**
  * Streaming multipart/form-data parsing with busboy. Each file is written to the storage
- * folder while it arrives, hashed on the way, and cut off the moment it passes a limit: the
- * file size, the file count, the field count and size, and the size of the whole body. The
- * body is never held in memory whole; a file is held only up to its first bytes.
+ * folder while it arrives and hashed on the way. The read stops the moment a limit is passed:
+ * file size, file count, field count or size, or the size of the whole body. Neither the
+ * body nor a file is ever held in memory whole.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
@@ -39,7 +39,7 @@ export interface ParsedUpload {
   fields: ReceivedField[];
 }
 
-/** Where the body comes from: a stream to read, or bytes a body guard already read whole. */
+/** The body's source: a stream to read, or bytes a body guard already read whole. */
 export type UploadSource =
   { kind: 'stream'; stream: Readable; keepOpen: boolean } | { kind: 'buffer'; body: Buffer };
 
@@ -233,7 +233,9 @@ class MultipartRun {
   }
 
   private onFile(field: string, stream: Readable, info: busboy.FileInfo): void {
-    if (this.failed) {
+    // A browser sends a file input left empty as a part with an empty file name. Its bytes
+    // are dropped, and so never reach the upstream, which gets only the stored files.
+    if (this.failed || !info.filename) {
       stream.resume();
       return;
     }
@@ -247,10 +249,11 @@ class MultipartRun {
       path,
       field: safeName(field),
       name: baseName(info.filename ?? ''),
-      declaredType: (info.mimeType ?? '').split(';')[0]!.trim().toLowerCase(),
+      declaredType: mediaTypeOf(info.mimeType),
       size: 0,
       sha256: '',
     };
+
     // busboy fails the open file stream when the parser is destroyed mid-file; the run has
     // already recorded why it stopped.
     stream.on('error', () => undefined);
@@ -262,7 +265,7 @@ class MultipartRun {
       this.fail(
         uploadRejection(
           'file_too_large',
-          `File "${file.name}" in field "${file.field}" is larger than ${this.policy.maxFileSize} bytes (maxFileSize).`,
+          `The file in field "${file.field}" is larger than ${this.policy.maxFileSize} bytes (maxFileSize).`,
           {
             field: file.field,
             details: { max: this.policy.maxFileSize },
@@ -270,6 +273,7 @@ class MultipartRun {
         ),
       );
     });
+
     const writeDone = new Promise<void>((resolve) => {
       out.on('close', resolve);
       out.on('error', (error) => {
@@ -290,10 +294,6 @@ class MultipartRun {
   private async finish(): Promise<void> {
     await Promise.all(this.pendingWrites);
     if (this.failed) return;
-    if (this.files.length === 0) {
-      this.fail(uploadRejection('malformed', 'The request contains no file.'));
-      return;
-    }
     this.resolveResult({ files: this.files, fields: this.fields });
   }
 
@@ -322,6 +322,18 @@ function totalTooLarge(policy: UploadPolicy): UploadRejection {
   );
 }
 
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/;
+
+/**
+ * Returns the part's media type in lower case without parameters. Anything that is not a
+ * `type/subtype` token pair becomes application/octet-stream, so that messages and events
+ * never repeat arbitrary client text.
+ */
+function mediaTypeOf(value: string | undefined): string {
+  const essence = (value ?? '').split(';')[0]!.trim().toLowerCase();
+  return MEDIA_TYPE.test(essence) ? essence : 'application/octet-stream';
+}
+
 /** Keeps the last path segment of a client's file name, and only printable characters. */
 function baseName(name: string): string {
   const last = name.split(/[\\/]/).pop() ?? '';
@@ -329,7 +341,7 @@ function baseName(name: string): string {
   return last.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 255);
 }
 
-/** A field name fit for a message or log: printable and short. */
+/** Returns a field name fit for a message or log: printable and short. */
 function safeName(name: string): string {
   // eslint-disable-next-line no-control-regex
   return name.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 100);

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { EventBus } from '../events/bus.js';
-import { ClamdClient } from './clamd.js';
+import { ClamdResponseError, type ClamdClient } from './clamd.js';
 import type { UploadStorage, StoredRecord } from './storage.js';
 
 export interface RescanSummary {
@@ -59,6 +59,16 @@ export class QuarantineRescanner {
       try {
         result = await this.scanner.scanFile(this.storage.quarantinePathOf(record.id));
       } catch (error) {
+        // An error line from clamd concerns this file (e.g. over its StreamMaxLength), so
+        // the file keeps waiting and the pass goes on with the others.
+        if (error instanceof ClamdResponseError) {
+          this.logger.error(
+            { err: error, fileId: record.id },
+            'clamd could not scan a quarantined upload',
+          );
+          summary.waiting += 1;
+          continue;
+        }
         if (!this.unavailableLogged) {
           this.logger.warn(
             { err: error, waiting: pending.length },
@@ -66,7 +76,7 @@ export class QuarantineRescanner {
           );
           this.unavailableLogged = true;
         }
-        summary.waiting = pending.length - index;
+        summary.waiting += pending.length - index;
         return summary;
       }
       this.unavailableLogged = false;
@@ -88,7 +98,6 @@ export class QuarantineRescanner {
         });
       }
     }
-    if (summary.waiting === 0 && pending.length > 0 && this.timer !== undefined) this.stop();
     return summary;
   }
 

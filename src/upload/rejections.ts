@@ -1,6 +1,6 @@
 /**
- * Why an upload was rejected, and the problem body, status and event that go with each
- * reason. Details name the file's field, extension and detected type, never its content.
+ * Upload rejection reasons, with the problem body, status and event of each. Details name
+ * the file's field, extension and detected type, never its content.
  */
 import type { Reject } from '../core/guard.js';
 import { problem } from '../core/problem.js';
@@ -118,6 +118,9 @@ export function rejectUpload(rejection: UploadRejection): Reject {
   const shape = SHAPES[rejection.reason];
   const malware = rejection.reason === 'malware';
   const unavailable = shape.status === 503;
+  let severity: 'high' | 'medium' | 'low' = 'low';
+  if (malware) severity = 'high';
+  else if (unavailable) severity = 'medium';
   return {
     action: 'reject',
     status: shape.status,
@@ -136,7 +139,7 @@ export function rejectUpload(rejection: UploadRejection): Reject {
     event: {
       type: malware ? 'upload.malware' : 'upload.rejected',
       category: unavailable ? 'system' : 'violation',
-      severity: malware ? 'high' : unavailable ? 'medium' : 'low',
+      severity,
       details: {
         reason: rejection.reason,
         ...(rejection.field === undefined ? {} : { field: rejection.field }),

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { canonicalJson } from '../../src/audit/canonical.js';
 import { inclusionProof, merkleRoot, verifyInclusion } from '../../src/audit/merkle.js';
+import { recordEnvelope, recordHash } from '../../src/audit/record.js';
 
 function hashes(count: number): string[] {
   return Array.from({ length: count }, (_, i) =>
@@ -77,5 +78,24 @@ describe('canonical JSON', () => {
 
   it('non-finite numbers are rejected', () => {
     expect(() => canonicalJson({ a: Number.NaN })).toThrow(TypeError);
+  });
+});
+
+describe('record hash', () => {
+  it('hashes the canonical JSON of the envelope', () => {
+    const record = {
+      instance: 'gw-1',
+      kind: 'event' as const,
+      time: '2026-12-01T12:00:00.000Z',
+      type: 'auth.failure',
+      category: 'authentication',
+      severity: 'medium',
+      body: '{"event":{"path":"/a\\"b\\u2028"}}',
+      prevHash: '0'.repeat(64),
+    };
+    const expected = createHash('sha256')
+      .update(canonicalJson(recordEnvelope(record)))
+      .digest('hex');
+    expect(recordHash(record)).toBe(expected);
   });
 });

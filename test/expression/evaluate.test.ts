@@ -1,16 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import {
-  evaluate,
-  ExpressionEngine,
-  renderTemplate,
-} from '../../src/expression/engine.js';
+import { evaluate, ExpressionEngine, renderTemplate } from '../../src/expression/engine.js';
 import {
   ExpressionForbiddenError,
   ExpressionLimitError,
   ExpressionRuntimeError,
   ExpressionSyntaxError,
 } from '../../src/expression/errors.js';
+import { PreparedData } from '../../src/expression/values.js';
 
 const NOW = Date.UTC(2026, 0, 31, 10, 30, 0);
 const engine = new ExpressionEngine({ now: () => NOW });
@@ -63,6 +60,8 @@ describe('expression operators', () => {
     expect(run('1 + 2 + "n"')).toBe('3n');
     expect(run("'' + $json.tags")).toBe('x,y');
     expect(run("'' + $json.order.items[0]")).toBe('[object Object]');
+    expect(run("'due ' + $today")).toBe('due 2026-01-31T00:00:00.000Z');
+    expect(run('$now > $today')).toBe(true);
   });
 
   it('typeof and void', () => {
@@ -92,7 +91,7 @@ describe('expression operators', () => {
   it('"in" reads own keys only', () => {
     expect(run("'order' in $json")).toBe(true);
     expect(run("'hasOwn' in $json")).toBe(false);
-    expect(run("1 in $json.tags")).toBe(true);
+    expect(run('1 in $json.tags')).toBe(true);
   });
 });
 
@@ -105,8 +104,8 @@ describe('expression helpers', () => {
     expect(run("'a-b-c'.replaceAll('-', '+')")).toBe('a+b+c');
     expect(run("'a-b-c'.replace('-', '+')")).toBe('a+b-c');
     expect(run("'ab'.repeat(3)")).toBe('ababab');
-    expect(run("$json.name.trim().length")).toBe(12);
-    expect(run("$json.name.trim()[0]")).toBe('A');
+    expect(run('$json.name.trim().length')).toBe(12);
+    expect(run('$json.name.trim()[0]')).toBe('A');
     expect(run("'x'.concat(1, 'y')")).toBe('x1y');
   });
 
@@ -117,7 +116,10 @@ describe('expression helpers', () => {
 
   it('array helpers with arrow functions', () => {
     expect(run('$json.order.items.map(i => i.price * i.qty)')).toEqual([10, 20, 50]);
-    expect(run('$json.order.items.filter(i => i.price > 10).map(i => i.sku)')).toEqual(['b-2', 'c-3']);
+    expect(run('$json.order.items.filter(i => i.price > 10).map(i => i.sku)')).toEqual([
+      'b-2',
+      'c-3',
+    ]);
     expect(run('$json.order.items.reduce((sum, i) => sum + i.price * i.qty, 0)')).toBe(80);
     expect(run("$json.order.items.find(i => i.sku === 'c-3').qty")).toBe(4);
     expect(run('$json.order.items.findIndex(i => i.qty === 1)')).toBe(1);
@@ -166,7 +168,7 @@ describe('expression helpers', () => {
     expect(run("$now.plus(1, 'day')")).toBe('2026-02-01T10:30:00.000Z');
     expect(run("$now.plus(1, 'month')")).toBe('2026-02-28T10:30:00.000Z');
     expect(run("$now.minus(2, 'hours').format('yyyy-MM-dd HH:mm')")).toBe('2026-01-31 08:30');
-    expect(run("$now.format(\"dd.MM.yyyy 'at' HH:mm\")")).toBe('31.01.2026 at 10:30');
+    expect(run('$now.format("dd.MM.yyyy \'at\' HH:mm")')).toBe('31.01.2026 at 10:30');
     expect(run('$today')).toBe('2026-01-31T00:00:00.000Z');
     expect(run('$now.year * 100 + $now.month')).toBe(202601);
     expect(run('$now.weekday')).toBe(6);
@@ -196,6 +198,18 @@ describe('expression results', () => {
     expect(Object.isFrozen(result.a)).toBe(true);
     expect(Object.isFrozen(result.a[1])).toBe(true);
     expect(Object.getPrototypeOf(result)).toBeNull();
+  });
+
+  it('PreparedData cannot wrap host objects', () => {
+    expect(() => new PreparedData({}, Symbol('prepared'))).toThrow(TypeError);
+  });
+
+  it('sparse input array hits the data limit', () => {
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1;
+    expect(() => engine.evaluate('1', { $json: sparse })).toThrow(
+      new ExpressionLimitError('dataSize', 200_000),
+    );
   });
 
   it('data is copied, not shared', () => {
@@ -242,7 +256,9 @@ describe('templates', () => {
   });
 
   it('braces inside an expression', () => {
-    expect(engine.renderTemplate("{{ { a: { b: '}}' } } }} end", data)).toBe('{"a":{"b":"}}"}} end');
+    expect(engine.renderTemplate("{{ { a: { b: '}}' } } }} end", data)).toBe(
+      '{"a":{"b":"}}"}} end',
+    );
   });
 
   it('null renders as nothing, arrays as JSON', () => {

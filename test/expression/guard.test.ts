@@ -15,7 +15,7 @@ import { startGateway } from '../helpers/gateway.js';
 import { json, send } from '../helpers/http.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
-/** A logger that keeps its JSON lines for assertions. */
+/** Creates a logger that keeps its JSON lines for assertions. */
 function capturingLogger() {
   const lines: Record<string, unknown>[] = [];
   const stream = new Writable({
@@ -44,7 +44,10 @@ const routes = [
     expressions: {
       deny: [
         { when: 'Number($request.query.limit) > 100', status: 400, reason: 'limit is at most 100' },
-        { when: "$request.path.endsWith('/items') && $request.query.debug === '1'", reason: 'no debug' },
+        {
+          when: "$request.path.endsWith('/items') && $request.query.debug === '1'",
+          reason: 'no debug',
+        },
       ],
     },
   },
@@ -56,7 +59,12 @@ const routes = [
   {
     match: 'DELETE /admin/:id',
     expressions: {
-      deny: [{ when: "$request.params.id === 'root' || $principal === null", reason: 'anonymous delete' }],
+      deny: [
+        {
+          when: "$request.params.id === 'root' || $principal === null",
+          reason: 'anonymous delete',
+        },
+      ],
     },
   },
 ] as const;
@@ -148,7 +156,11 @@ describe('expression guard through the gateway', () => {
     await bus.flush();
     expect(events[0]!.details).toMatchObject({ rule: 0, error: 'BWK_ERR_EXPRESSION_RUNTIME' });
     const logged = lines.find((line) => line.msg === 'expression rule failed to evaluate');
-    expect(logged).toMatchObject({ route: 'GET /closed', rule: 0, code: 'BWK_ERR_EXPRESSION_RUNTIME' });
+    expect(logged).toMatchObject({
+      route: 'GET /closed',
+      rule: 0,
+      code: 'BWK_ERR_EXPRESSION_RUNTIME',
+    });
   });
 
   it('evaluation error fails open when configured', async () => {
@@ -209,7 +221,12 @@ describe('expression guard configuration', () => {
 describe('expression guard principal', () => {
   it('rule reads the principal', () => {
     const rules = compileExpressionRules(
-      { onError: 'deny', deny: [{ when: "!$principal.scopes.includes('orders:write')", status: 403, reason: 'no scope' }] },
+      {
+        onError: 'deny',
+        deny: [
+          { when: "!$principal.scopes.includes('orders:write')", status: 403, reason: 'no scope' },
+        ],
+      },
       'POST /orders',
     );
     const guard = new ExpressionGuard(createLogger({ level: 'silent' }));

@@ -2,13 +2,14 @@
  * Property-based tests: for generated expressions over generated data, evaluation either
  * fails with an ExpressionError or returns plain result data.
  *
- * Plain result data, precisely: a string, number, boolean, null or undefined; or a frozen
- * array whose prototype is the host's Array.prototype, whose own properties are `length`
- * and its indices, all data properties, and whose elements are plain result data; or a frozen
- * object whose prototype is null, whose own properties are enumerable data properties with
- * string keys, and whose values are plain result data. So no result is or contains a
- * function, a getter, a Date or any other host object, and only arrays reach
- * Object.prototype, through Array.prototype.
+ * Plain result data is defined precisely as one of these:
+ * - a string, number, boolean, null or undefined;
+ * - a frozen array whose prototype is the host's Array.prototype, whose own properties are
+ *   `length` and its indices, all data properties, and whose elements are plain result data;
+ * - a frozen object whose prototype is null, whose own properties are enumerable data
+ *   properties with string keys, and whose values are plain result data.
+ * So no result is or contains a function, a getter, a Date or any other host object. Only
+ * arrays reach Object.prototype, through Array.prototype.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -35,7 +36,8 @@ function plainProblem(value: unknown, path = 'result', depth = 0): string | unde
   } else {
     if (Object.getPrototypeOf(object) !== null) return `${path} has a prototype`;
     for (const [key, descriptor] of Object.entries(descriptors)) {
-      if (!('value' in descriptor) || !descriptor.enumerable) return `${path}.${key} is not plain data`;
+      if (!('value' in descriptor) || !descriptor.enumerable)
+        return `${path}.${key} is not plain data`;
     }
   }
   for (const [key, descriptor] of Object.entries(descriptors)) {
@@ -63,7 +65,25 @@ const DANGEROUS_KEYS = [
   'a',
   '0',
 ];
-const METHODS = ['map', 'filter', 'trim', 'toUpperCase', 'split', 'join', 'slice', 'keys', 'plus', 'format', 'replace', 'concat', 'sort', 'includes', 'constructor', 'toString', 'call'];
+const METHODS = [
+  'map',
+  'filter',
+  'trim',
+  'toUpperCase',
+  'split',
+  'join',
+  'slice',
+  'keys',
+  'plus',
+  'format',
+  'replace',
+  'concat',
+  'sort',
+  'includes',
+  'constructor',
+  'toString',
+  'call',
+];
 
 const key = fc.constantFrom(...DANGEROUS_KEYS);
 const quoted = (text: string) => JSON.stringify(text);
@@ -71,31 +91,62 @@ const quoted = (text: string) => JSON.stringify(text);
 const { expression } = fc.letrec<{ expression: string; atom: string }>((tie) => ({
   atom: fc.oneof(
     fc.integer({ min: -5, max: 5 }).map(String),
-    fc.constantFrom('$json', '$json.a', '$json.list', '$json.obj', '$now', 'null', 'undefined', 'NaN', '"x"', '[]', '{}', 'Math.PI'),
+    fc.constantFrom(
+      '$json',
+      '$json.a',
+      '$json.list',
+      '$json.obj',
+      '$now',
+      'null',
+      'undefined',
+      'NaN',
+      '"x"',
+      '[]',
+      '{}',
+      'Math.PI',
+    ),
     fc.string({ maxLength: 6 }).map(quoted),
   ),
   expression: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     tie('atom'),
-    fc.tuple(tie('expression'), fc.constantFrom('+', '-', '*', '==', '===', '<', '&&', '??', 'in'), tie('expression')).map(
-      ([a, op, b]) => `(${a} ${op} ${b})`,
-    ),
+    fc
+      .tuple(
+        tie('expression'),
+        fc.constantFrom('+', '-', '*', '==', '===', '<', '&&', '??', 'in'),
+        tie('expression'),
+      )
+      .map(([a, op, b]) => `(${a} ${op} ${b})`),
     fc.tuple(tie('expression'), key).map(([a, k]) => `(${a}).${k}`),
     fc.tuple(tie('expression'), key).map(([a, k]) => `(${a})[${quoted(k)}]`),
     fc.tuple(tie('expression'), tie('expression')).map(([a, k]) => `(${a})[${k}]`),
-    fc.tuple(tie('expression'), fc.constantFrom(...METHODS), tie('expression')).map(
-      ([a, m, b]) => `(${a}).${m}(${b})`,
-    ),
-    fc.tuple(tie('expression'), fc.constantFrom('map', 'filter', 'some', 'sort'), tie('expression')).map(
-      ([a, m, b]) => `(${a}).${m}(x => ${b.replace(/\$json/g, 'x')})`,
-    ),
-    fc.tuple(fc.constantFrom('String', 'Number', 'JSON.stringify', 'Object.keys', 'Object.fromEntries', 'Math.max'), tie('expression')).map(
-      ([f, a]) => `${f}(${a})`,
-    ),
+    fc
+      .tuple(tie('expression'), fc.constantFrom(...METHODS), tie('expression'))
+      .map(([a, m, b]) => `(${a}).${m}(${b})`),
+    fc
+      .tuple(tie('expression'), fc.constantFrom('map', 'filter', 'some', 'sort'), tie('expression'))
+      .map(([a, m, b]) => `(${a}).${m}(x => ${b.replace(/\$json/g, 'x')})`),
+    fc
+      .tuple(
+        fc.constantFrom(
+          'String',
+          'Number',
+          'JSON.stringify',
+          'Object.keys',
+          'Object.fromEntries',
+          'Math.max',
+        ),
+        tie('expression'),
+      )
+      .map(([f, a]) => `${f}(${a})`),
     fc.tuple(tie('expression'), tie('expression')).map(([a, b]) => `[${a}, ...[${b}]]`),
-    fc.tuple(key, tie('expression'), tie('expression')).map(([k, a, b]) => `({ [${quoted(k)}]: ${a}, b: ${b} })`),
+    fc
+      .tuple(key, tie('expression'), tie('expression'))
+      .map(([k, a, b]) => `({ [${quoted(k)}]: ${a}, b: ${b} })`),
     fc.tuple(tie('expression'), tie('expression')).map(([a, b]) => `\`\${${a}}-\${${b}}\``),
-    fc.tuple(tie('expression'), tie('expression'), tie('expression')).map(([a, b, c]) => `(${a} ? ${b} : ${c})`),
+    fc
+      .tuple(tie('expression'), tie('expression'), tie('expression'))
+      .map(([a, b, c]) => `(${a} ? ${b} : ${c})`),
   ),
 })) as unknown as { expression: fc.Arbitrary<string> };
 
@@ -132,7 +183,9 @@ describe('expression properties', () => {
     fc.assert(
       fc.property(expression, jsonData, (source, json) => {
         try {
-          expect(typeof engine.renderTemplate(`a {{ ${source} }} b`, { $json: json })).toBe('string');
+          expect(typeof engine.renderTemplate(`a {{ ${source} }} b`, { $json: json })).toBe(
+            'string',
+          );
         } catch (error) {
           if (!(error instanceof ExpressionError)) throw error;
         }
@@ -143,11 +196,15 @@ describe('expression properties', () => {
 
   it('dangerous keys never resolve', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...DANGEROUS_KEYS.slice(0, 11)), fc.constantFrom('$json', '""', '[]', '1', '$now', '{}'), (name, base) => {
-        expect(() => engine.evaluate(`${base}[${quoted(name)}]`, { $json: {} })).toThrow(
-          `property "${name}" is not accessible`,
-        );
-      }),
+      fc.property(
+        fc.constantFrom(...DANGEROUS_KEYS.slice(0, 11)),
+        fc.constantFrom('$json', '""', '[]', '1', '$now', '{}'),
+        (name, base) => {
+          expect(() => engine.evaluate(`${base}[${quoted(name)}]`, { $json: {} })).toThrow(
+            `property "${name}" is not accessible`,
+          );
+        },
+      ),
     );
   });
 

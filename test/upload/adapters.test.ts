@@ -75,7 +75,8 @@ for (const harness of harnesses) {
         body: multipart([{ name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG }]),
       });
       expect(reply.status).toBe(201);
-      const seen = (JSON.parse(reply.text) as { seen: { files: Array<Record<string, unknown>> } }).seen;
+      const seen = (JSON.parse(reply.text) as { seen: { files: Array<Record<string, unknown>> } })
+        .seen;
       expect(seen.files[0]).toMatchObject({ name: 'me.png', type: 'image/png', status: 'stored' });
     });
 
@@ -87,7 +88,10 @@ for (const harness of harnesses) {
         body: multipart([{ name: 'avatar', filename: 'me.png', type: 'image/png', data: ELF }]),
       });
       expect(reply.status).toBe(415);
-      expect(JSON.parse(reply.text)).toMatchObject({ code: 'BWK_ERR_UPLOAD_TYPE', reason: 'type_mismatch' });
+      expect(JSON.parse(reply.text)).toMatchObject({
+        code: 'BWK_ERR_UPLOAD_TYPE',
+        reason: 'type_mismatch',
+      });
     });
   });
 }

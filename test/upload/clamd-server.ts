@@ -36,7 +36,10 @@ export function clamdBinary(): string {
  * signature, the EICAR test file's, named `Eicar-Signature`. Resolves once it answers PING.
  * `port` restarts a clamd on a port a previous one used.
  */
-export async function startClamd(port?: number): Promise<ClamdServer> {
+export async function startClamd(
+  port?: number,
+  options: { streamMaxLength?: string } = {},
+): Promise<ClamdServer> {
   const binary = clamdBinary();
   const dir = await mkdtemp(join(tmpdir(), 'bwk-clamd-'));
   const database = join(dir, 'db');
@@ -55,6 +58,7 @@ export async function startClamd(port?: number): Promise<ClamdServer> {
       `PidFile ${join(dir, 'clamd.pid')}`,
       `LogFile ${join(dir, 'clamd.log')}`,
       'SelfCheck 0',
+      ...(options.streamMaxLength ? [`StreamMaxLength ${options.streamMaxLength}`] : []),
       '',
     ].join('\n'),
   );

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import {
   ClamdClient,
+  ClamdResponseError,
   ClamdTimeoutError,
   ClamdUnavailableError,
   parseScanAnswer,
@@ -79,6 +80,16 @@ describe('clamd INSTREAM client', () => {
     }
   });
 
+  it('stream over StreamMaxLength reported as error', async () => {
+    const small = await startClamd(undefined, { streamMaxLength: '1K' });
+    try {
+      const scan = client(small.address).scan([Buffer.alloc(64 * 1024, 1)]);
+      await expect(scan).rejects.toBeInstanceOf(ClamdResponseError);
+    } finally {
+      await small.stop();
+    }
+  }, 90_000);
+
   it('answers parsed', () => {
     expect(parseScanAnswer('stream: OK')).toEqual({ clean: true });
     expect(parseScanAnswer('stream: Eicar-Signature FOUND')).toEqual({
@@ -118,7 +129,8 @@ describe('upload scanning', () => {
     const result = await inspectParts(inspector, [
       { name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG },
     ]);
-    expect(result.ok && result.files[0]!.status).toBe('stored');
+    expect(result.ok).toBe(true);
+    expect(result.ok ? result.files[0]!.status : undefined).toBe('stored');
   });
 
   it('scanner down rejected with 503 under reject', async () => {
@@ -156,8 +168,10 @@ describe('quarantine when clamd is down', () => {
       const infected = await inspectParts(inspector, [
         { name: 'doc', filename: 'eicar.txt', type: 'text/plain', data: EICAR },
       ]);
-      expect(clean.ok && clean.files[0]!.status).toBe('pending_scan');
-      expect(infected.ok && infected.files[0]!.status).toBe('pending_scan');
+      expect(clean.ok ? clean.files[0]!.status : clean.rejection.reason).toBe('pending_scan');
+      expect(infected.ok ? infected.files[0]!.status : infected.rejection.reason).toBe(
+        'pending_scan',
+      );
       expect(await readdir(folders.dir)).toEqual([]);
 
       // Still down: both wait.

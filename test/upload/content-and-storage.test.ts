@@ -118,8 +118,9 @@ describe('CSV formula checks', () => {
     const result = await inspectParts(inspectorFor(folders, { csv: { formulas: 'flag' } }), [
       { name: 'sheet', filename: 'data.csv', type: 'text/csv', data: sheet },
     ]);
-    expect(result.ok && result.files[0]!.flags).toEqual(['csv_formula']);
+    expect(result.ok).toBe(true);
     if (!result.ok) return;
+    expect(result.files[0]!.flags).toEqual(['csv_formula']);
     expect(await readFile(join(folders.dir, result.files[0]!.id))).toEqual(sheet);
   });
 
@@ -193,6 +194,18 @@ describe('streaming limits', () => {
       { name: 'f', filename: 'a.png', type: 'image/png', data: PNG },
     ]);
     expect(reasonOf(result)).toBe('too_many_fields');
+  });
+});
+
+describe('optional files', () => {
+  it('empty file input skipped', async () => {
+    const result = await inspectParts(inspectorFor(folders), [
+      { name: 'title', value: 'no picture' },
+      { name: 'avatar', filename: '', type: 'application/octet-stream', data: Buffer.alloc(0) },
+    ]);
+    expect(result.ok).toBe(true);
+    expect(result.ok ? result.files : undefined).toEqual([]);
+    expect(result.ok ? result.fields : undefined).toEqual([{ name: 'title', value: 'no picture' }]);
   });
 });
 

@@ -32,7 +32,7 @@ export const ELF = Buffer.concat([
   Buffer.alloc(200, 0),
 ]);
 
-/** An MS-DOS stub and PE header, the start of a Windows executable. */
+/** The start of a Windows executable: an MS-DOS stub and a PE header. */
 export const PE = (() => {
   const bytes = Buffer.alloc(512, 0);
   bytes.write('MZ', 0, 'latin1');

@@ -8,6 +8,7 @@ import { withBulwark, type BulwarkListener } from '../../src/adapters/node-http.
 import type { SecurityEvent } from '../../src/events/schema.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { Gateway } from '../../src/gateway/server.js';
+import { uploadResultOf } from '../../src/upload/guard.js';
 import { startGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -197,13 +198,16 @@ describe('upload guard in the node:http adapter', () => {
   let listener: BulwarkListener;
   let url: string;
   let appReceived: Received[];
+  let resultNames: string[][];
 
   beforeEach(async () => {
     appReceived = [];
+    resultNames = [];
     listener = withBulwark(
       (req, res) => {
         recordBody(req, (body) => {
           appReceived.push({ contentType: req.headers['content-type'], body });
+          resultNames.push(uploadResultOf(req)?.files.map((file) => file.name) ?? []);
           res.writeHead(201, { 'content-type': 'application/json' });
           res.end(body);
         });
@@ -232,5 +236,6 @@ describe('upload guard in the node:http adapter', () => {
     expect(appReceived[0]!.contentType).toBe('application/json');
     const reference = JSON.parse(appReceived[0]!.body) as { files: Array<Record<string, unknown>> };
     expect(reference.files[0]).toMatchObject({ name: 'me.png', status: 'stored' });
+    expect(resultNames).toEqual([['me.png']]);
   });
 });

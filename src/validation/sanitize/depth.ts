@@ -1,6 +1,6 @@
 /**
  * An estimate of the element nesting depth of an HTML string, in one linear scan and without
- * parsing, to refuse inputs whose parse would be slow before jsdom sees them.
+ * parsing, to reject inputs whose parse would be slow before jsdom parses them.
  *
  * The estimate errs high: it counts every `<name` as an opening tag, even inside attribute
  * values and comments, unless it names a void element. A self-closing slash is ignored, as

@@ -3,18 +3,19 @@
  * the first call and shared by every profile, because creating one takes about 60 ms.
  *
  * DOMPurify parses the input the way a browser would, removes what the profile does not
- * allow, and serialises the rest; that parse and serialise cycle is what defeats the
- * mutation XSS tricks (namespace confusion in SVG and MathML, `noscript` and `style`
- * parsing differences). Bulwark adds three things around it:
+ * allow, and serialises the rest. That parse and serialise cycle is what defeats mutation
+ * XSS (namespace confusion in SVG and MathML, `noscript` and `style` parsing differences). Bulwark adds three things around it:
  * - bounds on length and nesting depth before parsing, because jsdom is slow to build a DOM
  *   (on the shared 2-core development machine, 21 KB of rich text with 2,000 elements took
  *   about 0.3 s per pass, and 10,000 nested elements overflowed the stack);
  * - URL rules per profile for `href` and `src`, checked in a DOMPurify hook;
  * - a stability loop, so that sanitizing the output again returns it unchanged.
  */
+import { createRequire } from 'node:module';
+
 import type { DOMPurify as Purifier, UponSanitizeAttributeHookEvent } from 'dompurify';
-import createDOMPurify from 'dompurify';
-import { JSDOM } from 'jsdom';
+import type createDOMPurifyType from 'dompurify';
+import type { JSDOM as JsdomType } from 'jsdom';
 
 import { BulwarkError } from '../../core/errors.js';
 import { nestingDepth } from './depth.js';
@@ -40,9 +41,9 @@ export class HtmlTooLargeError extends BulwarkError {
 export interface HtmlSanitizerOptions {
   /** Custom profiles by name, in addition to `text`, `basic` and `rich`. */
   profiles?: Readonly<Record<string, SanitizeProfile>>;
-  /** Longest input in UTF-16 code units; default 16,384. */
+  /** Maximum input length in UTF-16 code units; default 16,384. */
   maxLength?: number;
-  /** Deepest element nesting, as estimated before parsing; default 100. */
+  /** Maximum element nesting depth, as estimated before parsing; default 100. */
   maxDepth?: number;
 }
 
@@ -65,8 +66,17 @@ let purifier: Purifier | undefined;
 /** The profile of the sanitize call in progress; DOMPurify hooks are per instance. */
 let activeProfile: SanitizeProfile | undefined;
 
+const require = createRequire(import.meta.url);
+
+/**
+ * Returns the shared DOMPurify instance, creating it on the first call. jsdom and DOMPurify
+ * are loaded here rather than imported, so that a process without HTML fields never loads
+ * jsdom (about 0.3 s and tens of MB).
+ */
 function sharedPurifier(): Purifier {
   if (purifier === undefined) {
+    const { JSDOM } = require('jsdom') as { JSDOM: typeof JsdomType };
+    const createDOMPurify = require('dompurify') as typeof createDOMPurifyType;
     const { window } = new JSDOM('');
     purifier = createDOMPurify(window as unknown as Parameters<typeof createDOMPurify>[0]);
     purifier.addHook('uponSanitizeAttribute', checkUrlAttribute);

@@ -7,13 +7,15 @@
  * text from the operator's configuration at start, never on request data.
  */
 import { Ajv, type KeywordDefinition } from 'ajv';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { RegExpEngine, RegExpLike } from 'ajv/dist/types/index.js';
 import addFormatsModule from 'ajv-formats';
 
-// ajv-formats is CommonJS with a default export that TypeScript sees one level down.
+// ajv-formats is CommonJS, so under NodeNext its function is the `default` of the default import.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
-/** Longest string a `pattern` or `patternProperties` regular expression is run on, by default. */
+/** Default maximum length of a string that `pattern` and `patternProperties` are run on. */
 export const DEFAULT_MAX_PATTERN_INPUT = 4096;
 
 /**
@@ -54,8 +56,8 @@ export const customFormats: Record<string, RegExp | ((value: string) => boolean)
 };
 
 // C0 controls except tab, LF and CR; DEL and C1 controls; bidi embeddings, overrides and isolates.
-// eslint-disable-next-line no-control-regex
 const UNSAFE_TEXT =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 
 /** Keywords that configuration schemas may use beyond the JSON Schema vocabulary. */
@@ -80,7 +82,22 @@ export const customKeywords: KeywordDefinition[] = [
   },
 ];
 
+/** The JSON Schema drafts a schema may declare in `$schema`; draft-07 without one. */
+export type Dialect = 'draft-07' | '2019-09' | '2020-12';
+
+/** Returns the draft a schema declares in `$schema`, draft-07 when it declares none. */
+export function dialectOf(schema: Record<string, unknown>): Dialect | undefined {
+  const declared = schema.$schema;
+  if (declared === undefined) return 'draft-07';
+  if (typeof declared !== 'string') return undefined;
+  if (/^https?:\/\/json-schema\.org\/draft-07\/schema#?$/.test(declared)) return 'draft-07';
+  if (/^https:\/\/json-schema\.org\/draft\/2019-09\/schema$/.test(declared)) return '2019-09';
+  if (/^https:\/\/json-schema\.org\/draft\/2020-12\/schema$/.test(declared)) return '2020-12';
+  return undefined;
+}
+
 export interface AjvSettings {
+  dialect: Dialect;
   /** Strings in query, path parameters and headers are converted to the schema's types. */
   coerceTypes: boolean;
   maxPatternInput: number;
@@ -90,7 +107,7 @@ const instances = new Map<string, Ajv>();
 
 /** Returns the shared Ajv instance for `settings`, creating it on first use. */
 export function ajvFor(settings: AjvSettings): Ajv {
-  const key = `${settings.coerceTypes}|${settings.maxPatternInput}`;
+  const key = `${settings.dialect}|${settings.coerceTypes}|${settings.maxPatternInput}`;
   let ajv = instances.get(key);
   if (ajv === undefined) {
     ajv = createAjv(settings);
@@ -99,8 +116,10 @@ export function ajvFor(settings: AjvSettings): Ajv {
   return ajv;
 }
 
+const DIALECTS = { 'draft-07': Ajv, '2019-09': Ajv2019, '2020-12': Ajv2020 };
+
 function createAjv(settings: AjvSettings): Ajv {
-  const ajv = new Ajv({
+  const ajv = new DIALECTS[settings.dialect]({
     strict: true,
     allErrors: true,
     // `coerceTypes: 'array'` also wraps a single query value into an array where the schema
@@ -111,7 +130,7 @@ function createAjv(settings: AjvSettings): Ajv {
     // `$id` must not clash with the first.
     addUsedSchema: false,
     code: { regExp: boundedRegExp(settings.maxPatternInput) },
-    // The bounded engine only knows the flags `u` and none.
+    // Patterns get the `u` flag, which the ReDoS check assumes as well.
     unicodeRegExp: true,
   });
   addFormats(ajv, { mode: 'full' });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 
 import { ConfigError, type ConfigIssue } from '../../core/errors.js';
-import { ajvFor } from './ajv.js';
+import { ajvFor, dialectOf } from './ajv.js';
 import type { SchemaSource } from './config.js';
 import { ajvIssues, type RequestPart, type ValidationIssue } from './issues.js';
 import { checkPattern, escapePointer, schemaPatterns, type PatternVerdict } from './redos.js';
@@ -40,7 +40,7 @@ export interface CompileSettings {
   unknownFields: 'reject' | 'strip';
   redos: 'reject' | 'warn';
   maxPatternInput: number;
-  /** Where the schema is set, for messages, e.g. `routes.2.validate.body`. */
+  /** The configuration path of the schema, for messages, e.g. `routes.2.validate.body`. */
   configPath: string;
   /** Receives patterns that recheck found vulnerable or could not judge in `warn` mode. */
   warn: (verdict: PatternVerdict, where: string) => void;
@@ -62,16 +62,27 @@ export function compilePart(source: SchemaSource, settings: CompileSettings): Pa
 
   // Headers always carry fields a schema does not name, and path parameters are fixed by
   // the route, so the policy applies to the body and the query only.
+  const dialect = dialectOf(schema);
+  if (dialect === undefined) {
+    throw schemaError(
+      settings,
+      where,
+      '/$schema',
+      'unsupported $schema: use draft-07, 2019-09 or 2020-12 (https://json-schema.org/draft/2020-12/schema), or leave it out for draft-07',
+    );
+  }
+
   const policed = settings.part === 'body' || settings.part === 'query';
   const prepared = policed ? closeObjects(schema) : schema;
+  const max = settings.maxPatternInput;
   const strict = compileWith(
-    ajvFor({ coerceTypes: false, maxPatternInput: settings.maxPatternInput }),
+    ajvFor({ dialect, coerceTypes: false, maxPatternInput: max }),
     prepared,
     where,
     settings,
   );
   const coercing = compileWith(
-    ajvFor({ coerceTypes: true, maxPatternInput: settings.maxPatternInput }),
+    ajvFor({ dialect, coerceTypes: true, maxPatternInput: max }),
     prepared,
     where,
     settings,
@@ -217,9 +228,12 @@ function schemaError(
 
 const COMBINATORS = new Set(['allOf', 'anyOf', 'oneOf', 'not', 'if', 'then', 'else']);
 
+// NOTE: a `$defs` entry is closed even when a `$ref` inside `allOf` uses it, which rejects
+// the fields a sibling of that `$ref` declares; such schemas should set their own rule.
+
 /**
- * Returns a copy of `schema` where every object schema that declares `properties` and says
- * nothing about other properties gets `additionalProperties: false`. Subschemas inside
+ * Returns a copy of `schema` where every object schema that declares `properties` and sets
+ * no rule for other properties gets `additionalProperties: false`. Subschemas inside
  * `allOf`, `anyOf`, `oneOf`, `not` and `if`/`then`/`else` are left open, because closing
  * them would reject the fields a sibling subschema declares; such schemas should set
  * `additionalProperties` or `unevaluatedProperties` themselves.

@@ -28,7 +28,7 @@ function isZodSchema(value: unknown): value is ZodLike {
 }
 
 /**
- * Where a route's schema comes from. A zod schema is kept behind a function, because the
+ * The origin of a route's schema: a file, an inline object or a zod schema. A zod schema is kept behind a function, because the
  * validated configuration is frozen deeply and freezing a zod schema would break it.
  */
 export type SchemaSource =
@@ -123,7 +123,7 @@ export const customProfileSchema = z
     attributes: z.array(profileAttribute).default([]),
     /** URL schemes allowed in `href`; relative URLs are always allowed. */
     linkSchemes: z.array(z.enum(['http', 'https', 'mailto', 'tel'])).default(['http', 'https']),
-    /** Where `src` may point: https URLs, data URLs of raster images, or both. */
+    /** Allowed `src` values: https URLs, data URLs of raster images, or both. */
     imageSources: z.array(z.enum(['https', 'data-image'])).default(['https']),
   })
   .strict();
@@ -139,7 +139,7 @@ export const validationDefaults = {
 
 export const validationSchema = z
   .object({
-    /** What a schema does with object fields it does not declare. */
+    /** The policy for object fields that a schema does not declare. */
     unknownFields: unknownFields.default(validationDefaults.unknownFields),
     /** Status of a request that fails validation. */
     status: failureStatus.default(validationDefaults.status),
@@ -156,14 +156,14 @@ export const validationSchema = z
     maxErrors: z.number().int().min(1).max(1000).default(validationDefaults.maxErrors),
     sanitize: z
       .object({
-        /** Longest HTML field sanitized, in UTF-16 code units; a longer one is rejected. */
+        /** Maximum length of an HTML field in UTF-16 code units; a longer one is rejected. */
         maxLength: z
           .number()
           .int()
           .min(1)
           .max(16 * 1024 * 1024)
           .default(validationDefaults.sanitize.maxLength),
-        /** Deepest element nesting accepted, as estimated before parsing. */
+        /** Maximum element nesting depth, as estimated before parsing. */
         maxDepth: z.number().int().min(1).max(1000).default(validationDefaults.sanitize.maxDepth),
         profiles: z
           .record(z.string().regex(PROFILE_NAME, 'must be a lower-case name'), customProfileSchema)
@@ -246,4 +246,12 @@ export function resolveSchemaFiles(
     return { ...route, validate: resolved };
   });
   return { ...raw, routes };
+}
+
+/** Tells whether a route reads its body as a whole for a body schema or HTML fields. */
+export function routeReadsBody(route: {
+  validate?: { body?: unknown };
+  sanitize?: Record<string, string>;
+}): boolean {
+  return route.validate?.body !== undefined || route.sanitize !== undefined;
 }

@@ -2,7 +2,7 @@
  * The schema guard: validates the path parameters, query, headers and body of a request
  * against its route's schemas, in the input stage after authentication, rate limits and
  * authorization. A request that fails is rejected with 400 (or 422) listing every invalid
- * field; under the `strip` policy, unknown fields of the body and query are removed and the
+ * field. Under the `strip` policy, unknown fields of the body and query are removed and the
  * rewritten request is forwarded.
  *
  * Values come from `requestValues`, which parses them once for this guard and the injection

@@ -19,9 +19,9 @@ export interface ValidationIssue {
   message: string;
 }
 
-/** Longest path segment kept; a longer key (chosen by the client) is cut and marked. */
+/** Maximum length of a path segment; a longer key (chosen by the client) is cut and marked. */
 const MAX_SEGMENT = 64;
-/** Longest path kept in an issue. */
+/** Maximum length of the path in an issue. */
 const MAX_PATH = 256;
 
 /**

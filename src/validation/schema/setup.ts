@@ -4,7 +4,6 @@
  * pattern that recheck finds vulnerable to ReDoS (unless `validation.redos` is `warn`).
  */
 import type { PolicyConfig } from '../../core/config.js';
-import type { Guard } from '../../core/guard.js';
 import type { Logger } from '../../core/logger.js';
 import { HtmlSanitizer } from '../sanitize/html.js';
 import { SanitizeGuard, type RouteSanitizing } from '../sanitize/guard.js';
@@ -84,12 +83,4 @@ export function createInputGuards(config: PolicyConfig, logger: Logger): InputGu
         ? undefined
         : new SanitizeGuard(sanitizing, sanitizer, settings.maxErrors),
   };
-}
-
-/** Tells whether a route reads its body as a whole for a body schema or HTML fields. */
-export function routeReadsBody(route: {
-  validate?: { body?: unknown };
-  sanitize?: Record<string, string>;
-}): boolean {
-  return route.validate?.body !== undefined || route.sanitize !== undefined;
 }

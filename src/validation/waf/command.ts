@@ -1,14 +1,14 @@
 /**
  * OS command injection, Unix and Windows. The input is split at shell control operators
- * (`;`, `|`, `||`, `&`, `&&`, newline) and at command substitutions (backticks, `$( )`), and
- * each piece that follows one is read as a simple command: its first word, once quotes,
- * backslashes, `${IFS}` and a directory prefix are removed, is compared with a list of
- * commands an attacker runs to probe or take over a host. Prose such as "Ben & Jerry's" or
- * "rm -rf is dangerous" is passed because a piece must look like a command line (a known
- * command whose arguments are flags, paths, addresses or nothing), not just contain a word.
+ * (`;`, `|`, `||`, `&`, `&&`, newline) and at command substitutions (backticks, `$( )`).
+ * Each piece that follows one is read as a simple command. Its first word, without quotes,
+ * backslashes, `${IFS}` and a directory prefix, is compared with a list of commands that
+ * attackers run to probe or take over a host. Prose such as "Ben & Jerry's" or
+ * "rm -rf is dangerous" passes because a piece must look like a command line (a known command
+ * whose arguments are flags, paths, addresses or nothing), not just contain a word.
  */
 import type { DetectContext, RuleHit } from './types.js';
-import { SCORE } from './rule-table.js';
+import { HitList, SCORE } from './rule-table.js';
 
 /** Commands whose name is not an English word; seeing one after an operator is enough. */
 const DISTINCT_COMMANDS = new Set([
@@ -57,8 +57,9 @@ const SUBCOMMANDS = new Set([
 ]);
 
 /**
- * Calls that run a command from PHP, Perl, Python or Node, at the start of the value or after
- * a quote or operator; the PHP open tag; PHP's `{${…}}` and `${@…}` interpolation; SSI exec.
+ * Code that runs a command: a call such as `system(` or `exec(` at the start of the value or
+ * after a quote or operator, the PHP open tag, PHP's `{${…}}` and `${@…}` interpolation, and
+ * the server-side include `#exec`.
  */
 const CODE_EXECUTION =
   /(?:^|[;|&'"`(:]\s*)(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|phpinfo|phpversion|child_process|execSync|spawn)\s*\(|<\?php\b|\{\$\{|\{\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\$\{@|<!--\s*#\s*exec\s+cmd\s*=/i;
@@ -72,8 +73,8 @@ const SHELL_SYNTAX = /[;|&\n\r`]|\$\(|\(\s*\)/;
 interface CommandPiece {
   readonly name: string;
   readonly args: readonly string[];
-  /** How the piece was reached: an operator, a substitution, or the start of the value. */
-  readonly after: 'operator' | 'substitution' | 'start';
+  /** The context before the piece: an operator, a substitution, or the start of the value. */
+  readonly after: 'operator' | 'substitution' | 'code-span' | 'start';
 }
 
 // Control operators and substitution starts. `&&` and `||` before `&` and `|`.
@@ -81,50 +82,46 @@ const SPLIT = /(\|\||&&|[;|&\n\r]|`|\$\(|\(\s*\)\s*\{)/;
 
 /** Detects a shell command injected after a control operator or in a substitution. */
 export function detectCommand(input: string, context: DetectContext): RuleHit[] {
-  const hits: RuleHit[] = [];
+  const found = new HitList('command');
   const level = context.strict ? 4 : context.paranoia;
-  const add = (ruleId: string, score: number): void => {
-    if (!hits.some((hit) => hit.ruleId === ruleId)) hits.push({ ruleId, family: 'command', score });
-  };
 
   // `() { :;};`: the Shellshock function definition that runs the rest of an environment value.
-  if (/\(\s*\)\s*\{\s*:?\s*;\s*\}\s*;/.test(input)) add('command-001-shellshock', SCORE.critical);
+  if (/\(\s*\)\s*\{\s*(?::\s*)?;\s*\}\s*;/.test(input))
+    found.add('command-001-shellshock', SCORE.critical);
   // `${IFS}` stands for a space in a shell and nowhere else.
-  if (/\$\{?IFS\b/.test(input)) add('command-002-ifs', SCORE.critical);
+  if (/\$\{?IFS\b/.test(input)) found.add('command-002-ifs', SCORE.critical);
 
   // `system('id')`, `phpinfo()`, `<?php`, `{${…}}` or an SSI `#exec`: code that runs a command.
   // The first pattern is a cheap necessary condition of the second.
   if (CODE_EXECUTION_HINT.test(input) && CODE_EXECUTION.test(input)) {
-    add('command-011-code-execution', SCORE.critical);
+    found.add('command-011-code-execution', SCORE.critical);
   }
 
   if (SHELL_SYNTAX.test(input)) {
-    for (const piece of readPieces(input)) judgePiece(piece, level, add);
+    for (const piece of readPieces(input)) judgePiece(piece, level, found);
   } else {
     // Without an operator the value can only be one command line.
     const piece = readSimpleCommand(input, 'start');
-    if (piece !== undefined) judgePiece(piece, level, add);
+    if (piece !== undefined) judgePiece(piece, level, found);
   }
 
   if (
     level >= 2 &&
     /\d?>\s*&\s*\d|>\s*\/dev\/(?:null|tcp|udp)\b|\/dev\/(?:tcp|udp)\//.test(input)
   ) {
-    add('command-007-redirection', SCORE.error);
+    found.add('command-007-redirection', SCORE.error);
   }
-  if (level >= 3 && /\$\{[^}]{0,64}\}/.test(input)) add('command-008-expansion', SCORE.warning);
-  if (level >= 4 && /[;|`]|\$\(|&&/.test(input)) add('command-009-metacharacter', SCORE.notice);
+  if (level >= 3 && /\$\{[^}]{0,64}\}/.test(input))
+    found.add('command-008-expansion', SCORE.warning);
+  if (level >= 4 && /[;|`]|\$\(|&&/.test(input))
+    found.add('command-009-metacharacter', SCORE.notice);
   // A shell argument has no use for control operators or substitutions at all.
   if (context.strict && /[;|&`\n\r<>]|\$\(/.test(input))
-    add('command-010-sink-metacharacter', SCORE.critical);
-  return hits;
+    found.add('command-010-sink-metacharacter', SCORE.critical);
+  return found.hits;
 }
 
-function judgePiece(
-  piece: CommandPiece,
-  level: number,
-  add: (ruleId: string, score: number) => void,
-): void {
+function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
   const commandLike = looksLikeCommandLine(piece);
 
   if (piece.after === 'start') {
@@ -137,10 +134,15 @@ function judgePiece(
     const whichCommand =
       piece.name === 'which' && piece.args.length === 1 && DISTINCT_COMMANDS.has(piece.args[0]!);
     if (commandLike && (piece.args.some(isShellArgument) || alone || withSubcommand)) {
-      add('command-005-command-line', SCORE.critical);
-    } else if (whichCommand) add('command-005-command-line', SCORE.critical);
+      found.add('command-005-command-line', SCORE.critical);
+    } else if (whichCommand) found.add('command-005-command-line', SCORE.critical);
     else if (level >= 2 && DISTINCT_COMMANDS.has(piece.name) && commandLike)
-      add('command-006-lone-command', SCORE.error);
+      found.add('command-006-lone-command', SCORE.error);
+    return;
+  }
+  if (piece.after === 'code-span') {
+    // Markdown such as "run `ls -la` first" in a ticket or comment: a command, but shown.
+    if (level >= 2 && commandLike) found.add('command-012-code-span', SCORE.error);
     return;
   }
   const distinct = DISTINCT_COMMANDS.has(piece.name);
@@ -149,10 +151,26 @@ function judgePiece(
   if (commandLike && (distinct || bareInSubstitution || shellArgs)) {
     const ruleId =
       piece.after === 'substitution' ? 'command-004-substitution' : 'command-003-chained-command';
-    add(ruleId, SCORE.critical);
+    found.add(ruleId, SCORE.critical);
   } else if (level >= 2) {
-    add('command-006-lone-command', SCORE.error);
+    found.add('command-006-lone-command', SCORE.error);
   }
+}
+
+/**
+ * Tells a shell substitution from a Markdown code span. A backtick that follows a space in a
+ * value with other words around it opens a code span, as in "the `exec` function".
+ */
+function openingBacktick(
+  parts: readonly string[],
+  at: number,
+  input: string,
+): CommandPiece['after'] {
+  // Directly after another operator (`$(\`id\`)`), the backtick is shell syntax.
+  const before = parts[at - 1]!;
+  const spaced = (at === 1 && before.length === 0) || /\s$/.test(before);
+  const wholeValue = input.trim().startsWith('`') && input.trim().endsWith('`');
+  return spaced && !wholeValue && /\S\s+\S/.test(input) ? 'code-span' : 'substitution';
 }
 
 /** Splits `input` at operators and returns the simple command that starts each piece. */
@@ -160,10 +178,15 @@ function readPieces(input: string): CommandPiece[] {
   const parts = input.split(SPLIT);
   const pieces: CommandPiece[] = [];
   let after: CommandPiece['after'] = 'start';
+  let backticks = 0;
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!;
     if (i % 2 === 1) {
-      after = part === '`' || part === '$(' ? 'substitution' : 'operator';
+      after = part === '$(' ? 'substitution' : 'operator';
+      if (part === '`') {
+        backticks++;
+        after = backticks % 2 === 1 ? openingBacktick(parts, i, input) : 'operator';
+      }
       continue;
     }
     const piece = readSimpleCommand(part, after);
@@ -224,7 +247,8 @@ function commandName(word: string): string {
 
 /**
  * True when the arguments read like a command line rather than a sentence: flags, paths,
- * addresses, numbers and at most three plain words, with no sentence punctuation.
+ * addresses, numbers and quoted strings. Plain words may number three, or as many as those
+ * arguments, and none may end a clause.
  */
 function looksLikeCommandLine(piece: CommandPiece): boolean {
   if (piece.name === 'net' || piece.name === 'netsh') {

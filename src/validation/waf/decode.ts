@@ -156,7 +156,7 @@ function flushBytes(bytes: number[]): string {
   let i = 0;
   while (i < bytes.length) {
     const lead = bytes[i]!;
-    const length = lead >= 0xf8 ? 5 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    const length = sequenceLength(lead);
     if (length === 1) {
       out += String.fromCharCode(lead);
       i++;
@@ -175,6 +175,15 @@ function flushBytes(bytes: number[]): string {
   }
   bytes.length = 0;
   return out;
+}
+
+/** Returns the length of the UTF-8 sequence that `lead` starts, including 5-byte forms. */
+function sequenceLength(lead: number): number {
+  if (lead >= 0xf8) return 5;
+  if (lead >= 0xf0) return 4;
+  if (lead >= 0xe0) return 3;
+  if (lead >= 0xc0) return 2;
+  return 1;
 }
 
 /**

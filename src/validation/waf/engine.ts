@@ -49,6 +49,14 @@ const MAX_NESTED_JSON_DEPTH = 16;
 /** Most strings and keys inspected inside one nested JSON document. */
 const MAX_NESTED_JSON_VALUES = 1000;
 
+/**
+ * Letters, digits, spaces and the punctuation of prose, which no markup or query needs. `+`
+ * is left out because UTF-7 spells markup with it (`+ADw-script+AD4-`).
+ */
+const PROSE = /^[\p{L}\p{N} .,:_@#!?-]*$/u;
+/** Families whose every rule needs a character outside PROSE, so prose skips them. */
+const NEEDS_SYNTAX: ReadonlySet<Family> = new Set(['xss', 'nosql', 'ldap', 'xxe']);
+
 const OPERATOR_KEY = new RegExp(`^\\$(?:${MONGO_OPERATORS.join('|')})$`);
 // JSON Schema and JSON-LD use these keys in ordinary documents.
 const BENIGN_DOLLAR_KEYS = new Set([
@@ -63,8 +71,8 @@ const BENIGN_DOLLAR_KEYS = new Set([
 
 /**
  * Inspects one field value and returns the rules it matched, each once with its highest
- * score. Values made only of letters, digits and spaces skip every detector but the SQL one,
- * because no other family can be written without punctuation.
+ * score. A single word of letters and digits is not inspected, and prose without markup,
+ * quotes or operators skips the detectors that need them.
  */
 export function inspectValue(value: string, options: InspectOptions): RuleHit[] {
   const found = new Map<string, RuleHit>();
@@ -97,6 +105,8 @@ function inspectInto(
   depth: number,
 ): void {
   if (value.length === 0) return;
+  // One word of letters and digits is no attack in any family, nor is any value of letters,
+  // digits and spaces in a field tagged with a sink other than SQL.
   const plain = /^[\p{L}\p{N} ]*$/u.test(value);
   if (plain && (options.sink !== undefined ? options.sink !== 'sql' : !value.includes(' '))) return;
 
@@ -108,11 +118,11 @@ function inspectInto(
   } else {
     const context: DetectContext = { paranoia: options.paranoia, strict: false };
     for (const variant of variants) {
-      if (plain) {
-        record(found, detectSqli(variant, context));
-        continue;
+      const prose = PROSE.test(variant);
+      for (const [family, detector] of DETECTORS) {
+        if (prose && NEEDS_SYNTAX.has(family)) continue;
+        record(found, detector(variant, context));
       }
-      for (const [, detector] of DETECTORS) record(found, detector(variant, context));
     }
   }
 
@@ -130,7 +140,7 @@ function record(found: Map<string, RuleHit>, hits: readonly RuleHit[]): void {
 }
 
 /**
- * Parses a string that holds a JSON object or array and inspects its keys and strings, so a
+ * Parses a string that contains a JSON object or array and inspects its keys and strings, so a
  * payload inside `{"filter": "{\"$ne\": 1}"}` is seen as a key and a value.
  */
 function inspectNestedJson(

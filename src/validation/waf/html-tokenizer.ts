@@ -2,10 +2,10 @@
  * A small HTML tokenizer for the XSS detector. It finds what a browser would read as markup
  * in a value: start tags with their attributes, end tags, comments, CDATA sections and
  * processing instructions. It follows the tag and attribute states of the WHATWG HTML
- * tokenizer closely enough for detection (attribute names end at whitespace, `/`, `>` or `=`;
- * values may be quoted or not; `/` separates attributes), and differs on purpose in one place:
- * a `<` inside a tag name restarts the tag, so `<scr<script>ipt>` shows the `<script>` that a
- * filter deleting the inner tag would leave.
+ * tokenizer closely enough for detection: attribute names end at whitespace, `/`, `>` or `=`,
+ * values may be quoted or not, and `/` separates attributes. It differs on purpose where a `<`
+ * comes inside a tag name or where an attribute should start: a new tag starts there, so
+ * `<scr<script>ipt>` shows the `<script>` that a filter deleting the inner tag would leave.
  *
  * A tag without its closing `>` is still reported, because the page around the value may
  * supply one. Attribute values have their character references decoded, as a browser does.
@@ -18,7 +18,7 @@ import { decodeHtmlEntities } from './decode.js';
 export interface HtmlAttribute {
   /** Lower-cased name. */
   readonly name: string;
-  /** Value with character references decoded; empty for an attribute without a value. */
+  /** Value with character references decoded, or empty for an attribute without a value. */
   readonly value: string;
   readonly hasValue: boolean;
 }
@@ -36,10 +36,15 @@ export type HtmlToken =
   | { readonly kind: 'doctype'; readonly text: string }
   | { readonly kind: 'pi'; readonly text: string };
 
-/** Bounds on what one value can produce; the rest of a longer value is not tokenized. */
-export const MAX_HTML_TOKENS = 512;
-export const MAX_HTML_ATTRIBUTES = 64;
-const MAX_TEXT = 256;
+/**
+ * Maximum tokens read from one value. Every token takes at least two characters, so a value
+ * within the detector's 64 KiB limit never reaches it.
+ */
+export const MAX_HTML_TOKENS = 32 * 1024;
+/** Maximum length kept of a tag or attribute name. */
+const MAX_NAME = 256;
+/** Maximum length kept of an attribute value, after decoding. */
+export const MAX_ATTRIBUTE_VALUE = 4096;
 
 function isSpace(char: string | undefined): boolean {
   return char === ' ' || char === '\t' || char === '\n' || char === '\f' || char === '\r';
@@ -50,7 +55,20 @@ function isAsciiLetter(char: string | undefined): boolean {
 }
 
 function clip(text: string): string {
-  return text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text;
+  return text.length > MAX_NAME ? text.slice(0, MAX_NAME) : text;
+}
+
+/**
+ * Decodes an attribute value and drops what a browser ignores in a URL (tab, newline, and
+ * leading control characters and spaces), so padding cannot push a `javascript:` scheme past
+ * the kept length.
+ */
+function attributeValue(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  const value = decodeHtmlEntities(raw)
+    .replace(/[\t\n\r]/g, '')
+    .replace(/^[\u0000-\u0020]+/, '');
+  return value.length > MAX_ATTRIBUTE_VALUE ? value.slice(0, MAX_ATTRIBUTE_VALUE) : value;
 }
 
 /**
@@ -72,7 +90,7 @@ export function readAttributes(
     }
     if (char === '>') return { attributes, end: index + 1, closed: true, restart: false };
     // `<b <script>`: a tag opened where an attribute should start. A browser reads an
-    // attribute named `<script`; a filter that drops the `<b ` leaves a script element.
+    // attribute named `<script`, but a filter that drops the `<b ` leaves a script element.
     if (char === '<' && isAsciiLetter(input[index + 1])) {
       return { attributes, end: index, closed: false, restart: true };
     }
@@ -110,9 +128,7 @@ export function readAttributes(
       }
     }
 
-    if (attributes.length < MAX_HTML_ATTRIBUTES) {
-      attributes.push({ name: clip(name), value: clip(decodeHtmlEntities(clip(value))), hasValue });
-    }
+    attributes.push({ name: clip(name), value: attributeValue(value), hasValue });
   }
   return { attributes, end: input.length, closed: false, restart: false };
 }
@@ -141,7 +157,7 @@ export function tokenizeHtml(input: string, start = 0): HtmlToken[] {
 
     if (input.startsWith('<!--', index)) {
       const { close, end } = commentEnd(input, index + 4);
-      tokens.push({ kind: 'comment', text: clip(input.slice(index + 4, close)) });
+      tokens.push({ kind: 'comment', text: input.slice(index + 4, close) });
       index = input.indexOf('<', end);
       continue;
     }
@@ -150,7 +166,7 @@ export function tokenizeHtml(input: string, start = 0): HtmlToken[] {
       const end = close === -1 ? input.length : close + 3;
       tokens.push({
         kind: 'cdata',
-        text: clip(input.slice(index + 9, close === -1 ? end : close)),
+        text: input.slice(index + 9, close === -1 ? end : close),
       });
       index = input.indexOf('<', end);
       continue;
@@ -160,7 +176,7 @@ export function tokenizeHtml(input: string, start = 0): HtmlToken[] {
       const end = close === -1 ? input.length : close + 1;
       tokens.push({
         kind: next === '?' ? 'pi' : 'doctype',
-        text: clip(input.slice(index + 2, close === -1 ? end : close)),
+        text: input.slice(index + 2, close === -1 ? end : close),
       });
       index = input.indexOf('<', index + 2);
       continue;

@@ -16,14 +16,14 @@ const rules: readonly Rule[] = [
     'ldap-001-filter-breakout',
     1,
     SCORE.critical,
-    new RegExp(String.raw`\)\s*\(\s*(?:[|&!]\s*\(?\s*)?${ASSERTION}`),
+    new RegExp(String.raw`\)\s*\(\s*(?:[|&!]\s*(?:\(\s*)?)?${ASSERTION}`),
   ),
   // `(|(mail=*))` or `((|userPassword=*)`: an OR, AND or NOT branch around an assertion.
   patternRule(
     'ldap-002-branch',
     1,
     SCORE.critical,
-    new RegExp(String.raw`\(\s*[|&!]\s*\(?\s*${ASSERTION}`),
+    new RegExp(String.raw`\(\s*[|&!]\s*(?:\(\s*)?${ASSERTION}`),
   ),
   // `*)(&` or `*()|&'`: a wildcard that closes the filter and starts an operator.
   patternRule(

@@ -43,7 +43,7 @@ const rules: readonly Rule[] = [
     'nosql-004-js-return',
     1,
     SCORE.critical,
-    /[;'"]\s*return\s*[(\s]?\s*(?:true|false|1|0|'|"|this\b)/,
+    /[;'"]\s*return\s*(?:\(\s*)?(?:true|false|1|0|'|"|this\b)/,
   ),
   // `' && this.password.match(/.*/)//`: a condition on the document injected into `$where`.
   patternRule('nosql-005-js-this', 1, SCORE.critical, /(?:&&|\|\|)\s*this\.\w+/),

@@ -41,7 +41,7 @@ export function runRules(
   return hits ?? [];
 }
 
-/** A rule whose test is one regular expression. Every pattern passed here must be linear. */
+/** Builds a rule whose test is one regular expression, which must run in linear time. */
 export function patternRule(
   id: string,
   level: Paranoia,
@@ -50,4 +50,16 @@ export function patternRule(
   strictOnly = false,
 ): Rule {
   return { id, level, score, strictOnly, test: (input) => pattern.test(input) };
+}
+
+/** Hits of one family, each rule id kept once. */
+export class HitList {
+  readonly hits: RuleHit[] = [];
+
+  constructor(private readonly family: Family) {}
+
+  add(ruleId: string, score: number): void {
+    for (const hit of this.hits) if (hit.ruleId === ruleId) return;
+    this.hits.push({ ruleId, family: this.family, score });
+  }
 }

@@ -2,7 +2,7 @@
  * Judges a SQL token sequence: how far it stays valid SQL when read as the continuation of a
  * `WHERE` expression, and which query structure it adds on the way (boolean conditions,
  * `UNION SELECT`, stacked statements, clauses, comments that cut the query). The detector
- * turns these findings into rules; this file holds no scores.
+ * turns these findings into rules, and the scores are in sqli.ts.
  *
  * The reader is an expression state machine: it expects either an operand or an operator and
  * stops at the first token that cannot follow. Prose fails within a few tokens (a word after a
@@ -32,6 +32,8 @@ export interface SqlFindings {
   comparisonAfterLogic: boolean;
   /** A logical operator followed by a lone literal such as `or true` or `or 1`. */
   literalAfterLogic: boolean;
+  /** An operator symbol after a logical operator, as in `or ''-''`. */
+  operatorAfterLogic: boolean;
   /** Function calls completed in the valid part. */
   functionCalls: number;
   /** A function call that follows an operator or a logical operator. */
@@ -62,6 +64,11 @@ export interface SqlFindings {
   binaryOperators: number;
   /** Comparison operators among them. */
   comparisons: number;
+  /**
+   * The reading reached the last token, at the end of the sequence or inside an unclosed
+   * call, subquery or `case`. More tokens could change the findings.
+   */
+  ranOut: boolean;
   /** Any `@@` server variable referenced in the valid part. */
   serverVariable: boolean;
 }
@@ -116,11 +123,11 @@ const TIME_DELAY_FUNCTIONS = new Set([
   'pg_sleep',
   'dbms_lock.sleep',
   'dbms_pipe.receive_message',
-  // SQLite has no sleep; attackers make it build a huge blob instead.
+  // SQLite has no sleep, so attackers make it build a huge blob instead.
   'randomblob',
 ]);
 
-/** Keywords that start a statement; after `;` they mean a second query. */
+/** Keywords that start a statement. After `;` they begin a second query. */
 export const STATEMENT_WORDS = new Set([
   'select',
   'insert',
@@ -219,6 +226,7 @@ function newFindings(): SqlFindings {
     equalityAfterLogic: false,
     comparisonAfterLogic: false,
     literalAfterLogic: false,
+    operatorAfterLogic: false,
     functionCalls: 0,
     functionAfterOperator: false,
     timeDelay: false,
@@ -235,6 +243,7 @@ function newFindings(): SqlFindings {
     binaryOperators: 0,
     comparisons: 0,
     serverVariable: false,
+    ranOut: false,
   };
 }
 
@@ -449,9 +458,12 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
           expectOperand = false;
           if (isAtom(last)) noteComparison(code, index - 1, findings, afterLogic);
           const following = code[index];
+          // MySQL reads a string in a condition as a number, so `or 'abc'` is false while
+          // `or '1'`, like `or 1` and `or true`, holds.
           const lone =
             afterLogic &&
             isLiteral(last) &&
+            (last.kind !== 'string' || /^\s*[1-9]/.test(last.text)) &&
             consumed === 1 &&
             !isComparison(code[index - 2]) &&
             (following === undefined ||
@@ -500,6 +512,7 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
         afterBinary = false;
       } else {
         findings.binaryOperators++;
+        if (afterLogic) findings.operatorAfterLogic = true;
         if (COMPARISON_SYMBOLS.has(token.text)) findings.comparisons++;
         afterBinary = true;
       }
@@ -555,11 +568,12 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
       return finish(true);
     }
     index = clauseEnd;
-    // After an alias or a `waitfor delay '...'` an operator follows; after a clause keyword, an operand.
+    // An operator follows an alias or `waitfor delay '...'`, and an operand follows a clause keyword.
     expectOperand = word !== 'as' && word !== 'waitfor';
     afterBinary = false;
   }
 
+  findings.ranOut = true;
   return finish(!expectOperand || atStart);
 }
 
@@ -587,8 +601,9 @@ function readOperand(
       findings.subquery = true;
       if (position.afterLogic || position.afterBinary) findings.subqueryAfterOperator = true;
       const end = skipParenthesized(code, index + 1);
-      noteInside(code, index + 1, end, findings);
-      // The subquery reads as one atom; a trailing `)` of the query may be missing.
+      if (end === code.length && code[end - 1]?.kind !== 'rparen') findings.ranOut = true;
+      noteInside(code, index + 2, end, findings);
+      // The subquery reads as one atom, whose `)` the query may supply.
       return end - index;
     }
     return 1;
@@ -612,7 +627,11 @@ function readOperand(
   if (UNARY_WORDS.has(word)) return 1;
   if (word === 'case') {
     const end = skipCase(code, index + 1);
-    return end === -1 ? 0 : end - index;
+    if (end === -1) {
+      findings.ranOut ||= code.length - index <= MAX_SKIP;
+      return 0;
+    }
+    return end - index;
   }
   if (RESERVED_WORDS.has(word) && !LITERAL_WORDS.has(word)) return 0;
   return 1;
@@ -632,7 +651,10 @@ function readCall(
   const name = (code[index] as SqlToken).text;
   const end = skipParenthesized(code, index + 2);
   const closed = code[end - 1]?.kind === 'rparen';
-  if (!closed) return 0;
+  if (!closed) {
+    if (end === code.length) findings.ranOut = true;
+    return 0;
+  }
 
   findings.functionCalls++;
   if (position.afterLogic || position.afterBinary) findings.functionAfterOperator = true;
@@ -782,7 +804,12 @@ export function isStatement(all: readonly SqlToken[]): boolean {
     case 'select':
       return (
         second?.kind === 'variable' ||
-        (second?.kind === 'operator' && second.text === '*' && word(third, 'from')) ||
+        (second?.kind === 'operator' &&
+          second.text === '*' &&
+          word(third, 'from') &&
+          isName(fourth) &&
+          (ends(tokens[4]) ||
+            word(tokens[4], 'where', 'limit', 'order', 'group', 'union', 'join'))) ||
         (isName(second) && third?.kind === 'lparen') ||
         (isName(second) && ends(third) && third !== undefined) ||
         (isName(second) &&

@@ -2,8 +2,8 @@
  * A small SQL lexer for the injection detector. It reads a value the way a database would
  * read it once spliced into a query: as-is, or right after an opening quote, so that the
  * first token is the quoted text that the value closes. It covers what the common dialects
- * share (MySQL, PostgreSQL, SQL Server, Oracle, SQLite) and never fails: characters that no
- * dialect accepts become `unknown` tokens, which the judge treats as the end of valid SQL.
+ * share (MySQL, PostgreSQL, SQL Server, Oracle, SQLite) and accepts any string: characters
+ * that no dialect accepts become `unknown` tokens, which the judge reads as the end of SQL.
  *
  * One pass over the input, no backtracking, and at most `MAX_SQL_TOKENS` tokens, so the cost
  * is linear in the input length.
@@ -25,7 +25,7 @@ export type SqlTokenKind =
 
 export interface SqlToken {
   readonly kind: SqlTokenKind;
-  /** Lower-cased text for words and operators; the literal's content for strings. */
+  /** Lower-cased text for words and operators, or the literal's content for strings. */
   readonly text: string;
   /** For strings: the closing quote was missing, so the query's own quote would close it. */
   readonly open?: boolean;
@@ -35,15 +35,27 @@ export interface SqlToken {
 
 export interface SqlTokens {
   readonly tokens: SqlToken[];
+  /** The input had more than `maxTokens` tokens, and the rest was not read. */
+  readonly truncated: boolean;
   /** Count of MySQL executable comments (`/*!...*\/`), whose content MySQL runs as SQL. */
   readonly executableComments: number;
 }
 
-/** Upper bound on tokens per context; longer inputs are judged on this prefix. */
-export const MAX_SQL_TOKENS = 4096;
+/**
+ * Maximum tokens per context. Every token takes at least one character, so a value within
+ * the detector's 64 KiB limit never reaches it.
+ */
+export const MAX_SQL_TOKENS = 64 * 1024;
 
-/** Longest text kept for one token; comparisons only need the start of a literal. */
+/** Maximum text kept for one token, because comparisons only need the start of a literal. */
 const MAX_TOKEN_TEXT = 64;
+
+const PUNCTUATION: ReadonlyMap<string, SqlTokenKind> = new Map([
+  ['(', 'lparen'],
+  [')', 'rparen'],
+  [',', 'comma'],
+  [';', 'semicolon'],
+]);
 
 const OPERATORS_3 = new Set(['<=>']);
 const OPERATORS_2 = new Set([
@@ -79,7 +91,7 @@ function isWordChar(code: number): boolean {
     isDigit(code) ||
     code === 0x5f ||
     code === 0x24 ||
-    // Letters outside ASCII are valid in MySQL, PostgreSQL and SQL Server identifiers;
+    // Letters outside ASCII are valid in MySQL, PostgreSQL and SQL Server identifiers, but
     // General Punctuation (dashes, primes, typographic quotes) is not.
     (code > 0x7f && code !== 0xa0 && (code < 0x2000 || code > 0x206f))
   );
@@ -141,7 +153,7 @@ function readNumber(input: string, start: number): number {
   return index;
 }
 
-/** Index just past a word; dots join qualified names such as `master..xp_cmdshell`. */
+/** Returns the index just past a word. Dots join qualified names such as `master..xp_cmdshell`. */
 function readWord(input: string, start: number): number {
   let index = start;
   while (index < input.length) {
@@ -165,7 +177,11 @@ function readWord(input: string, start: number): number {
  * came right before it, so the first token is the literal (or quoted identifier) that the
  * input's first matching quote closes.
  */
-export function tokenizeSql(input: string, opener: '' | "'" | '"' | '`' = ''): SqlTokens {
+export function tokenizeSql(
+  input: string,
+  opener: '' | "'" | '"' | '`' = '',
+  maxTokens = MAX_SQL_TOKENS,
+): SqlTokens {
   const tokens: SqlToken[] = [];
   let executableComments = 0;
   let inExecutableComment = false;
@@ -185,7 +201,8 @@ export function tokenizeSql(input: string, opener: '' | "'" | '"' | '`' = ''): S
     index = literal.end === -1 ? input.length : literal.end;
   }
 
-  while (index < input.length && tokens.length < MAX_SQL_TOKENS) {
+  const limit = Math.min(maxTokens, MAX_SQL_TOKENS);
+  while (index < input.length && tokens.length < limit) {
     const char = input[index] as string;
     const code = input.charCodeAt(index);
     const next = input[index + 1];
@@ -271,10 +288,9 @@ export function tokenizeSql(input: string, opener: '' | "'" | '"' | '`' = ''): S
       continue;
     }
 
-    if (char === '(' || char === ')' || char === ',' || char === ';') {
-      const kind =
-        char === '(' ? 'lparen' : char === ')' ? 'rparen' : char === ',' ? 'comma' : 'semicolon';
-      push({ kind, text: char });
+    const punctuation = PUNCTUATION.get(char);
+    if (punctuation !== undefined) {
+      push({ kind: punctuation, text: char });
       index++;
       continue;
     }
@@ -301,5 +317,5 @@ export function tokenizeSql(input: string, opener: '' | "'" | '"' | '`' = ''): S
     index++;
   }
 
-  return { tokens, executableComments };
+  return { tokens, truncated: index < input.length, executableComments };
 }

@@ -2,7 +2,7 @@
  * SQL injection detector. The value is read as SQL in each place a careless query could put
  * it: as a bare value (`WHERE id = <value>`), inside a single-quoted or double-quoted literal,
  * and inside a backtick-quoted identifier. In a quoted place the value matters only when it
- * closes the quote; what follows is then SQL code. The judge (sql-judge.ts) reports which query
+ * closes the quote, and what follows is then SQL code. The judge (sql-judge.ts) reports which query
  * structure the code adds, and the rules below weigh it. No rule looks for a keyword alone:
  * "select your plan" and "union station" are prose because they do not parse as SQL that
  * continues a query.
@@ -16,7 +16,7 @@ import { isStatement, judgeSql, type SqlFindings } from './sql-judge.js';
 import { tokenizeSql, type SqlTokens } from './sql-tokenizer.js';
 import type { DetectContext, Paranoia, RuleHit } from './types.js';
 
-/** Longest part of a value that is inspected; the rest is ignored and a note rule is added. */
+/** Maximum length inspected. A longer value is read up to it, with a note rule of score 0. */
 export const MAX_SQL_INPUT = 64 * 1024;
 
 type Place = 'value' | 'quoted';
@@ -32,7 +32,9 @@ interface SqliRule {
 function addsCondition(f: SqlFindings, place: Place): boolean {
   if (!f.valid || f.logicOperators === 0) return false;
   if (f.functionAfterOperator || f.subqueryAfterOperator) return true;
-  if (place === 'quoted') return f.comparisonAfterLogic || f.literalAfterLogic;
+  if (place === 'quoted') {
+    return f.comparisonAfterLogic || f.literalAfterLogic || f.operatorAfterLogic;
+  }
   // A bare value needs a constant equality (`and 1=0`) or a literal cut off by a comment
   // (`or true--`), because prose like "5 > 3 and 2 < 4" is also a valid expression. A value
   // that starts with the operator (` or x=y`, ` and true`) can only extend a condition.
@@ -99,7 +101,8 @@ const RULES: readonly SqliRule[] = [
     level: 1,
     score: SCORE.critical,
     test: (f, place) =>
-      f.subqueryAfterOperator && (place === 'quoted' || f.leadingOperator || f.logicOperators > 0),
+      f.subqueryAfterOperator &&
+      (place === 'quoted' || f.leadingOperator || f.logicOperators > 0 || f.valid),
   },
   {
     id: 'sqli-012-appended-tautology',
@@ -176,6 +179,22 @@ function changesStructure(f: SqlFindings, place: Place): boolean {
   );
 }
 
+/**
+ * Tokens read before the judge first looks. Prose stops being SQL within a few tokens, so
+ * most values are judged on this prefix and never tokenized in full.
+ */
+const FIRST_PASS_TOKENS = 48;
+
+/**
+ * Judges `text` in one quoting context, starting from the first-pass tokens. When the judge
+ * runs out of them before deciding, the whole text is tokenized and judged again.
+ */
+function readSql(text: string, opener: '' | "'" | '"' | '`', first: SqlTokens): SqlFindings {
+  const findings = judgeSql(first.tokens);
+  if (!first.truncated || !findings.ranOut) return findings;
+  return judgeSql(tokenizeSql(text, opener).tokens);
+}
+
 /** Detects SQL injection in one decoded value. */
 export function detectSqli(input: string, context: DetectContext): RuleHit[] {
   const found = new Map<string, number>();
@@ -199,26 +218,25 @@ export function detectSqli(input: string, context: DetectContext): RuleHit[] {
     }
   };
 
-  const judgeQuoted = (quoted: SqlTokens): void => {
-    const first = quoted.tokens[0];
-    // A value that never closes the literal stays data.
-    if (first === undefined || first.open === true) return;
-    judge(judgeSql(quoted.tokens), 'quoted');
-  };
-
-  const bare = tokenizeSql(text);
-  judge(judgeSql(bare.tokens), 'value');
-  if (bare.executableComments > 0 && level >= 2) add('sqli-026-executable-comment', SCORE.error);
+  const bare = tokenizeSql(text, '', FIRST_PASS_TOKENS);
+  judge(readSql(text, '', bare), 'value');
   if (isStatement(bare.tokens)) add('sqli-011-statement', SCORE.critical);
+  if (level >= 2 && text.includes('/*!')) add('sqli-026-executable-comment', SCORE.error);
 
   for (const quote of ["'", '"', '`'] as const) {
     if (!text.includes(quote)) continue;
-    judgeQuoted(tokenizeSql(text, quote));
+    const quoted = tokenizeSql(text, quote, FIRST_PASS_TOKENS);
+    // A value that never closes the literal stays data.
+    if (quoted.tokens[0]?.open !== false) continue;
+    judge(readSql(text, quote, quoted), 'quoted');
   }
-  // SQL Server maps typographic single quotes to `'` when it stores Unicode text in a
-  // non-Unicode column, so `’ or ‘1’=’1` closes a literal there.
+  // An application that converts text to a legacy code page before building the query may
+  // map typographic single quotes to `'` (Windows best-fit mapping does), so `’ or ‘1’=’1`
+  // closes a literal there.
   if (/[\u2018\u2019\u02bc]/.test(text)) {
-    judgeQuoted(tokenizeSql(text.replace(/[\u2018\u2019\u02bc]/g, "'"), "'"));
+    const mapped = text.replace(/[\u2018\u2019\u02bc]/g, "'");
+    const quoted = tokenizeSql(mapped, "'", FIRST_PASS_TOKENS);
+    if (quoted.tokens[0]?.open === false) judge(readSql(mapped, "'", quoted), 'quoted');
   }
 
   return [...found].map(([ruleId, score]) => ({ ruleId, family: 'sqli', score }));

@@ -1,13 +1,13 @@
 /**
  * Path traversal and local file inclusion: `../` and `..\` sequences, absolute paths to system
- * files, `file://` URLs and UNC paths. The engine passes the URL-, entity- and overlong-decoded
- * forms too; this detector also folds the lookalikes that only some platforms accept (`∕`,
- * `∖`, `0x2e`) and the dot runs that Windows trims (`....//`).
+ * files, `file://` URLs and UNC paths. The engine passes the URL-, entity- and
+ * overlong-decoded forms too. This detector also folds the lookalikes that only some
+ * platforms accept (`∕`, `∖`, `0x2e`) and the dot runs that Windows trims (`....//`).
  *
  * Prose mentions paths ("see ../README.md", "we use /etc/hosts"), so at paranoia 1 a single
  * `../` or a system path counts only when the value is a path by itself, with no spaces.
  */
-import { SCORE } from './rule-table.js';
+import { HitList, SCORE } from './rule-table.js';
 import type { DetectContext, RuleHit } from './types.js';
 
 /** Files and folders read by traversal probes; each must follow a separator or the start. */
@@ -22,7 +22,8 @@ const SENSITIVE_TARGET = new RegExp(
     String.raw`var[/\\]+(?:log|www|mail|spool|lib[/\\]+mysql|run)\b`,
     String.raw`usr[/\\]+local[/\\]+(?:apache2?|etc|nginx|cpanel|php)`,
     String.raw`\.(?:ssh[/\\]|bash_history|bashrc|htaccess|htpasswd|git[/\\]config|env\b|aws[/\\]credentials)`,
-    String.raw`(?:web\.config|wp-config\.php|id_rsa|id_dsa|authorized_keys|\.bash_profile|\.profile)\b`,
+    String.raw`(?:web\.config|wp-config\.php|id_rsa|id_dsa|authorized_keys|master\.passwd)\b`,
+    String.raw`[/\\]\.(?:bash_profile|profile|netrc|rhosts|shosts|sh_history|cshrc|Xauthority|forward|mysql_history|viminfo)\b`,
     String.raw`\b(?:php|httpd|my|nginx|apache2?|ports|sshd_config|access|error)[._-]?(?:ini|conf|cnf|log)\b`,
   ].join('|'),
   'i',
@@ -30,16 +31,18 @@ const SENSITIVE_TARGET = new RegExp(
 
 /** Absolute paths whose first folder is a system location rather than user data. */
 const SYSTEM_ROOT =
-  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|dev|boot|root|var|usr|bin|sbin|lib|lib64|opt|tmp|private|System|Library|Volumes|Applications|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|Program Files(?: \(x86\))?|ProgramData|logs?)(?:[/\\]|$)/i;
+  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|dev|boot|root|var|usr|bin|sbin|lib|lib64|opt|tmp|private|System|Library|Volumes|Applications|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|Program ?Files(?: \(x86\))?|ProgramData|logs?)(?:[/\\]|$)/i;
 
-/** Characters and notations that foldPath rewrites; most values have none. */
 /* eslint-disable no-control-regex -- control characters stand in for separators here. */
+/** Characters and notations that foldPath rewrites; most values have none. */
 const FOLDABLE =
   /0x|%|\.\.(?:2f|5c)|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u2024\u2044\u2215\u2216\u29f5\u29f8\u29f9\u3002\ufe68\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]/i;
 
+/** Invalid escapes, undecodable bytes, private-use and control characters, in runs. */
 const SEPARATOR_JUNK =
   /(?:%(?![0-9a-f]{2})[0-9a-z]{0,2}|[\u0001-\u0008\u000b\u000c\u000e-\u001f\ue000-\uf8ff\ufffd])+/gi;
 
+/** A character that every traversal rule needs, before or after folding. */
 const PATH_HINT =
   /[./\\:%\u0001-\u001f\u2024\u2215\u2216\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]|0x/i;
 /* eslint-enable no-control-regex */
@@ -78,12 +81,8 @@ export function detectTraversal(value: string, context: DetectContext): RuleHit[
   const input = unwrapBase64(value);
   // Every rule needs a dot, a separator or a character that foldPath turns into one.
   if (!PATH_HINT.test(input)) return [];
-  const hits: RuleHit[] = [];
+  const found = new HitList('traversal');
   const level = context.strict ? 4 : context.paranoia;
-  const add = (ruleId: string, score: number): void => {
-    if (!hits.some((hit) => hit.ruleId === ruleId))
-      hits.push({ ruleId, family: 'traversal', score });
-  };
 
   const path = foldPath(input);
   const trimmed = path.trim();
@@ -94,45 +93,58 @@ export function detectTraversal(value: string, context: DetectContext): RuleHit[
   const dotDots = countDotDot(path);
 
   // `../../` climbs out of any folder a value is joined to; prose has no reason to repeat it.
-  if (dotDots >= 2) add('traversal-001-dot-dot-sequence', SCORE.critical);
+  if (dotDots >= 2) found.add('traversal-001-dot-dot-sequence', SCORE.critical);
   // `../boot.ini`, `etc/passwd%00` or `/etc/shadow` as the whole value.
   if (isPathLike && SENSITIVE_TARGET.test(path))
-    add('traversal-002-sensitive-file', SCORE.critical);
-  // `file:///etc/passwd` or `file://c:/boot.ini`: a URL to the server's own disk.
-  if (/\bfile:\/\/[^\s]*/i.test(path) && (isPathLike || SENSITIVE_TARGET.test(path))) {
-    add('traversal-003-file-url', SCORE.critical);
+    found.add('traversal-002-sensitive-file', SCORE.critical);
+  // `file:///etc/passwd` or `file://c:/boot.ini`: a URL to a system file on the server's disk.
+  // A link to a user's own document (`file:///C:/Users/…`) counts from paranoia 2.
+  if (/\bfile:\/\//i.test(path)) {
+    const system =
+      SENSITIVE_TARGET.test(path) || SYSTEM_ROOT.test(trimmed.replace(/^file:\/+/i, '/'));
+    if (system) found.add('traversal-003-file-url', SCORE.critical);
+    else if (level >= 2 && isPathLike) found.add('traversal-014-local-file-url', SCORE.error);
+  }
+  // `php://filter/…` or `expect://id`: stream wrappers that read files or run commands.
+  if (
+    /\b(?:php:\/\/(?:filter|input|fd|memory|temp)|expect:\/\/|phar:\/\/|zip:\/\/|data:\/\/)/i.test(
+      path,
+    )
+  ) {
+    found.add('traversal-013-stream-wrapper', SCORE.critical);
   }
   // `/etc/apache2/ports.conf` or `C:\xampp\apache\logs\error.log` as the whole value.
   if (isPathLike && SYSTEM_ROOT.test(trimmed)) {
-    add('traversal-004-system-path', SCORE.critical);
+    found.add('traversal-004-system-path', SCORE.critical);
   }
   // `foo.php%00.jpg`: a NUL byte that cuts the extension a server appends.
   if (/(?:\0|%00)\.?\w{0,5}$/.test(input) && /[./\\]/.test(input) && isPathLike) {
-    add('traversal-005-nul-truncation', SCORE.error);
+    found.add('traversal-005-nul-truncation', SCORE.error);
   }
 
   // `../config.js`: a value that starts by leaving the folder it is joined to.
   if (dotDots === 1 && isPathLike && /^(?:[/\\]+)?\.{2,}[/\\]/.test(trimmed)) {
-    add('traversal-012-leading-dot-dot', SCORE.critical);
+    found.add('traversal-012-leading-dot-dot', SCORE.critical);
   }
   if (level >= 2) {
-    if (dotDots === 1 && isPathLike) add('traversal-006-dot-dot', SCORE.error);
+    if (dotDots === 1 && isPathLike) found.add('traversal-006-dot-dot', SCORE.error);
     // `\\host\share\file`: a UNC path makes Windows open a remote share.
     if (isPathLike && /^\\\\[\w.$-]+\\[\w.$-]+/.test(trimmed))
-      add('traversal-007-unc-path', SCORE.error);
+      found.add('traversal-007-unc-path', SCORE.error);
   }
   if (level >= 3) {
-    if (dotDots >= 1) add('traversal-008-dot-dot-in-text', SCORE.warning);
-    if (SENSITIVE_TARGET.test(path)) add('traversal-009-sensitive-file-in-text', SCORE.warning);
+    if (dotDots >= 1) found.add('traversal-008-dot-dot-in-text', SCORE.warning);
+    if (SENSITIVE_TARGET.test(path))
+      found.add('traversal-009-sensitive-file-in-text', SCORE.warning);
   }
   if (level >= 4 && isPathLike && /^(?:[/\\]|[A-Za-z]:[/\\])/.test(trimmed)) {
-    add('traversal-010-absolute-path', SCORE.notice);
+    found.add('traversal-010-absolute-path', SCORE.notice);
   }
   // A file name field needs no parent folder, absolute path, drive, home or NUL.
   if (context.strict && /(?:^|[/\\])\.\.(?:[/\\]|$)|^[/\\~]|^[A-Za-z]:|\0|%00/.test(path)) {
-    add('traversal-011-sink-escape', SCORE.critical);
+    found.add('traversal-011-sink-escape', SCORE.critical);
   }
-  return hits;
+  return found.hits;
 }
 
 /**

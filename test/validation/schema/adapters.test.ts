@@ -1,8 +1,14 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import express from 'express';
+import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { bulwarkExpress } from '../../../src/adapters/express.js';
+import { bulwarkFastify } from '../../../src/adapters/fastify.js';
+import { withBulwark } from '../../../src/adapters/node-http.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import { clientFor, startNodeServer, type RunningServer } from '../../adapters/contract.js';
 
@@ -106,5 +112,70 @@ describe('Express adapter with zod schemas', () => {
     expect(() =>
       bulwarkExpress({ routes: [{ match: 'POST /signup', validate: { body: 42 as never } }] }),
     ).toThrow(ConfigError);
+  });
+});
+
+describe('Fastify and node:http adapters with zod schemas', () => {
+  const options = {
+    routes: [
+      {
+        match: 'POST /signup',
+        validate: { body: signup, unknownFields: 'strip' as const },
+        sanitize: { 'body.bio': 'text' },
+      },
+    ],
+  };
+  const request = {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: 'ada@example.org',
+      password: 'x'.repeat(12),
+      bio: '<b>Ada</b>',
+      extra: 1,
+    }),
+  };
+  const expected = { email: 'ada@example.org', password: 'x'.repeat(12), plan: 'free', bio: 'Ada' };
+
+  it('Fastify handler receives the rewritten body', async () => {
+    const app = Fastify();
+    await app.register(bulwarkFastify, options);
+    app.post('/signup', async (req) => ({ received: req.body }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address() as AddressInfo;
+    const client = clientFor(`http://127.0.0.1:${address.port}`);
+    try {
+      const reply = await client.send('/signup', request);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text)).toEqual({ received: expected });
+      const invalid = await client.send('/signup', { ...request, body: '{"email":"x"}' });
+      expect(invalid.status).toBe(400);
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+
+  it('node:http handler receives the rewritten body', async () => {
+    const listener = withBulwark((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ received: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+      });
+    }, options);
+    const server = createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = clientFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const reply = await client.send('/signup', request);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.text)).toEqual({ received: expected });
+    } finally {
+      await client.close();
+      await listener.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
