@@ -5,8 +5,9 @@
  * Append: 64 producers in one process each append one event at a time and await it (as the
  * event bus and `recordAuditEvent` do), for EVENTS events in total. Bulwark's writer commits
  * what has queued as one SQLite transaction (group commit) and acknowledges after the
- * commit, with `synchronous = FULL` (an fsync of the WAL per commit: survives a power loss)
- * and with `NORMAL` (no fsync per commit: survives a crash of the process, like pino below).
+ * commit. It runs twice: with `synchronous = FULL`, an fsync of the WAL per commit that
+ * survives a power loss, and with `NORMAL`, no fsync per commit, which survives a crash of
+ * the process like pino below.
  * Encryption of the default fields is on, as in the default configuration. pino writes each
  * event as one JSON line through `pino.destination({ sync: true })`, one write(2) per event
  * and no fsync, so its "acknowledged" means handed to the kernel. Latency is measured from

@@ -38,12 +38,23 @@ const EXCLUDED_FILES: Readonly<Record<string, string>> = {
   'ldap/LDAP_attributes.txt': 'attribute names, not payloads',
   // Charset names such as `convert.iconv.L1.UTF7`, pieces of a php://filter chain.
   'traversal/php-filter-iconv.txt': 'charset names, not payloads',
+  // Bare event-handler names such as `onload`, and JavaScript expressions for a script
+  // context with neither markup nor a quote (``alert`1` ``). The SQL injection and XSS bench
+  // leaves out the same files.
+  'xss/0xcela_event_handlers.txt': 'event-handler names or script-context expressions',
+  'xss/port_swigger_xss_cheatsheet_event_handlers.txt':
+    'event-handler names or script-context expressions',
+  'xss/BRUTELOGIC-XSS-JS.txt': 'event-handler names or script-context expressions',
 };
+
+/** A file whose vectors span several lines, each starting with `<div id="`. */
+const MULTI_LINE_FILE = 'xss/MarioXSSVectors.txt';
 
 /** Returns why an attack line is not a payload, or undefined when it is one. */
 export function exclusionReason(family: string, line: string): string | undefined {
   const trimmed = line.trim();
   if (trimmed.length === 0) return 'blank';
+  if (family === 'sqli' || family === 'xss') return markupOrSqlExclusion(line, trimmed);
   if (/^#+$/.test(trimmed) || /^#\s+[A-Z]/.test(trimmed)) return 'comment';
   // A syntax note such as `+\t\taddition, concatenate (or space in url)`.
   if (/\t\t\w/.test(line) || /^[A-Z][a-z]+(?: [a-z]+)+$/.test(trimmed)) return 'description';
@@ -57,6 +68,34 @@ export function exclusionReason(family: string, line: string): string | undefine
   if (family === 'command' && /^\s*\{[{%]|^\{\d\}/.test(trimmed))
     return 'template injection, not a shell command';
   return undefined;
+}
+
+/**
+ * Returns the exclusion of the SQL injection and XSS bench, so that both report the same
+ * payload counts. It leaves out comments, cheat-sheet notes, syntax probes without letters,
+ * lone encoded `<` characters, and plain links, whose markup a benign rich-text link shares.
+ */
+function markupOrSqlExclusion(line: string, trimmed: string): string | undefined {
+  if (/^#\s/.test(line) || /^#[\w .'/-]+:?$/.test(line)) return 'comment';
+  if (/^[^\t]{1,10}\t+\s*[A-Za-z(][\w\s(),-]*$/.test(line)) return 'description';
+  if (/^[A-Z][A-Za-z -]*:?$/.test(trimmed) && !/\b(select|union|or|and)\b/i.test(line)) {
+    return 'description';
+  }
+  if (trimmed.length <= 3 && !/[=#]|--|\/\*/.test(line)) return 'syntax probe';
+  if (!/[\p{L}\p{N}]/u.test(line) && !/['"`]\s*(?:--|#|\/\*|=)/.test(line)) return 'syntax probe';
+  if (decodeFully(line).trim() === '<') return 'encoded < probe';
+  if (/^<a href="htt[^"]*">[^<]*<\/a>$/i.test(trimmed)) return 'plain link';
+  return undefined;
+}
+
+/** Joins the lines of a multi-line vector file into one value per `<div id="…">` vector. */
+function joinVectors(lines: readonly string[]): string[] {
+  const vectors: string[] = [];
+  for (const line of lines) {
+    if (vectors.length === 0 || line.startsWith('<div id="')) vectors.push(line);
+    else vectors[vectors.length - 1] += `\n${line}`;
+  }
+  return vectors;
 }
 
 /** Reads the attack lists under `<root>/attacks/<family>/*.txt`. */
@@ -77,8 +116,9 @@ export function loadAttacks(root: string): AttackCorpus {
     for (const file of readdirSync(familyDir).sort()) {
       if (!file.endsWith('.txt')) continue;
       const text = readFileSync(join(familyDir, file), 'utf8');
-      const fileLines = text.split(/\r?\n/);
+      let fileLines = text.split(/\r?\n/);
       if (fileLines[fileLines.length - 1] === '') fileLines.pop();
+      if (`${family}/${file}` === MULTI_LINE_FILE) fileLines = joinVectors(fileLines);
       const wholeFileReason = EXCLUDED_FILES[`${family}/${file}`];
       if (wholeFileReason !== undefined) {
         exclude(family, wholeFileReason, fileLines.length);

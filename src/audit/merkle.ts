@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Merkle trees over record hashes, in the shape of RFC 6962 (Certificate Transparency): a
- * leaf is SHA-256(0x00 ‖ record hash), an inner node SHA-256(0x01 ‖ left ‖ right), and a tree
+ * Merkle trees over record hashes, in the shape of RFC 6962 (Certificate Transparency). A
+ * leaf is SHA-256(0x00 ‖ record hash) and an inner node SHA-256(0x01 ‖ left ‖ right). A tree
  * of n leaves splits at the largest power of two below n. The distinct prefixes keep a leaf
  * from being passed off as an inner node.
  */
@@ -21,7 +21,7 @@ function nodeHash(left: Buffer, right: Buffer): Buffer {
 /** Returns the root of the tree over `recordHashes` (hex), as hex. An empty tree has none. */
 export function merkleRoot(recordHashes: readonly string[]): string {
   if (recordHashes.length === 0) throw new RangeError('a Merkle tree needs at least one leaf');
-  // Built level by level; an odd node at the end of a level moves up unpaired, which yields
+  // Built level by level. An odd node at the end of a level moves up unpaired, which yields
   // the same root as the recursive split at the largest power of two.
   let level = recordHashes.map(leafHash);
   while (level.length > 1) {

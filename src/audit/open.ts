@@ -40,7 +40,7 @@ export function auditKeysDir(config: AuditSettings): string {
   return config.audit.keysDir ?? join(config.dataDir, DEFAULT_AUDIT_KEYS_FOLDER);
 }
 
-/** The chain name of this process: the configured instance, else the host name. */
+/** Returns the chain name of this process: the configured instance, else the host name. */
 export function auditInstance(config: AuditSettings): string {
   return config.audit.instance ?? hostname();
 }
@@ -140,7 +140,7 @@ export class AuditService {
     this.retentionTimer.unref();
   }
 
-  /** One retention pass; errors are logged, and the next pass retries. */
+  /** Runs one retention pass. Errors are logged, and the next pass retries. */
   async runRetention(now?: Date): Promise<void> {
     if (this.retentionRun) return;
     this.retentionRun = applyRetention({

@@ -8,7 +8,7 @@ import type { AuditStore, ChainHead, RecordQuery, SealRecords } from './store.js
 
 /**
  * The audit log in PostgreSQL, shared by several gateway instances. Each instance appends to
- * its own chain (`instance` column); a transaction-scoped advisory lock per chain serialises
+ * its own chain (`instance` column). A transaction-scoped advisory lock per chain serialises
  * two writers that were given the same instance name, so they interleave instead of forking
  * the chain. A commit returns after the WAL is flushed (PostgreSQL's default
  * `synchronous_commit = on`), which is when an append is acknowledged.

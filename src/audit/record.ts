@@ -56,8 +56,8 @@ export interface EventBody {
 /**
  * SHA-256 over the canonical JSON of the envelope: the stored columns except seq, hash and
  * HMAC, plus the format version. The text is built in the canonical key order directly,
- * because this runs once per record on append and on verification; it equals
- * `canonicalJson(envelope)`, which a test checks.
+ * because this runs once per record on append and on verification. A test checks that it
+ * equals `canonicalJson(recordEnvelope(record))`.
  */
 export function recordHash(record: Omit<AuditRecord, 'seq' | 'hash' | 'hmac' | 'hmacKid'>): string {
   const text =
@@ -68,7 +68,7 @@ export function recordHash(record: Omit<AuditRecord, 'seq' | 'hash' | 'hmac' | '
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The envelope that `recordHash` hashes, as an object (for tests and other verifiers). */
+/** Returns the envelope that `recordHash` hashes, as an object (for tests and other verifiers). */
 export function recordEnvelope(
   record: Omit<AuditRecord, 'seq' | 'hash' | 'hmac' | 'hmacKid'>,
 ): Record<string, unknown> {
@@ -88,7 +88,7 @@ export function recordEnvelope(
 /**
  * The HMAC binds the hash to its chain position under a secret key. Anyone can recompute
  * SHA-256 hashes after editing the log, so the HMAC is what tells a re-chained forgery from
- * the original when the verifier holds the key.
+ * the original when the verifier has the key.
  */
 export function recordHmac(key: Buffer, instance: string, seq: number, hash: string): string {
   return createHmac('sha256', key).update(`${instance}\n${seq}\n${hash}`).digest('hex');

@@ -19,7 +19,7 @@ import type { RecordCipher } from './encryption.js';
 /**
  * A local file that keeps events while the audit store is unreachable, one JSON line per
  * event, synced to disk before an append is acknowledged. With a cipher each line is
- * encrypted whole, so the spool holds no more plaintext than the log itself.
+ * encrypted whole, so the spool contains no more plaintext than the log itself.
  *
  * Replay is at least once: the replayed offset is stored (and synced) after each committed
  * batch, so a crash between a commit and that write replays the batch again. Such duplicates

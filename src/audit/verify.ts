@@ -14,7 +14,7 @@ import { chainFolder } from './writer.js';
  *
  * A record is accepted when its hash matches its stored columns, it links to the hash of
  * its predecessor, its seq follows the predecessor's (or the gap is a run a signed
- * tombstone removed by policy) and, when the verifier holds the HMAC keys, its HMAC
+ * tombstone removed by policy) and, when the verifier has the HMAC keys, its HMAC
  * matches. Checkpoints must carry a valid Ed25519 signature and, unless retention removed
  * part of their range, the Merkle root of the records they cover. Checkpoints in an
  * external folder must be present in the log with the same hash: that is what detects a
@@ -284,7 +284,7 @@ function hmacMatches(keys: SecretKeyRing, record: AuditRecord): boolean {
   return digestsEqual(recordHmac(key.key, record.instance, record.seq, record.hash), record.hmac);
 }
 
-/** Whether a record stored after `record` has the hash that `record` links to. */
+/** Checks whether a record stored after `record` has the hash that `record` links to. */
 async function appearsLater(
   store: AuditStore,
   instance: string,
@@ -330,7 +330,7 @@ function checkCheckpoint(
     return {
       kind: 'forged',
       seq: record.seq,
-      message: `checkpoint ${record.seq} signed ${body.count} records from ${body.fromSeq}, the log holds ${state.leaves.length} from ${String(state.leavesFrom)}`,
+      message: `checkpoint ${record.seq} signed ${body.count} records from ${body.fromSeq}, the log contains ${state.leaves.length} from ${String(state.leavesFrom)}`,
     };
   }
   if (state.leaves.length > 0 && merkleRoot(state.leaves) !== body.root) {

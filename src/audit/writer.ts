@@ -80,6 +80,8 @@ export class AuditLog implements EventSink {
   private storeDown = false;
   private timers: NodeJS.Timeout[] = [];
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  /** Whether anything was appended, with or without `open`. */
+  private used = false;
 
   constructor(options: AuditLogOptions) {
     this.store = options.store;
@@ -191,8 +193,15 @@ export class AuditLog implements EventSink {
   /** Records `audit.stopped`, writes a final checkpoint and closes the store. */
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
-    this.state = 'closing';
     for (const timer of this.timers) clearInterval(timer);
+    if (this.state === 'new' && !this.used) {
+      // Never opened and never written to: there is no start to pair a stop record with.
+      this.state = 'closed';
+      this.spool.close();
+      await this.store.close();
+      return;
+    }
+    this.state = 'closing';
     try {
       await this.appendEvents([this.systemEvent('audit.stopped', 'success', {})]);
       await this.checkpoint();
@@ -212,6 +221,7 @@ export class AuditLog implements EventSink {
   }
 
   private enqueue(entries: RecordEntry[]): Promise<void> {
+    this.used = true;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ entries, resolve, reject });
       this.startPump();
@@ -239,7 +249,7 @@ export class AuditLog implements EventSink {
     this.kick();
   }
 
-  /** The single consumer of the queue, so commits never overlap and order is kept. */
+  /** Drains the queue as its only consumer, so commits never overlap and order is kept. */
   private async pump(): Promise<void> {
     // Yield once, so appends made in the same tick share the first commit.
     await Promise.resolve();
@@ -335,7 +345,7 @@ export class AuditLog implements EventSink {
     return true;
   }
 
-  /** Moves spooled events to the store, oldest first, at most once per retry interval. */
+  /** Moves spooled events to the store, oldest first; while the store is down, once per retry interval. */
   private async replay(): Promise<void> {
     if (this.storeDown && Date.now() - this.lastReplayAttempt < this.retryInterval) return;
     this.lastReplayAttempt = Date.now();

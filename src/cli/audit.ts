@@ -290,7 +290,7 @@ function checkSeverities(severities: readonly string[] | undefined): void {
   }
 }
 
-/** The record with its event decrypted where possible, as tail and export print it. */
+/** Returns the record with its event decrypted where possible, as tail and export print it. */
 function readable(record: StoredAuditRecord, cipher: RecordCipher | undefined) {
   const base = {
     instance: record.instance,
@@ -316,11 +316,13 @@ function printRecord(record: StoredAuditRecord, cipher: RecordCipher | undefined
   const event = 'event' in value ? (value.event as Record<string, unknown>) : undefined;
   const actor = event?.actor as Record<string, unknown> | undefined;
   const target = event?.target as Record<string, unknown> | undefined;
-  const who = actor ? `${String(actor.type)}${actor.id ? `:${String(actor.id)}` : ''}` : '-';
-  const what = target?.path ? `${String(target.method ?? '')} ${String(target.path)}`.trim() : '';
+  const actorText = actor ? `${String(actor.type)}${actor.id ? `:${String(actor.id)}` : ''}` : '-';
+  const targetText = target?.path
+    ? `${String(target.method ?? '')} ${String(target.path)}`.trim()
+    : '';
   console.log(
     printable(
-      `${record.time} ${record.instance}#${record.seq} ${record.severity.padEnd(8)} ${record.type} ${String(event?.outcome ?? record.kind)} ${who} ${what}`.trimEnd(),
+      `${record.time} ${record.instance}#${record.seq} ${record.severity.padEnd(8)} ${record.type} ${String(event?.outcome ?? record.kind)} ${actorText} ${targetText}`.trimEnd(),
     ),
   );
 }
@@ -396,7 +398,9 @@ function csvRow(value: ReturnType<typeof readable>): string {
   const event = ('event' in value ? value.event : {}) as Record<string, unknown>;
   const actor = (event.actor ?? {}) as Record<string, unknown>;
   const target = (event.target ?? {}) as Record<string, unknown>;
-  const details = 'event' in value ? event.details : 'body' in value ? value.body : undefined;
+  // Writer records (checkpoints, tombstones) have a body instead of an event.
+  let details: unknown = event.details;
+  if (!('event' in value)) details = 'body' in value ? value.body : undefined;
   const cells = [
     value.instance,
     value.seq,

@@ -11,7 +11,7 @@ export interface SourcePosition {
   readonly column: number;
 }
 
-/** Base class: every evaluator error carries a `BWK_ERR_EXPRESSION_*` code. */
+/** The base class of the evaluator's errors. Each subclass has its own code. */
 export class ExpressionError extends BulwarkError {}
 
 /** The source is not valid JavaScript expression syntax. */

@@ -215,11 +215,17 @@ export class Interpreter implements Runtime {
     const name =
       typeof node.name === 'string' ? node.name : this.key(this.eval(node.name, env), node.at);
     this.at = node.at;
-    const shown = typeof node.name === 'string' ? name : 'a computed method';
+    // A computed name may come from the data, so messages name only names in the source.
+    const computed = typeof node.name !== 'string';
     if (object === null || object === undefined)
-      this.fail(`cannot call ${shown} of ${String(object)}`);
+      this.fail(
+        `cannot call ${computed ? 'a computed method' : `method ${name}`} of ${String(object)}`,
+      );
     const method = findMethod(object, name);
-    if (method === undefined) this.fail(`${shown} is not a method of ${describeType(object)}`);
+    if (method === undefined)
+      this.fail(
+        `${computed ? 'the computed name' : name} is not a method of ${describeType(object)}`,
+      );
     const args = this.args(node.args, env);
     this.at = node.at;
     return (method as (rt: Runtime, self: Value, args: readonly Argument[]) => Value)(

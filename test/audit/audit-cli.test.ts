@@ -8,7 +8,7 @@ import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { runCli } from '../helpers/cli.js';
 import { openWriter, sampleEvent, tempDir } from './log-helpers.js';
 
-/** A data directory with a closed log of 30 events and its configuration file. */
+/** Creates a data directory with a closed log of 30 events, and its configuration file. */
 async function dataDir(): Promise<{ dir: string; config: string }> {
   const dir = tempDir();
   const keysDir = join(dir, 'audit-keys');

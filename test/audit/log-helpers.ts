@@ -8,7 +8,7 @@ import { AuditLog, type AuditLogOptions } from '../../src/audit/writer.js';
 import { newId } from '../../src/core/ids.js';
 import { EVENT_SCHEMA_VERSION, type SecurityEvent } from '../../src/events/schema.js';
 
-/** A fresh temporary folder. */
+/** Creates a fresh temporary folder. */
 export function tempDir(prefix = 'bwk-audit-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -19,7 +19,7 @@ export function newKeys(dir = tempDir('bwk-audit-keys-')): AuditKeys & { dir: st
   return Object.assign(loadAuditKeys({ dir, env: {} }), { dir });
 }
 
-/** A valid SecurityEvent; `n` makes the path and actor id distinct. */
+/** Builds a valid SecurityEvent. `n` makes the path and actor id distinct. */
 export function sampleEvent(n: number, overrides: Partial<SecurityEvent> = {}): SecurityEvent {
   return {
     schemaVersion: EVENT_SCHEMA_VERSION,
@@ -38,7 +38,7 @@ export function sampleEvent(n: number, overrides: Partial<SecurityEvent> = {}): 
   };
 }
 
-/** A writer on `store` with test defaults: checkpoints every 10 records, spool in a temp folder. */
+/** Opens a writer on `store` with test defaults: checkpoints every 10 records, spool in a temp folder. */
 export function openWriter(
   store: AuditStore,
   keys: AuditKeys,

@@ -13,7 +13,7 @@ function hashes(count: number): string[] {
   );
 }
 
-/** The recursive definition of RFC 6962, section 2.1, as the reference. */
+/** Computes the root by the recursive definition of RFC 6962, section 2.1, as the reference. */
 function referenceRoot(leaves: string[]): Buffer {
   if (leaves.length === 1) {
     return createHash('sha256')

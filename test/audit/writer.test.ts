@@ -153,6 +153,15 @@ describe('audit writer: recording', () => {
     expect(await store.count()).toBe(0);
   });
 
+  it('unused writer closes without records', async () => {
+    const path = join(tempDir(), 'audit.db');
+    const log = openWriter(new SqliteAuditStore({ path }), newKeys());
+    await log.close();
+    const store = new SqliteAuditStore({ path });
+    expect(await store.count()).toBe(0);
+    await store.close();
+  });
+
   it('appends after close are rejected', async () => {
     const log = openWriter(sqlite(), newKeys());
     await log.close();

@@ -220,6 +220,16 @@ describe('expression results', () => {
     expect(Object.isFrozen(input.$json.list)).toBe(false);
   });
 
+  it('computed keys stay out of messages', () => {
+    expect(() => run('$json.missing[$json.name]')).toThrow(
+      'cannot read a computed property of undefined (line 1, column 15)',
+    );
+    expect(() => run('$json.tags[$json.name]()')).toThrow(
+      'the computed name is not a method of an array',
+    );
+    expect(() => run('$json.missing.trim()')).toThrow('cannot call method trim of undefined');
+  });
+
   it('unknown variable is an error', () => {
     expect(() => run('$nope')).toThrow('variable $nope is not defined (line 1, column 1)');
   });

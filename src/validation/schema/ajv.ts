@@ -9,7 +9,7 @@
 import { Ajv, type KeywordDefinition } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { RegExpEngine, RegExpLike } from 'ajv/dist/types/index.js';
+import type { AddedFormat, RegExpEngine, RegExpLike } from 'ajv/dist/types/index.js';
 import addFormatsModule from 'ajv-formats';
 
 // ajv-formats is CommonJS, so under NodeNext its function is the `default` of the default import.
@@ -116,6 +116,26 @@ export function ajvFor(settings: AjvSettings): Ajv {
   return ajv;
 }
 
+type StringTest = (value: string) => boolean;
+
+function boundedTest(test: RegExp | StringTest, max: number): StringTest {
+  return test instanceof RegExp
+    ? (value) => value.length <= max && test.test(value)
+    : (value) => value.length <= max && test(value);
+}
+
+/** Wraps a string format so that a string longer than `max` fails it without matching. */
+function boundedFormat(format: AddedFormat, max: number): AddedFormat {
+  if (format instanceof RegExp || typeof format === 'function')
+    return boundedTest(format as RegExp | StringTest, max);
+  if (typeof format !== 'object' || format.async === true || format.type === 'number')
+    return format;
+  return {
+    ...format,
+    validate: boundedTest(format.validate as RegExp | StringTest, max),
+  } as AddedFormat;
+}
+
 const DIALECTS = { 'draft-07': Ajv, '2019-09': Ajv2019, '2020-12': Ajv2020 };
 
 function createAjv(settings: AjvSettings): Ajv {
@@ -135,6 +155,11 @@ function createAjv(settings: AjvSettings): Ajv {
   });
   addFormats(ajv, { mode: 'full' });
   for (const [name, format] of Object.entries(customFormats)) ajv.addFormat(name, format);
+  // Formats run regular expressions too, and recheck finds the `url` expression of
+  // ajv-formats 3.0.1 polynomial, so formats get the same bound on input length.
+  for (const [name, format] of Object.entries(ajv.formats)) {
+    if (format !== undefined) ajv.addFormat(name, boundedFormat(format, settings.maxPatternInput));
+  }
   for (const keyword of customKeywords) ajv.addKeyword(keyword);
   return ajv;
 }

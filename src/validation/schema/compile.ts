@@ -193,7 +193,7 @@ function compileWith(
 
 /** Finds the JSON pointer an Ajv compile error refers to, where its message shows one. */
 function pointerOf(message: string, schema: unknown): string {
-  const at = /at "#([^"]*)"/.exec(message)?.[1];
+  const at = /at (?:path )?"#([^"]*)"/.exec(message)?.[1];
   if (at !== undefined) return decodeURI(at);
   const keyword = /unknown keyword: "([^"]+)"/.exec(message)?.[1];
   if (keyword !== undefined) return findKey(schema, keyword, '') ?? '';

@@ -76,6 +76,13 @@ export function ajvIssues(part: RequestPart, errors: readonly ErrorObject[]): Va
       segments.push(params.additionalProperty);
       rule = 'unknownField';
       message = 'is not allowed';
+    } else if (
+      error.keyword === 'unevaluatedProperties' &&
+      typeof params.unevaluatedProperty === 'string'
+    ) {
+      segments.push(params.unevaluatedProperty);
+      rule = 'unknownField';
+      message = 'is not allowed';
     }
     return { in: part, path: safePath(segments), rule, message };
   });

@@ -199,7 +199,8 @@ function readPieces(input: string): CommandPiece[] {
 const TERMINAL_ESCAPE = /(?:\\033|\x1b)\[\d*[A-Za-z]?/g;
 
 function readSimpleCommand(text: string, after: CommandPiece['after']): CommandPiece | undefined {
-  // `${IFS}` is a space to the shell; a terminal escape such as `\033[2A` hides what precedes it.
+  // `${IFS}` is a space to the shell, and a terminal escape such as `\033[2A` hides what
+  // precedes it on screen.
   const cleaned =
     text.includes('$') || text.includes('\\') || text.includes('\x1b')
       ? text.replace(/\$\{?IFS\}?/g, ' ').replace(TERMINAL_ESCAPE, ' ')

@@ -64,9 +64,9 @@ function clip(text: string): string {
  * the kept length.
  */
 function attributeValue(raw: string): string {
-  // eslint-disable-next-line no-control-regex
   const value = decodeHtmlEntities(raw)
     .replace(/[\t\n\r]/g, '')
+    // eslint-disable-next-line no-control-regex
     .replace(/^[\u0000-\u0020]+/, '');
   return value.length > MAX_ATTRIBUTE_VALUE ? value.slice(0, MAX_ATTRIBUTE_VALUE) : value;
 }

@@ -343,7 +343,7 @@ function noteComparison(
   const tautology =
     (same && !negated && operator.text !== '<' && operator.text !== '>') ||
     (bothLiteral && negated && !same) ||
-    // MySQL compares a string with a number as numbers, so '1'=1 holds as well.
+    // MySQL compares a string with a number as numbers, so '1'=1 is true as well.
     (bothLiteral &&
       numericLiteral &&
       operator.text === '=' &&
@@ -395,7 +395,7 @@ function skipCase(tokens: SqlToken[], start: number): number {
 
 /**
  * Reads `tokens` as a SQL expression, or as the continuation of one when the first token is an
- * operator (the query then holds the operand before the input). In a quote context the first
+ * operator (the query then contains the operand before the input). In a quote context the first
  * token is the literal that the input closed.
  */
 export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
@@ -639,7 +639,7 @@ function readOperand(
 
 /**
  * Reads a function call whose name is at `index` as one atom, up to its closing parenthesis.
- * The arguments are only scanned for time-delay calls, server variables and subqueries; a
+ * The arguments are only scanned for time-delay calls, server variables and subqueries. A
  * call without its `)` is not valid.
  */
 function readCall(

@@ -128,7 +128,7 @@ function normalizeUrl(value: string): string {
   return value.replace(/[\u0000-\u0020]+/g, '').toLowerCase();
 }
 
-/** Removes `/* ... *\/` comments in one pass; an unclosed comment runs to the end. */
+/** Removes `/* ... *\/` comments in one pass. An unclosed comment runs to the end. */
 function stripCssComments(value: string): string {
   let result = '';
   let position = 0;

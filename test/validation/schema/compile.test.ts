@@ -130,12 +130,68 @@ describe('schema rules', () => {
     expect(rulesOf(query, { page: 'two' }, true)).toEqual(['/page type']);
   });
 
+  it('format fails on input over maxPatternInput', () => {
+    const validator = inline({ type: 'string', format: 'url' });
+    expect(validator.validate(`https://example.org/${'a'.repeat(40)}`, false).issues).toEqual([]);
+    expect(
+      validator
+        .validate(`https://example.org/${'a'.repeat(50)}`, false)
+        .issues.map((issue) => issue.rule),
+    ).toEqual(['format']);
+  });
+
   it('pattern fails on input over maxPatternInput', () => {
     const validator = inline({ type: 'string', pattern: '^a+$' });
     expect(validator.validate('a'.repeat(64), false).issues).toEqual([]);
     expect(validator.validate('a'.repeat(65), false).issues.map((issue) => issue.rule)).toEqual([
       'pattern',
     ]);
+  });
+});
+
+describe('schema drafts', () => {
+  it('2020-12 schema uses unevaluatedProperties', () => {
+    const schema = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      allOf: [{ properties: { a: { type: 'string' } } }, { properties: { b: { type: 'string' } } }],
+      unevaluatedProperties: false,
+    };
+    expect(rulesOf(schema, { a: 'x', b: 'y' })).toEqual([]);
+    expect(rulesOf(schema, { a: 'x', c: 'z' })).toEqual(['/c unknownField']);
+  });
+
+  it('2020-12 prefixItems validate tuples', () => {
+    const schema = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'array',
+      prefixItems: [{ type: 'string' }, { type: 'integer' }],
+      minItems: 2,
+      items: false,
+    };
+    expect(rulesOf(schema, ['a', 1])).toEqual([]);
+    expect(rulesOf(schema, ['a', 'b'])).toEqual(['/1 type']);
+  });
+
+  it('strict tuple error names the pointer', () => {
+    const schema = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      properties: { pair: { type: 'array', prefixItems: [{ type: 'string' }] } },
+    };
+    let value = '';
+    try {
+      inline(schema);
+    } catch (error) {
+      value = (error as ConfigError).issues[0]!.value;
+    }
+    expect(value).toBe('routes.0.validate.body#/properties/pair');
+  });
+
+  it('unknown $schema is a start error', () => {
+    expect(() => inline({ $schema: 'https://example.org/my-draft', type: 'object' })).toThrow(
+      /unsupported \$schema/,
+    );
   });
 });
 
