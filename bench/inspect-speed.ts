@@ -13,8 +13,8 @@
  *
  * "validate + detect" is what the input guards add to a request whose body is already parsed:
  * the compiled JSON Schema (ajv, as the schema guard compiles it) and inspectKey/inspectValue
- * at paranoia 1 on every key and string. Run with tsx, the code carries the small cost of
- * esbuild's function-name helpers, which the compiled package does not have.
+ * at paranoia 1 on every key and string. Run with tsx, the code also calls esbuild's
+ * `__name` helper for each closure it creates, which the compiled package does not.
  */
 import { compilePart } from '../src/validation/schema/compile.js';
 import { inspectKey, inspectValue } from '../src/validation/waf/engine.js';

@@ -1,9 +1,10 @@
 /**
  * The start-up check of the regular expressions in a JSON Schema for catastrophic
- * backtracking (ReDoS), with recheck. recheck runs its native binary where the platform has
- * one (linux-x64 here) and a pure JavaScript build otherwise, so the check works offline.
- * `checkSync` blocks the start for a few milliseconds per pattern, and up to `timeoutMs` for a
- * pattern it finds hard, which is acceptable once at start.
+ * backtracking (ReDoS), with recheck's pure JavaScript build, so the check works offline.
+ * recheck's default synchronous backend would start a worker thread and its native agent
+ * process, both of which stay alive as long as the gateway. The pure build blocks the start
+ * for 1 to 250 ms per pattern (measured on the development machine), and up to
+ * `CHECK_TIMEOUT_MS` for a pattern it finds hard, which is acceptable once at start.
  *
  * This check is one of two barriers: the bounded regular-expression engine in ajv.ts also
  * refuses to run a pattern on long strings, so a pattern that slips through still only
@@ -62,7 +63,7 @@ function judge(source: string): Omit<PatternVerdict, 'pointer' | 'source'> {
   } catch {
     return { status: 'invalid' };
   }
-  const result = recheck()(source, 'u', { timeout: CHECK_TIMEOUT_MS });
+  const result = withPureBackend(() => recheck()(source, 'u', { timeout: CHECK_TIMEOUT_MS }));
   if (result.status === 'vulnerable') {
     return {
       status: 'vulnerable',
@@ -71,6 +72,18 @@ function judge(source: string): Omit<PatternVerdict, 'pointer' | 'source'> {
     };
   }
   return { status: result.status === 'safe' ? 'safe' : 'unknown' };
+}
+
+/** Runs `check` with recheck's synchronous backend set to `pure`, restoring the setting after. */
+function withPureBackend<T>(check: () => T): T {
+  const previous = process.env.RECHECK_SYNC_BACKEND;
+  process.env.RECHECK_SYNC_BACKEND = 'pure';
+  try {
+    return check();
+  } finally {
+    if (previous === undefined) delete process.env.RECHECK_SYNC_BACKEND;
+    else process.env.RECHECK_SYNC_BACKEND = previous;
+  }
 }
 
 /**
