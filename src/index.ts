@@ -48,6 +48,21 @@ export {
   type IngestEventType,
   type IngestIssue,
 } from './audit/ingest.js';
+export { AuditLog, AuditEventsDroppedError, type AuditLogOptions } from './audit/writer.js';
+export { AuditService, openAuditStore } from './audit/open.js';
+export type { AuditStore } from './audit/store.js';
+export { SqliteAuditStore } from './audit/sqlite-store.js';
+export { PostgresAuditStore } from './audit/postgres-store.js';
+export {
+  verifyAuditLog,
+  type ChainReport,
+  type Damage,
+  type DamageKind,
+  type VerifyReport,
+} from './audit/verify.js';
+export { proveRecord, verifyRecordProof, type RecordProof } from './audit/proof.js';
+export { applyRetention } from './audit/retention.js';
+export { generateAuditKeys, loadAuditKeys, type AuditKeys } from './audit/keys.js';
 export {
   EVENT_SCHEMA_VERSION,
   securityEventSchema,

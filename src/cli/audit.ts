@@ -127,7 +127,7 @@ function resolveConfig(path: string | undefined): BulwarkConfig {
   return validateConfig({ upstream: 'http://127.0.0.1:1' }, 'defaults');
 }
 
-/** Keys from the keys folder or environment; undefined when an auditor has none. */
+/** Loads the keys from the keys folder or environment. Returns undefined when an auditor has none. */
 function tryLoadKeys(config: BulwarkConfig): AuditKeys | undefined {
   try {
     return loadAuditKeys({ dir: auditKeysDir(config) });

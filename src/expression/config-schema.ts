@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { ExpressionEngine, type CompiledExpression } from './engine.js';
 import { ExpressionError } from './errors.js';
+import type { ExpressionLimits } from './limits.js';
 
 /**
  * The per-route `expressions` part of the configuration schema: rules that reject a request
@@ -22,9 +23,32 @@ const ruleSchema = z
   })
   .strict();
 
+/**
+ * Per-route overrides of the evaluation limits; unset ones keep DEFAULT_LIMITS. The upper
+ * bounds keep a typo from turning a limit off: `maxDepth` also bounds the evaluator's
+ * recursion, so it stays well below the stack's depth.
+ */
+const limitsSchema = z
+  .object({
+    maxSourceLength: z.number().int().positive().max(65_536),
+    maxNodes: z.number().int().positive().max(100_000),
+    maxDepth: z.number().int().positive().max(256),
+    maxSteps: z.number().int().positive().max(10_000_000),
+    maxCallDepth: z.number().int().positive().max(64),
+    maxStringLength: z.number().int().positive().max(10_000_000),
+    maxArrayLength: z.number().int().positive().max(1_000_000),
+    maxOutputSize: z.number().int().positive().max(10_000_000),
+    timeoutMs: z.number().int().positive().max(10_000),
+    maxDataValues: z.number().int().positive().max(10_000_000),
+  })
+  .partial()
+  .strict();
+
 export const routeExpressionsSchema = z
   .object({
     deny: z.array(ruleSchema).min(1).max(64),
+    /** Limits of each evaluation on this route, e.g. `{ maxSteps: 10000, timeoutMs: 20 }`. */
+    limits: limitsSchema.optional(),
     /**
      * The decision for a rule whose expression fails at run time (an unknown variable, a limit):
      * `deny` rejects the request with the rule's status, `allow` lets it through. Either way
@@ -48,10 +72,18 @@ export interface ExpressionRules {
   }>;
   /** Whether any rule reads `$json`, so the route's JSON and form bodies are read first. */
   readonly readsBody: boolean;
+  /** The engine that compiled the rules, with the route's limits. */
+  readonly engine: ExpressionEngine;
 }
 
 /** The engine of route rules: default limits, no cache, since rules are compiled once. */
 export const ruleEngine = new ExpressionEngine({ cacheSize: 0 });
+
+/** Returns the engine for a route's limits: the shared one, or one of its own for overrides. */
+function engineFor(limits: Partial<ExpressionLimits> | undefined): ExpressionEngine {
+  if (limits === undefined || Object.keys(limits).length === 0) return ruleEngine;
+  return new ExpressionEngine({ cacheSize: 0, limits });
+}
 
 // Conservative: `$json` inside a string literal also counts, which only buffers more bodies.
 const READS_BODY = /\$json\b/;
@@ -67,12 +99,14 @@ export function compileExpressionRules(
   route: string,
 ): ExpressionRules | undefined {
   if (config === undefined) return undefined;
+  const engine = engineFor(config.limits);
   return {
     route,
     onError: config.onError,
+    engine,
     rules: config.deny.map((rule, index) => ({
       index,
-      expression: ruleEngine.compile(rule.when),
+      expression: engine.compile(rule.when),
       status: rule.status,
       reason: rule.reason,
     })),
@@ -87,9 +121,11 @@ type ExpressionsLike = {
 /** Compiles every route rule and reports each one that does not compile, with its position. */
 export function checkExpressions(config: ExpressionsLike, ctx: z.RefinementCtx): void {
   config.routes.forEach((route, routeIndex) => {
-    route.expressions?.deny.forEach((rule, ruleIndex) => {
+    if (route.expressions === undefined) return;
+    const engine = engineFor(route.expressions.limits);
+    route.expressions.deny.forEach((rule, ruleIndex) => {
       try {
-        ruleEngine.compile(rule.when);
+        engine.compile(rule.when);
       } catch (error) {
         if (!(error instanceof ExpressionError)) throw error;
         ctx.addIssue({

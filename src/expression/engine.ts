@@ -1,20 +1,20 @@
 /**
  * The public entry points: compile and evaluate expressions, and render templates with
- * several `{{ }}` parts. Compiled expressions and templates are kept in a bounded LRU cache
- * keyed by their source.
+ * several `{{ }}` parts. Compiled expressions and templates, each a tree of closures, are
+ * kept in a bounded LRU cache keyed by their source.
  */
 import { toStr } from './coerce.js';
+import { compileClosure } from './closures.js';
 import { compileExpression, parseAt, positionAt } from './compile.js';
 import { ExpressionDate } from './date.js';
 import { ExpressionLimitError, ExpressionSyntaxError } from './errors.js';
-import { Interpreter } from './interpreter.js';
+import { classifyHost } from './host.js';
 import { Budget, resolveLimits, type ExpressionLimits } from './limits.js';
-import type { ExprNode } from './nodes.js';
+import { Evaluation } from './runtime.js';
 import {
   PreparedData,
   prepareData,
   toResult,
-  type DataObject,
   type ExpressionResult,
   type Value,
 } from './values.js';
@@ -31,7 +31,7 @@ export interface ExpressionEngineOptions {
 export interface CompiledExpression {
   readonly source: string;
   /** @internal */
-  readonly node: ExprNode;
+  readonly run: (ev: Evaluation) => Value;
 }
 
 /** A template split into text and compiled `{{ }}` parts. */
@@ -40,7 +40,7 @@ export interface CompiledTemplate {
   /** Text parts; `texts[i]` precedes `parts[i]`, and the last one follows every part. */
   readonly texts: readonly string[];
   /** @internal */
-  readonly parts: readonly ExprNode[];
+  readonly parts: ReadonlyArray<(ev: Evaluation) => Value>;
 }
 
 /** Data for an evaluation: variables by name (`{ $json: body }`), or data prepared once. */
@@ -98,7 +98,8 @@ export class ExpressionEngine {
   compile(source: string): CompiledExpression {
     const cached = this.expressions.get(source);
     if (cached !== undefined) return cached;
-    const compiled = Object.freeze({ source, node: compileExpression(source, this.limits) });
+    const run = compileClosure(compileExpression(source, this.limits));
+    const compiled = Object.freeze({ source, run });
     this.expressions.set(source, compiled);
     return compiled;
   }
@@ -115,7 +116,7 @@ export class ExpressionEngine {
       throw new ExpressionLimitError('sourceLength', this.limits.maxSourceLength);
 
     const texts: string[] = [];
-    const parts: ExprNode[] = [];
+    const parts: Array<(ev: Evaluation) => Value> = [];
     let position = 0;
     for (;;) {
       const open = source.indexOf('{{', position);
@@ -128,7 +129,7 @@ export class ExpressionEngine {
           'expected }} after the expression',
           positionAt(source, end),
         );
-      parts.push(node);
+      parts.push(compileClosure(node));
       position = end + close[0].length;
     }
     texts.push(source.slice(position));
@@ -141,7 +142,10 @@ export class ExpressionEngine {
     return compiled;
   }
 
-  /** Copies data once for many evaluations, e.g. one request's view for several rules. */
+  /**
+   * Copies data once for many evaluations. Evaluations read unprepared data in place and copy
+   * only what they keep, so preparing pays off when the expressions keep much of the data.
+   */
   prepare(data: Record<string, unknown>): PreparedData {
     return prepareData(data, this.limits.maxDataValues);
   }
@@ -153,9 +157,8 @@ export class ExpressionEngine {
    */
   evaluate(source: string | CompiledExpression, data: ExpressionData = {}): ExpressionResult {
     const compiled = typeof source === 'string' ? this.compile(source) : source;
-    const budget = new Budget(this.limits);
-    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data), this.now);
-    return toResult(interpreter.run(compiled.node), this.limits.maxOutputSize);
+    const evaluation = this.start(compiled.source, data);
+    return toResult(compiled.run(evaluation), this.limits.maxOutputSize);
   }
 
   /**
@@ -165,13 +168,12 @@ export class ExpressionEngine {
    */
   renderTemplate(template: string | CompiledTemplate, data: ExpressionData = {}): string {
     const compiled = typeof template === 'string' ? this.compileTemplate(template) : template;
-    const budget = new Budget(this.limits);
-    const interpreter = new Interpreter(budget, compiled.source, this.scopeOf(data), this.now);
+    const evaluation = this.start(compiled.source, data);
     const max = this.limits.maxOutputSize;
     let output = compiled.texts[0]!;
     for (let index = 0; index < compiled.parts.length; index++) {
       output +=
-        renderValue(interpreter.run(compiled.parts[index]!), budget, max) +
+        renderValue(compiled.parts[index]!(evaluation), evaluation.budget, max) +
         compiled.texts[index + 1]!;
       if (output.length > max) throw new ExpressionLimitError('outputSize', max);
     }
@@ -183,8 +185,18 @@ export class ExpressionEngine {
     return this.expressions.count + this.templates.count;
   }
 
-  private scopeOf(data: ExpressionData): DataObject {
-    return data instanceof PreparedData ? data.scope : this.prepare(data).scope;
+  /**
+   * Starts an evaluation over prepared data, or over the caller's data read in place. The
+   * caller's variables must be a plain object; what an expression reads of them is checked
+   * on every read, see host.ts.
+   */
+  private start(source: string, data: ExpressionData): Evaluation {
+    const budget = new Budget(this.limits);
+    if (data instanceof PreparedData)
+      return new Evaluation(budget, source, data.scope, false, this.now);
+    if (typeof data !== 'object' || data === null || classifyHost(data) !== 'object')
+      throw new TypeError('expression data must be an object of variables');
+    return new Evaluation(budget, source, data, true, this.now);
   }
 }
 

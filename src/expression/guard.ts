@@ -8,9 +8,8 @@ import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
 import type { Logger } from '../core/logger.js';
 import { problem } from '../core/problem.js';
 import { requestValues } from '../validation/request-values.js';
-import { ruleEngine, type ExpressionRules } from './config-schema.js';
+import type { ExpressionRules } from './config-schema.js';
 import { ExpressionError } from './errors.js';
-import type { PreparedData } from './values.js';
 
 /** Log at most one evaluation failure per rule in this interval; the rest are counted. */
 const LOG_INTERVAL_MS = 60_000;
@@ -18,16 +17,17 @@ const LOG_INTERVAL_MS = 60_000;
 type Rule = ExpressionRules['rules'][number];
 
 /**
- * Builds the frozen view of a request that rules read. It has `$request` (`method`, `path`,
+ * Builds the variables of a request that rules read. It has `$request` (`method`, `path`,
  * `query`, `params`, `headers`, `ip`, `route`) and `$principal` (`type`, `id`, `plan`,
  * `scopes`, or null). `$json` is the parsed JSON or form body, or null when there is none or
- * it was not read.
+ * it was not read. Evaluations read it in place through the evaluator's safe reads and copy
+ * only what an expression keeps, so the request is not copied per request.
  */
-export function requestView(ctx: RequestContext): PreparedData {
+export function requestView(ctx: RequestContext): Record<string, unknown> {
   const values = requestValues(ctx);
   const principal = ctx.principal;
   const body = values.body;
-  return ruleEngine.prepare({
+  return {
     $request: {
       method: ctx.method,
       path: ctx.path,
@@ -47,7 +47,7 @@ export function requestView(ctx: RequestContext): PreparedData {
             scopes: principal.scopes ?? [],
           },
     $json: body.kind === 'json' || body.kind === 'form' ? body.value : null,
-  });
+  };
 }
 
 export class ExpressionGuard implements Guard {
@@ -64,7 +64,7 @@ export class ExpressionGuard implements Guard {
     for (const rule of rules.rules) {
       let result: unknown;
       try {
-        result = ruleEngine.evaluate(rule.expression, view);
+        result = rules.engine.evaluate(rule.expression, view);
       } catch (error) {
         if (!(error instanceof ExpressionError)) throw error;
         this.logFailure(ctx, rules, rule, error);

@@ -14,19 +14,19 @@ import { ExpressionLimitError } from './errors.js';
 import type { Budget } from './limits.js';
 import { copyData, createObject, isDataObject, ownValue, type Value } from './values.js';
 
-/** An arrow function passed to a helper; created by the interpreter, never a value. */
+/** An arrow function passed to a helper; created by the evaluator, never a value. */
 export class Lambda {
   constructor(
     readonly parameters: number,
-    /** The interpreter's node and environment, opaque here. */
-    readonly node: unknown,
+    /** The compiled body and the environment it closes over, opaque here. */
+    readonly body: unknown,
     readonly env: unknown,
   ) {}
 }
 
 export type Argument = Value | Lambda;
 
-/** The services of the interpreter that a running helper may use. */
+/** The services of the evaluation that a running helper may use. */
 export interface Runtime {
   readonly budget: Budget;
   /** Calls an arrow function, counting call depth and steps. */

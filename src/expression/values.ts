@@ -9,6 +9,7 @@
  */
 import { ExpressionDate } from './date.js';
 import { ExpressionLimitError } from './errors.js';
+import { hostValue } from './host.js';
 
 export type DataObject = { readonly [key: string]: Value };
 export type Value =
@@ -75,43 +76,30 @@ export class PreparedData {
 }
 
 /**
- * Copies host data into expression values: plain objects and class instances become frozen
- * prototype-less objects of their own enumerable data properties (getters are skipped, never
- * run), arrays become frozen arrays, Dates become ExpressionDates, bigints become numbers or,
- * beyond 2^53, strings. Functions and symbols are dropped.
+ * Copies host data into expression values: objects whose prototype is Object.prototype or
+ * null become frozen prototype-less objects of their own enumerable data properties (getters
+ * are skipped, never run), arrays become frozen arrays, Dates become ExpressionDates, bigints
+ * become numbers or, beyond 2^53, strings. Functions, symbols, proxies and other objects
+ * (class instances, Maps, typed arrays) become undefined, as `hostValue` defines.
  */
 export function copyData(input: unknown, maxValues: number): Value {
   return new DataCopier(maxValues).visit(input, 0);
 }
 
 /** A class rather than closures, so that a copy allocates no functions. */
-class DataCopier {
+export class DataCopier {
   private count = 0;
 
   constructor(private readonly maxValues: number) {}
 
-  visit(value: unknown, depth: number): Value {
+  visit(input: unknown, depth: number): Value {
     if (++this.count > this.maxValues) throw new ExpressionLimitError('dataSize', this.maxValues);
     if (depth > MAX_VALUE_DEPTH) throw new ExpressionLimitError('depth', MAX_VALUE_DEPTH);
-    switch (typeof value) {
-      case 'undefined':
-      case 'boolean':
-      case 'number':
-      case 'string':
-        return value;
-      case 'bigint':
-        return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
-          ? Number(value)
-          : value.toString();
-      case 'function':
-      case 'symbol':
-        return undefined;
-    }
-    if (value === null) return null;
-    if (value instanceof ExpressionDate) return value;
-    if (value instanceof Date) return ExpressionDate.fromEpoch(value.getTime()) ?? null;
+    const value = hostValue(input);
+    if (typeof value !== 'object' || value === null || value instanceof ExpressionDate)
+      return value as Value;
     if (Array.isArray(value)) return this.array(value as unknown[], depth);
-    return this.object(value as object, depth);
+    return this.object(value, depth);
   }
 
   private array(value: unknown[], depth: number): readonly Value[] {

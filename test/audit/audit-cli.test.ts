@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { exportPublicKeys, generateAuditKeys, loadAuditKeys } from '../../src/audit/keys.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
-import { runCli } from '../helpers/cli.js';
+import { CliProcess, runCli } from '../helpers/cli.js';
 import { openWriter, sampleEvent, tempDir } from './log-helpers.js';
 
 /** Creates a data directory with a closed log of 30 events, and its configuration file. */
@@ -98,6 +98,25 @@ describe('bulwark audit CLI', () => {
     expect(lines).toHaveLength(5);
     expect(lines.every((line) => line.type === 'auth.failure')).toBe(true);
     expect(lines[0]!.event.actor.ip).toMatch(/^192\.0\.2\./);
+  });
+
+  it('tail --follow prints new records', async () => {
+    const { dir, config } = await dataDir();
+    const cli = new CliProcess(['audit', 'tail', '--config', config, '-n', '1', '--follow']);
+    try {
+      await expect.poll(() => cli.stdout, { timeout: 15_000 }).toContain('gw-cli#');
+      const keys = loadAuditKeys({ dir: join(dir, 'audit-keys'), env: {} });
+      const log = openWriter(new SqliteAuditStore({ path: join(dir, 'audit.db') }), keys, {
+        instance: 'gw-cli',
+      });
+      await log.appendEvents([sampleEvent(999)]);
+      await log.flush();
+      await expect.poll(() => cli.stdout, { timeout: 15_000 }).toContain('/orders/999');
+      await log.close();
+    } finally {
+      cli.kill();
+      await cli.exited;
+    }
   });
 
   it('tail rejects an unknown severity', async () => {

@@ -207,7 +207,14 @@ describe('expression results', () => {
   it('sparse input array hits the data limit', () => {
     const sparse: unknown[] = [];
     sparse.length = 2 ** 32 - 1;
-    expect(() => engine.evaluate('1', { $json: sparse })).toThrow(
+    // The data is read in place, so the limit applies once the array is read.
+    expect(() => engine.evaluate('$json.length', { $json: sparse })).toThrow(
+      new ExpressionLimitError('dataSize', 200_000),
+    );
+    expect(() => engine.evaluate('$json', { $json: sparse })).toThrow(
+      new ExpressionLimitError('dataSize', 200_000),
+    );
+    expect(() => engine.prepare({ $json: sparse })).toThrow(
       new ExpressionLimitError('dataSize', 200_000),
     );
   });

@@ -113,6 +113,7 @@ describe('gateway schema validation', () => {
               },
             },
           },
+          { match: 'POST /bio-form', sanitize: { 'body.bio': 'text' } },
           {
             match: 'POST /posts',
             sanitize: { 'body.post.html': 'rich', 'body.comments.*': 'text' },
@@ -239,6 +240,17 @@ describe('gateway schema validation', () => {
       post: { html: '<h2>T</h2><img src="https://example.org/a.png">', title: '<b>kept</b>' },
       comments: ['one', 'two '],
     });
+  });
+
+  it('form HTML field is sanitized', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const reply = await post(
+      '/bio-form',
+      'bio=%3Cb%3EAda%3C%2Fb%3E%3Cscript%3Ex()%3C%2Fscript%3E&x=1',
+      form,
+    );
+    expect(reply.status).toBe(200);
+    expect(forwarded[0]?.body).toBe('bio=Ada&x=1');
   });
 
   it('HTML field over the length limit is rejected', async () => {

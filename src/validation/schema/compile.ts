@@ -60,8 +60,6 @@ export function compilePart(source: SchemaSource, settings: CompileSettings): Pa
   const schema = source.kind === 'file' ? readSchemaFile(source.path, settings) : source.schema;
   checkPatterns(schema, where, settings);
 
-  // Headers always carry fields a schema does not name, and path parameters are fixed by
-  // the route, so the policy applies to the body and the query only.
   const dialect = dialectOf(schema);
   if (dialect === undefined) {
     throw schemaError(
@@ -72,6 +70,8 @@ export function compilePart(source: SchemaSource, settings: CompileSettings): Pa
     );
   }
 
+  // Headers always carry fields a schema does not name, and path parameters are fixed by
+  // the route, so the policy applies to the body and the query only.
   const policed = settings.part === 'body' || settings.part === 'query';
   const prepared = policed ? closeObjects(schema) : schema;
   const max = settings.maxPatternInput;

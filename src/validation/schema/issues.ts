@@ -32,9 +32,10 @@ const MAX_PATH = 256;
 export function safePath(segments: readonly (string | number)[]): string {
   let path = '';
   for (const segment of segments) {
-    let text = String(segment);
-    if (text.length > MAX_SEGMENT) text = `${text.slice(0, MAX_SEGMENT)}…`;
-    path += `/${escapePointer(text).replace(UNSAFE_PATH_CHARACTER, encodeCharacter)}`;
+    const text = String(segment);
+    const kept = text.length > MAX_SEGMENT ? text.slice(0, MAX_SEGMENT) : text;
+    path += `/${escapePointer(kept).replace(UNSAFE_PATH_CHARACTER, encodeCharacter)}`;
+    if (kept !== text) path += '…';
     if (path.length > MAX_PATH) return `${path.slice(0, MAX_PATH)}…`;
   }
   return path;

@@ -10,25 +10,28 @@
 import type { DetectContext, RuleHit } from './types.js';
 import { HitList, SCORE } from './rule-table.js';
 
-/** Commands whose name is not an English word; seeing one after an operator is enough. */
+/** Commands whose name is no English word or common name; one after an operator is enough. */
 const DISTINCT_COMMANDS = new Set([
   'whoami', 'uname', 'ifconfig', 'ipconfig', 'netstat', 'nslookup', 'wget', 'curl', 'netsh',
   'powershell', 'pwsh', 'systeminfo', 'tasklist', 'taskkill', 'chmod', 'chown', 'nc', 'ncat',
-  'netcat', 'bash', 'sh', 'zsh', 'ksh', 'csh', 'dash', 'tcsh', 'python', 'python2', 'python3',
-  'perl', 'ruby', 'php', 'lua', 'telnet', 'tftp', 'ftp', 'scp', 'ssh', 'base64', 'xxd',
-  'certutil', 'bitsadmin', 'wmic', 'schtasks', 'cmd', 'rundll32', 'regsvr32', 'mshta',
+  'netcat', 'zsh', 'ksh', 'csh', 'tcsh', 'python2', 'python3', 'tftp', 'scp', 'ssh', 'base64',
+  'xxd', 'certutil', 'bitsadmin', 'wmic', 'schtasks', 'cmd', 'rundll32', 'regsvr32', 'mshta',
   'cscript', 'wscript', 'getent', 'hostname', 'passwd', 'useradd', 'usermod', 'crontab',
-  'nohup', 'sudo', 'su', 'mkfifo', 'mknod', 'sleep', 'ping', 'traceroute', 'tracert', 'dig',
-  'ls', 'pwd', 'id', 'ps', 'env', 'printenv', 'net', 'ver', 'phpinfo', 'gcc', 'awk', 'sed',
-  'xterm', 'socat', 'busybox', 'rm', 'wc', 'uptime', 'lsof', 'groups', 'dir', 'ip', 'arp',
-  'sysinfo', 'route',
+  'nohup', 'sudo', 'mkfifo', 'mknod', 'traceroute', 'tracert', 'ls', 'pwd', 'printenv',
+  'phpinfo', 'gcc', 'awk', 'sed', 'xterm', 'socat', 'busybox', 'uptime', 'lsof', 'arp',
+  'sysinfo', 'printf', 'xargs', 'nmap', 'openssl', 'net', 'netsh', 'dir',
 ]); // prettier-ignore
 
-/** Commands that are also everyday words; they need a command-like argument list. */
+/**
+ * Commands that are also everyday words or names ("ping me", "birthday bash", "Java and
+ * python"). After an operator they count only with an argument list free of plain words.
+ */
 const WORD_COMMANDS = new Set([
   'cat', 'echo', 'find', 'grep', 'head', 'tail', 'more', 'kill', 'type', 'set', 'host',
   'touch', 'cp', 'mv', 'exec', 'eval', 'system', 'export', 'tee', 'timeout', 'start',
-  'shutdown', 'reboot', 'del', 'copy', 'move', 'reg', 'sc',
+  'shutdown', 'reboot', 'del', 'copy', 'move', 'reg', 'sc', 'bash', 'sh', 'dash', 'python',
+  'perl', 'ruby', 'php', 'lua', 'telnet', 'ftp', 'su', 'sleep', 'ping', 'dig', 'id', 'ps',
+  'env', 'ver', 'rm', 'wc', 'groups', 'ip', 'route',
 ]); // prettier-ignore
 
 /** Commands that no word or name spells, so the command alone is a command line. */
@@ -38,23 +41,13 @@ const UNMISTAKABLE_COMMANDS = new Set([
   'mkfifo', 'busybox', 'ncat', 'netcat', 'tracert', 'traceroute', 'printenv',
 ]); // prettier-ignore
 
-/** `net` and `netsh` need a subcommand to be more than a word. */
-const SUBCOMMANDS = new Set([
-  'user',
-  'localgroup',
-  'group',
-  'view',
-  'share',
-  'use',
-  'firewall',
-  'advfirewall',
-  'interface',
-  'wlan',
-  'session',
-  'accounts',
-  'start',
-  'stop',
-]);
+/** Windows commands that act through a subcommand; the subcommand is part of the name. */
+const SUBCOMMANDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['net', new Set(['user', 'localgroup', 'group', 'view', 'share', 'use', 'session', 'accounts', 'start', 'stop'])],
+  ['netsh', new Set(['firewall', 'advfirewall', 'interface', 'wlan', 'http', 'winhttp'])],
+  ['reg', new Set(['add', 'delete', 'query', 'export', 'import', 'save', 'load', 'copy'])],
+  ['sc', new Set(['create', 'config', 'start', 'stop', 'query', 'delete'])],
+]); // prettier-ignore
 
 /**
  * Code that runs a command: a call such as `system(` or `exec(` at the start of the value or
@@ -62,12 +55,18 @@ const SUBCOMMANDS = new Set([
  * the server-side include `#exec`.
  */
 const CODE_EXECUTION =
-  /(?:^|[;|&'"`(:]\s*)(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|phpinfo|phpversion|child_process|execSync|spawn)\s*\(|<\?php\b|\{\$\{|\{\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\$\{@|<!--\s*#\s*exec\s+cmd\s*=/i;
+  /\b(?:os\.(?:system|popen)|subprocess\.\w+|child_process\.\w+|Runtime\.getRuntime\(\)\.exec)\s*\(|(?:^|[;|&'"`(:]\s*)(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|phpinfo|phpversion|child_process|execSync|spawn)\s*\(|<\?php\b|\{\$\{|\{\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\$\{@|<!--\s*#\s*exec\s+cmd\s*=/i;
+
+/** An absolute path whose first two folders are glob patterns, in a command position. */
+const GLOB_PATH = /(?:^|[\s;|&`(])\/[\w?*]*[?*][\w?*]*\/[\w?*]*[?*]/;
 
 const CODE_EXECUTION_HINT = /\w\s*\(|<\?|\$\{|\{\$|#\s*exec/i;
 
-/** Characters that start a control operator or a substitution. */
-const SHELL_SYNTAX = /[;|&\n\r`]|\$\(|\(\s*\)/;
+/**
+ * Characters without which a value has no control operator or substitution. A single
+ * character class lets the regular expression engine scan fast.
+ */
+const SHELL_SYNTAX = /[;|&\n\r`$(]/;
 
 /** One piece of input read as a simple command. */
 interface CommandPiece {
@@ -75,7 +74,12 @@ interface CommandPiece {
   readonly args: readonly string[];
   /** The context before the piece: an operator, a substitution, or the start of the value. */
   readonly after: 'operator' | 'substitution' | 'code-span' | 'start';
+  /** True when an operator or the end of the value follows the piece, not markup. */
+  readonly ended: boolean;
 }
+
+/** A line that starts and ends with a pipe and has a pipe between spaces inside. */
+const TABLE_ROW = /^[ \t]*\|[^\n]* \| [^\n]*\|[ \t]*$/gm;
 
 // Control operators and substitution starts. `&&` and `||` before `&` and `|`.
 const SPLIT = /(\|\||&&|[;|&\n\r]|`|\$\(|\(\s*\)\s*\{)/;
@@ -88,6 +92,8 @@ export function detectCommand(input: string, context: DetectContext): RuleHit[] 
   // `() { :;};`: the Shellshock function definition that runs the rest of an environment value.
   if (/\(\s*\)\s*\{\s*(?::\s*)?;\s*\}\s*;/.test(input))
     found.add('command-001-shellshock', SCORE.critical);
+  // `/???/??t /???/p??s??`: glob patterns that the shell expands to `/bin/cat /etc/passwd`.
+  if (GLOB_PATH.test(input)) found.add('command-013-glob-path', SCORE.critical);
   // `${IFS}` stands for a space in a shell and nowhere else.
   if (/\$\{?IFS\b/.test(input)) found.add('command-002-ifs', SCORE.critical);
 
@@ -122,21 +128,27 @@ export function detectCommand(input: string, context: DetectContext): RuleHit[] 
 }
 
 function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
-  const commandLike = looksLikeCommandLine(piece);
+  const plainWords = countPlainWords(piece);
+  const commandLike = plainWords >= 0;
+  const distinct = DISTINCT_COMMANDS.has(piece.name);
+  const shellArgs = piece.args.some((arg) => isShellArgument(arg) || isQuoted(arg));
+  // An everyday word needs arguments that no sentence has: flags, paths, numbers, quotes.
+  // A subcommand such as `reg add` makes it a command of its own.
+  const withSubcommand = SUBCOMMANDS.has(piece.name) && piece.args.length > 0 && commandLike;
+  const wordWithShellArgs = (plainWords === 0 && shellArgs) || withSubcommand;
 
   if (piece.after === 'start') {
     // A value that is a whole command line, such as `cat /etc/passwd`, for a field that is
     // later concatenated into one. Free text rarely has that shape, but it can, so a
     // command without arguments counts at paranoia 1 only when no word spells it.
     const alone = piece.args.length === 0 && UNMISTAKABLE_COMMANDS.has(piece.name);
-    const withSubcommand =
-      (piece.name === 'net' || piece.name === 'netsh') && piece.args.length > 0;
     const whichCommand =
-      piece.name === 'which' && piece.args.length === 1 && DISTINCT_COMMANDS.has(piece.args[0]!);
-    if (commandLike && (piece.args.some(isShellArgument) || alone || withSubcommand)) {
-      found.add('command-005-command-line', SCORE.critical);
-    } else if (whichCommand) found.add('command-005-command-line', SCORE.critical);
-    else if (level >= 2 && DISTINCT_COMMANDS.has(piece.name) && commandLike)
+      piece.name === 'which' && piece.args.length === 1 && isKnownCommand(piece.args[0]!);
+    const shaped = distinct
+      ? commandLike && (shellArgs || alone || withSubcommand)
+      : wordWithShellArgs;
+    if (shaped || whichCommand) found.add('command-005-command-line', SCORE.critical);
+    else if (level >= 2 && distinct && commandLike)
       found.add('command-006-lone-command', SCORE.error);
     return;
   }
@@ -145,10 +157,11 @@ function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
     if (level >= 2 && commandLike) found.add('command-012-code-span', SCORE.error);
     return;
   }
-  const distinct = DISTINCT_COMMANDS.has(piece.name);
   const bareInSubstitution = piece.after === 'substitution' && piece.args.length === 0;
-  const shellArgs = piece.args.some((arg) => isShellArgument(arg) || isQuoted(arg));
-  if (commandLike && (distinct || bareInSubstitution || shellArgs)) {
+  // A bare word such as `; id` counts only where a command ends: before an operator or the end.
+  const bareWord = piece.args.length === 0 && piece.ended;
+  const shaped = distinct ? commandLike : bareWord || wordWithShellArgs;
+  if (shaped || (bareInSubstitution && commandLike)) {
     const ruleId =
       piece.after === 'substitution' ? 'command-004-substitution' : 'command-003-chained-command';
     found.add(ruleId, SCORE.critical);
@@ -175,7 +188,11 @@ function openingBacktick(
 
 /** Splits `input` at operators and returns the simple command that starts each piece. */
 function readPieces(input: string): CommandPiece[] {
-  const parts = input.split(SPLIT);
+  // A Markdown table row (`| id | name |`) uses pipes as cell borders.
+  const text = input.includes('|')
+    ? input.replace(TABLE_ROW, (row) => row.replaceAll('|', ' '))
+    : input;
+  const parts = text.split(SPLIT);
   const pieces: CommandPiece[] = [];
   let after: CommandPiece['after'] = 'start';
   let backticks = 0;
@@ -189,7 +206,10 @@ function readPieces(input: string): CommandPiece[] {
       }
       continue;
     }
-    const piece = readSimpleCommand(part, after);
+    // The next separator is a backtick that opens a code span, or no separator follows.
+    const next = parts[i + 1];
+    const ended = next === undefined || next !== '`' || backticks % 2 === 1;
+    const piece = readSimpleCommand(part, after, ended);
     if (piece !== undefined) pieces.push(piece);
   }
   return pieces;
@@ -198,13 +218,19 @@ function readPieces(input: string): CommandPiece[] {
 // eslint-disable-next-line no-control-regex -- ESC starts the escape sequence being matched.
 const TERMINAL_ESCAPE = /(?:\\033|\x1b)\[\d*[A-Za-z]?/g;
 
-function readSimpleCommand(text: string, after: CommandPiece['after']): CommandPiece | undefined {
+function readSimpleCommand(
+  text: string,
+  after: CommandPiece['after'],
+  ended = true,
+): CommandPiece | undefined {
   // `${IFS}` is a space to the shell, and a terminal escape such as `\033[2A` hides what
   // precedes it on screen.
-  const cleaned =
+  let cleaned =
     text.includes('$') || text.includes('\\') || text.includes('\x1b')
       ? text.replace(/\$\{?IFS\}?/g, ' ').replace(TERMINAL_ESCAPE, ' ')
       : text;
+  // `{ls,-la}`: brace expansion that spells a command line without spaces.
+  if (/^\s*\{[\w/.-]+,/.test(cleaned)) cleaned = cleaned.replace(/[{},]/g, ' ');
   const start = /^[\s'")]*/.exec(cleaned)![0].length;
   const firstEnd = nextSpace(cleaned, start);
   if (firstEnd === start) return undefined;
@@ -212,7 +238,7 @@ function readSimpleCommand(text: string, after: CommandPiece['after']): CommandP
   const name = readCommandName(cleaned.slice(start, firstEnd));
   if (!isKnownCommand(name) && name !== 'which') return undefined;
   const words = splitWords(cleaned.slice(start));
-  return { name, args: words.slice(1), after };
+  return { name, args: words.slice(1), after, ended };
 }
 
 function nextSpace(text: string, from: number): number {
@@ -222,12 +248,14 @@ function nextSpace(text: string, from: number): number {
 
 /**
  * Reads a command name, undoing the quoting tricks a shell ignores (`c''at`, `c\at`,
- * `w"h"oami`). A path such as `C:\Windows\System32\cmd.exe` keeps its backslashes.
+ * `w"h"oami`, `who$@ami`). A path such as `C:\Windows\System32\cmd.exe` keeps its backslashes.
  */
 function readCommandName(word: string): string {
   const direct = commandName(word);
-  if (isKnownCommand(direct) || !/['"\\]/.test(word)) return direct;
-  return commandName(word.replace(/['"\\](?=[\w'"])/g, '').replace(/['"]/g, ''));
+  if (isKnownCommand(direct) || !/['"\\$]/.test(word)) return direct;
+  // `who$@ami`: positional parameters that expand to nothing split the name.
+  const joined = word.replace(/\$[@*\d]/g, '').replace(/['"\\](?=[\w'"])/g, '');
+  return commandName(joined.replace(/['"]/g, ''));
 }
 
 /** Splits at spaces outside quotes; a quoted span stays in its word with its quotes. */
@@ -247,18 +275,19 @@ function commandName(word: string): string {
 }
 
 /**
- * True when the arguments read like a command line rather than a sentence: flags, paths,
- * addresses, numbers and quoted strings. Plain words may number three, or as many as those
- * arguments, and none may end a clause.
+ * Counts the plain words among the arguments, those that are no flag, path, address,
+ * number or quoted string. Returns -1 when the arguments read as a sentence: a word ends a
+ * clause, or plain words outnumber three and the other arguments.
  */
-function looksLikeCommandLine(piece: CommandPiece): boolean {
-  if (piece.name === 'net' || piece.name === 'netsh') {
-    const sub = piece.args[0]?.toLowerCase();
-    if (sub === undefined || !SUBCOMMANDS.has(sub)) return piece.args.length === 0;
+function countPlainWords(piece: CommandPiece): number {
+  let args = piece.args;
+  const subcommands = SUBCOMMANDS.get(piece.name);
+  if (subcommands !== undefined && args.length > 0) {
+    if (!subcommands.has(args[0]!.toLowerCase())) return -1;
+    args = args.slice(1);
   }
   let plainWords = 0;
   let shellArguments = 0;
-  const args = piece.name === 'net' || piece.name === 'netsh' ? piece.args.slice(1) : piece.args;
   for (const arg of args) {
     if (isShellArgument(arg) || isQuoted(arg)) {
       shellArguments++;
@@ -266,14 +295,15 @@ function looksLikeCommandLine(piece: CommandPiece): boolean {
     }
     if (/^['"]?[#'"]?$/.test(arg)) continue;
     // A word that ends a clause ("dangerous,", "it.") is prose.
-    if (/^[A-Za-z]+[,.:!?]$/.test(arg)) return false;
+    if (/^[A-Za-z]+[,.:!?]$/.test(arg)) return -1;
     plainWords++;
   }
-  return plainWords <= Math.max(3, shellArguments);
+  return plainWords <= Math.max(3, shellArguments) ? plainWords : -1;
 }
 
+/** True for a quoted string, also one cut short by an operator inside it (`'import os`). */
 function isQuoted(arg: string): boolean {
-  return /^(?:'[^']*'|"[^"]*")$/.test(arg);
+  return /^(?:'[^']*'?|"[^"]*"?)$/.test(arg);
 }
 
 /** Flags, paths, URLs, IP addresses, numbers and redirections. */

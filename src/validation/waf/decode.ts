@@ -86,14 +86,16 @@ export function needsDecoding(value: string): boolean {
 
 /**
  * Undoes every supported layer until the value stops changing or MAX_ROUNDS is reached:
- * URL escapes (with `+` as a space), HTML entities, JavaScript escapes, NUL bytes and NFKC
+ * URL escapes (with `+` as a space when the value has escapes), HTML entities, JavaScript escapes, NUL bytes and NFKC
  * compatibility forms.
  */
 export function decodeFully(value: string): string {
+  // `+` means a space only in form encoding, so only a value with percent escapes gets it.
+  const formEncoded = value.includes('%');
   let current = value;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     let next = urlDecodeRepeated(current);
-    next = plusToSpace(next);
+    if (formEncoded) next = plusToSpace(next);
     next = decodeHtmlEntities(next);
     next = decodeJsEscapes(next);
     next = removeNul(next);

@@ -82,6 +82,8 @@ export function inspectValue(value: string, options: InspectOptions): RuleHit[] 
 
 /** Inspects an object key or parameter name: prototype pollution and MongoDB operators. */
 export function inspectKey(key: string, options: InspectOptions): RuleHit[] {
+  // Most names are one plain word: no path syntax, no `$`, no prototype name.
+  if (/^[\w-]+$/.test(key) && !/__proto__|constructor|prototype/.test(key)) return [];
   const context: DetectContext = { paranoia: options.paranoia, strict: false };
   const hits = detectPrototypeKey(key, context);
   for (const segment of pathSegments(key)) {

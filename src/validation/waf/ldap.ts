@@ -7,8 +7,9 @@
 import { patternRule, runRules, SCORE, type Rule } from './rule-table.js';
 import type { DetectContext, RuleHit } from './types.js';
 
-// An attribute description followed by a filter-type operator, e.g. `uid=`, `cn~=`, `mail>=`.
-const ASSERTION = String.raw`[A-Za-z][\w.;-]{0,63}\s*[~<>]?=`;
+// An attribute description (a name or an OID) followed by a filter-type operator, e.g. `uid=`,
+// `cn~=`, `mail>=`, `1.2.840.113556.1.4.803:=`.
+const ASSERTION = String.raw`[A-Za-z0-9][\w.;:-]{0,63}\s*[~<>]?=`;
 
 const rules: readonly Rule[] = [
   // `)(uid=*` or `*)(|(mail=*`: a closed filter followed by a new assertion.
@@ -16,7 +17,7 @@ const rules: readonly Rule[] = [
     'ldap-001-filter-breakout',
     1,
     SCORE.critical,
-    new RegExp(String.raw`\)\s*\(\s*(?:[|&!]\s*(?:\(\s*)?)?${ASSERTION}`),
+    new RegExp(String.raw`\)\s*\(\s*(?:[|&!]\s*(?:\(\s*)?){0,3}${ASSERTION}`),
   ),
   // `(|(mail=*))` or `((|userPassword=*)`: an OR, AND or NOT branch around an assertion.
   patternRule(
@@ -34,6 +35,8 @@ const rules: readonly Rule[] = [
   ),
   // `*))` then NUL, or `)(cn=))\x00`: filters cut short so the rest of the template is ignored.
   patternRule('ldap-004-nul-truncation', 1, SCORE.critical, /\)\s*\)\s*(?:\0|%00|\\x00|\\00)/),
+  // `admin)(&)`: a closed filter followed by the absolute true (`(&)`) or false (`(|)`) filter.
+  patternRule('ldap-009-absolute-filter', 1, SCORE.critical, /\)\s*\(\s*[|&]\s*\)/),
   // `*))`: a wildcard closing two filters, which a value rarely needs.
   patternRule('ldap-005-wildcard-close', 2, SCORE.error, /\*\s*\)\s*\)/),
   // `*)(` and `)(`: a closed filter followed by an opened one.

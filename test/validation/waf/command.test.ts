@@ -27,6 +27,16 @@ describe('detectCommand', () => {
     expect(ids(input)).toContain(ruleId);
   });
 
+  it.each([
+    ['/???/??t /???/p??s??', 'command-013-glob-path'],
+    [';{ls,-la}', 'command-003-chained-command'],
+    [';who$@ami', 'command-003-chained-command'],
+    ['; reg add HKLM\\Software\\x /v y /d 0 /f', 'command-003-chained-command'],
+    ['a; python -c \'import os; os.system("id")\'', 'command-003-chained-command'],
+  ])('detects the evasion %j', (input, ruleId) => {
+    expect(ids(input)).toContain(ruleId);
+  });
+
   it('undoes quoting tricks in the command name', () => {
     expect(ids(";c'a't /etc/passwd")).toContain('command-003-chained-command');
     expect(ids(';w\\hoami')).toContain('command-003-chained-command');
@@ -47,6 +57,12 @@ describe('detectCommand', () => {
     'Sleep well and wake up refreshed',
     'Exec summary attached',
     'I bought milk; cat food is next',
+    'Call me tomorrow; ping me if needed',
+    'Big party; bash starts at 9',
+    'I know Java; python too',
+    'see above; id number is 42',
+    '| type | id | when |',
+    'the gateway listens on `127.0.0.1:8080`; set `BULWARK_PORT` to change it',
   ])('passes prose %j at paranoia 1', (input) => {
     expect(ids(input)).toEqual([]);
   });

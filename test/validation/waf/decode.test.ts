@@ -93,8 +93,13 @@ describe('decodeFully', () => {
     expect(decodeFully('%26lt%3Bscript%26gt%3B')).toBe('<script>');
   });
 
-  it('reads + as a space', () => {
+  it('reads + as a space in a form-encoded value', () => {
     expect(decodeFully('1+OR+1%3D1')).toBe('1 OR 1=1');
+  });
+
+  it('keeps + in a value without escapes', () => {
+    expect(decodeFully('john.doe+orders@example.co.uk')).toBe('john.doe+orders@example.co.uk');
+    expect(decodeVariants('+1 (555) 010-4477')).toEqual(['+1 (555) 010-4477']);
   });
 
   it('removes NUL bytes', () => {

@@ -161,6 +161,11 @@ describe('inspectKey', () => {
     expect(inspectKey('constructor', { paranoia: 1 })).toEqual([]);
   });
 
+  it('reports a bare prototype name from paranoia 3', () => {
+    expect(inspectKey('prototype', { paranoia: 1 })).toEqual([]);
+    expect(ruleIds(inspectKey('prototype', { paranoia: 3 }))).toEqual(['prototype-004-bare-name']);
+  });
+
   it('reports an unknown dollar key from paranoia 3', () => {
     expect(inspectKey('$custom', { paranoia: 1 })).toEqual([]);
     expect(ruleIds(inspectKey('$custom', { paranoia: 3 }))).toEqual(['nosql-012-dollar-key-name']);

@@ -16,6 +16,8 @@ describe('detectLdap', () => {
     ['*)(&', 'ldap-003-wildcard-operator'],
     ["*()|&'", 'ldap-003-wildcard-operator'],
     ['*))\0', 'ldap-004-nul-truncation'],
+    ['admin)(&)', 'ldap-009-absolute-filter'],
+    ['admin)(!(&(1=0', 'ldap-001-filter-breakout'],
   ])('detects %j at paranoia 1', (input, ruleId) => {
     expect(ids(input)).toContain(ruleId);
   });
