@@ -130,9 +130,9 @@ function main(): void {
   );
 
   console.log(
-    'Detection rate on evasion variants, paranoia 1. Mixed case applies to sqli, xss and ldap, ' +
-      'whose keywords ignore case; comment insertion (each run of spaces replaced by /**/) to ' +
-      'sqli only; – marks a variant that would change what the payload does:',
+    'Detection rate on evasion variants, paranoia 1. Comment insertion (each run of spaces ' +
+      'replaced by /**/) applies to sqli only. Mixed case keeps the meaning only for sqli, xss ' +
+      'and ldap, whose keywords ignore case; elsewhere it shows whether a detector ignores case:',
   );
   const variantRows: string[][] = [];
   for (const family of families) {

@@ -1,7 +1,8 @@
 /**
  * Evasion variants of an attack payload, as a client would send them in a field value.
- * Mixed case and comment insertion change the meaning of some payloads, so they apply only
- * to the families where the target ignores them.
+ * Comment insertion changes the meaning of any payload but SQL, so it applies to SQL
+ * injection only. Mixed case applies to every family, although it changes what a payload
+ * does where names are case sensitive.
  */
 
 export interface Variant {
@@ -44,8 +45,9 @@ function insertComments(payload: string): string {
 export const variants: readonly Variant[] = [
   { name: 'url-encoded', families: 'all', apply: urlEncode },
   { name: 'double-encoded', families: 'all', apply: (payload) => urlEncode(urlEncode(payload)) },
-  // Keywords of SQL, HTML and LDAP attribute names ignore case; XML names, file names and
-  // commands on Unix and MongoDB operators do not.
-  { name: 'mixed-case', families: ['sqli', 'xss', 'ldap'], apply: mixCase },
+  // Keywords of SQL, HTML and LDAP attribute names ignore case. XML names, Unix file names and
+  // commands, and MongoDB operators do not, so there the variant is often no attack at all:
+  // it measures only whether a detector ignores case.
+  { name: 'mixed-case', families: 'all', apply: mixCase },
   { name: 'comment-inserted', families: ['sqli'], apply: insertComments },
 ];

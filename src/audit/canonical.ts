@@ -11,6 +11,8 @@ export function canonicalJson(value: unknown): string {
 
 const MAX_DEPTH = 64;
 
+// Built by string concatenation rather than map and join, because every appended record
+// passes through here and the intermediate arrays were a large share of its garbage.
 function serialise(value: unknown, depth: number): string {
   if (depth > MAX_DEPTH) throw new TypeError(`canonical JSON: nesting deeper than ${MAX_DEPTH}`);
   if (value === null) return 'null';
@@ -28,14 +30,22 @@ function serialise(value: unknown, depth: number): string {
       throw new TypeError(`canonical JSON: unsupported ${typeof value}`);
   }
   if (Array.isArray(value)) {
-    return `[${value.map((item: unknown) => (item === undefined ? 'null' : serialise(item, depth + 1))).join(',')}]`;
+    let text = '[';
+    for (let i = 0; i < value.length; i += 1) {
+      const item: unknown = value[i];
+      if (i > 0) text += ',';
+      text += item === undefined ? 'null' : serialise(item, depth + 1);
+    }
+    return `${text}]`;
   }
   const record = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(record).sort()) {
+  const keys = Object.keys(record).sort();
+  let text = '{';
+  for (const key of keys) {
     const member = record[key];
     if (member === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${serialise(member, depth + 1)}`);
+    if (text.length > 1) text += ',';
+    text += `${JSON.stringify(key)}:${serialise(member, depth + 1)}`;
   }
-  return `{${parts.join(',')}}`;
+  return `${text}}`;
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 
 import { BulwarkError } from '../core/errors.js';
 import { KEY_ID_PATTERN, type SecretKeyRing } from './keys.js';
@@ -20,6 +20,8 @@ const TAG_BYTES = 16;
 /** Largest text `decrypt` parses; an audit record field is far smaller. */
 export const MAX_ENCRYPTED_TEXT_LENGTH = 16 * 1024 * 1024;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** IVs drawn per call to the CSPRNG; one call per field costs more than the encryption itself. */
+const IV_POOL_SIZE = 256;
 
 export type DecryptionFailure = 'malformed' | 'unknown_key' | 'authentication_failed';
 
@@ -36,6 +38,12 @@ export class AuditDecryptionError extends BulwarkError {
 
 /** Encrypts and decrypts audit record fields with the keys of an encryption key ring. */
 export class RecordCipher {
+  private readonly ivPool = Buffer.alloc(IV_BYTES * IV_POOL_SIZE);
+  private ivOffset = this.ivPool.length;
+  /** `v1.<kid>.` of the current key, the fixed head of every AAD and text it writes. */
+  private prefixKid = '';
+  private prefix = Buffer.alloc(0);
+
   constructor(private readonly keys: SecretKeyRing) {}
 
   /** Id of the key that `encrypt` uses. */
@@ -44,14 +52,17 @@ export class RecordCipher {
   }
 
   /** Encrypts with the current key and a random 96-bit IV, bound to `aad`. */
-  encrypt(plaintext: Buffer, aad: Buffer): string {
+  encrypt(plaintext: Buffer | string, aad: Buffer): string {
     const { kid, key } = this.keys.current;
-    const iv = randomBytes(IV_BYTES);
+    const iv = this.nextIv();
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(boundAad(kid, aad));
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    cipher.setAAD(Buffer.concat([this.prefixOf(kid), aad]));
+    const head = cipher.update(plaintext);
+    // GCM is a stream mode, so `final` returns no bytes and the copy is skipped.
+    const tail = cipher.final();
+    const ciphertext = tail.length === 0 ? head : Buffer.concat([head, tail]);
     const tag = cipher.getAuthTag();
-    return [VERSION, kid, encode(iv), encode(tag), encode(ciphertext)].join('.');
+    return `${VERSION}.${kid}.${encode(iv)}.${encode(tag)}.${encode(ciphertext)}`;
   }
 
   /**
@@ -86,7 +97,7 @@ export class RecordCipher {
 
   /** Encrypts the JSON form of a value. */
   encryptJson(value: unknown, aad: Buffer): string {
-    return this.encrypt(Buffer.from(JSON.stringify(value), 'utf8'), aad);
+    return this.encrypt(JSON.stringify(value), aad);
   }
 
   /** Decrypts a value from `encryptJson`. */
@@ -97,6 +108,29 @@ export class RecordCipher {
     } catch {
       throw new AuditDecryptionError('malformed', 'The decrypted value is not valid JSON.');
     }
+  }
+
+  /**
+   * Returns a fresh random 96-bit IV. The pool is filled from the CSPRNG and every IV is
+   * used once, so the IVs are as random as one `randomBytes` call per value.
+   */
+  private nextIv(): Buffer {
+    if (this.ivOffset === this.ivPool.length) {
+      randomFillSync(this.ivPool);
+      this.ivOffset = 0;
+    }
+    // A copy, because the pool is overwritten once it is used up.
+    const iv = Buffer.from(this.ivPool.subarray(this.ivOffset, this.ivOffset + IV_BYTES));
+    this.ivOffset += IV_BYTES;
+    return iv;
+  }
+
+  private prefixOf(kid: string): Buffer {
+    if (kid !== this.prefixKid) {
+      this.prefix = Buffer.from(`${VERSION}.${kid}.`, 'utf8');
+      this.prefixKid = kid;
+    }
+    return this.prefix;
   }
 }
 

@@ -97,13 +97,25 @@ function eventBody(options: SealOptions, seq: number, event: SecurityEvent): str
     };
     return canonicalJson(body);
   }
-  const copy = structuredClone(event) as unknown as Record<string, unknown>;
+  // Only the objects on a sealed path are copied: the event belongs to the caller and must
+  // not change, and a deep clone of every event was a measurable share of the append cost.
+  const copy: Record<string, unknown> = { ...(event as unknown as Record<string, unknown>) };
+  const copied = new Set<string>();
   const sealed: string[] = [];
   for (const path of options.fields) {
     const [head, field] = splitPath(path);
-    const parent = field === undefined ? copy : (copy[head] as Record<string, unknown> | undefined);
+    let parent = copy;
+    if (field !== undefined) {
+      const original = copy[head];
+      if (original === null || typeof original !== 'object') continue;
+      if (!copied.has(head)) {
+        copy[head] = Array.isArray(original) ? [...(original as unknown[])] : { ...original };
+        copied.add(head);
+      }
+      parent = copy[head] as Record<string, unknown>;
+    }
     const key = field ?? head;
-    if (parent === undefined || typeof parent !== 'object' || parent[key] === undefined) continue;
+    if (parent[key] === undefined) continue;
     parent[key] = cipher.encryptJson(parent[key], sealAad(instance, seq, path));
     sealed.push(path);
   }

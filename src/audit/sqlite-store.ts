@@ -100,14 +100,30 @@ export class SqliteAuditStore implements AuditStore {
     }
     this.insert = this.db.prepare(
       `INSERT INTO audit_records (instance, seq, kind, time, type, category, severity, body, prev_hash, hash, hmac, hmac_kid)
-       VALUES (@instance, @seq, @kind, @time, @type, @category, @severity, @body, @prevHash, @hash, @hmac, @hmacKid)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.headQuery = this.db.prepare(
       'SELECT seq, hash FROM audit_records WHERE instance = ? ORDER BY seq DESC LIMIT 1',
     );
     const transaction = this.db.transaction((instance: string, seal: SealRecords) => {
       const records = seal(this.readHead(instance));
-      for (const record of records) this.insert.run(record);
+      // Positional parameters: binding named ones from an object costs a lookup per column.
+      for (const r of records) {
+        this.insert.run(
+          r.instance,
+          r.seq,
+          r.kind,
+          r.time,
+          r.type,
+          r.category,
+          r.severity,
+          r.body,
+          r.prevHash,
+          r.hash,
+          r.hmac,
+          r.hmacKid,
+        );
+      }
       return records;
     });
     // IMMEDIATE takes the write lock before the head is read, so that two processes

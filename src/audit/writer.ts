@@ -14,7 +14,7 @@ import type { AuditRecord } from './record.js';
 import { sealEntries, type EncryptionMode, type RecordEntry, type SealOptions } from './seal.js';
 import { signBody, type CheckpointBody, type TombstoneBody } from './signed.js';
 import { EventSpool } from './spool.js';
-import type { AuditStore } from './store.js';
+import type { AuditStore, ChainHead } from './store.js';
 
 /**
  * The audit log writer: a sink of the event bus that appends every event to its chain.
@@ -74,6 +74,15 @@ export class AuditLog implements EventSink {
   private readonly queue: Pending[] = [];
   private pumping: Promise<void> | undefined;
   private sinceCheckpoint = 0;
+  /**
+   * The chain's head after this writer's last append, and the hashes of the records since
+   * the last checkpoint, so that a checkpoint needs no read of the store. Undefined when
+   * unknown: after a start with records past the last checkpoint, after another writer of
+   * the chain appended, or once a tombstone announces a removal. The next checkpoint then
+   * scans the store and starts a new list.
+   */
+  private knownHead: ChainHead | undefined;
+  private uncheckpointed: string[] | undefined;
   private checkpointDue = false;
   private droppedSinceReport = 0;
   private lastReplayAttempt = 0;
@@ -129,6 +138,8 @@ export class AuditLog implements EventSink {
       const head = await this.store.head(this.instance);
       const last = await this.store.lastCheckpoint(this.instance);
       this.sinceCheckpoint = (head?.seq ?? 0) - (last ?? 0);
+      this.knownHead = head;
+      this.uncheckpointed = this.sinceCheckpoint === 0 ? [] : undefined;
     } catch (error) {
       this.logger.error(
         { err: error, instance: this.instance },
@@ -174,6 +185,9 @@ export class AuditLog implements EventSink {
   /** Appends a signed tombstone; rejects rather than spools when the store is down. */
   appendTombstone(body: TombstoneBody): Promise<void> {
     const text = JSON.stringify(body);
+    // Retention removes records once the tombstone is in; the next checkpoint must cover
+    // what the store still contains, so it scans.
+    this.uncheckpointed = undefined;
     return this.enqueue([
       { kind: 'tombstone', time: body.time, type: 'audit.tombstone', body: () => text },
     ]);
@@ -322,7 +336,11 @@ export class AuditLog implements EventSink {
   private async tryCommit(entries: RecordEntry[]): Promise<boolean> {
     const started = process.hrtime.bigint();
     try {
-      await this.store.append(this.instance, (head) => sealEntries(this.seal, head, entries));
+      const records = await this.store.append(this.instance, (head) => {
+        if (head?.seq !== this.knownHead?.seq) this.uncheckpointed = undefined;
+        return sealEntries(this.seal, head, entries);
+      });
+      this.noteAppended(records);
     } catch (error) {
       this.metrics.storeFailures.inc();
       if (!this.storeDown) {
@@ -372,29 +390,33 @@ export class AuditLog implements EventSink {
     }
   }
 
+  /** Keeps the head and the hashes a checkpoint needs, from records this writer appended. */
+  private noteAppended(records: readonly AuditRecord[]): void {
+    const last = records[records.length - 1];
+    if (last === undefined) return;
+    if (this.uncheckpointed !== undefined) {
+      for (const record of records) this.uncheckpointed.push(record.hash);
+    }
+    this.knownHead = { seq: last.seq, hash: last.hash };
+  }
+
   private async writeCheckpoint(): Promise<void> {
     this.checkpointDue = false;
     if (this.storeDown || this.spool.pending > 0) return;
     try {
-      const head = await this.store.head(this.instance);
-      const last = (await this.store.lastCheckpoint(this.instance)) ?? 0;
-      if (head === undefined || head.seq === last) {
+      const range =
+        this.uncheckpointed !== undefined && this.knownHead !== undefined
+          ? {
+              head: this.knownHead,
+              hashes: this.uncheckpointed,
+              fromSeq: this.knownHead.seq - this.uncheckpointed.length + 1,
+            }
+          : await this.scanUncheckpointed();
+      if (range === undefined || range.hashes.length === 0) {
         this.sinceCheckpoint = 0;
         return;
       }
-      const hashes: string[] = [];
-      let fromSeq: number | undefined;
-      for (let next = last + 1; next <= head.seq;) {
-        const page = await this.store.scan(this.instance, next, 5000);
-        if (page.length === 0) break;
-        for (const record of page) {
-          if (record.seq > head.seq) break;
-          fromSeq ??= record.seq;
-          hashes.push(record.hash);
-        }
-        next = page[page.length - 1]!.seq + 1;
-      }
-      if (fromSeq === undefined) return;
+      const { head, hashes, fromSeq } = range;
       const body = signBody<CheckpointBody>(
         {
           instance: this.instance,
@@ -411,7 +433,10 @@ export class AuditLog implements EventSink {
       const text = JSON.stringify(body);
       const [record] = await this.store.append(this.instance, (current) => {
         // Another writer of this chain appended meanwhile; the next checkpoint covers it.
-        if (current?.seq !== head.seq) return [];
+        if (current?.seq !== head.seq) {
+          this.uncheckpointed = undefined;
+          return [];
+        }
         return sealEntries(this.seal, current, [
           { kind: 'checkpoint', time: body.time, type: 'audit.checkpoint', body: () => text },
         ]);
@@ -419,10 +444,34 @@ export class AuditLog implements EventSink {
       if (record === undefined) return;
       this.metrics.appended.inc();
       this.sinceCheckpoint = 0;
+      this.knownHead = { seq: record.seq, hash: record.hash };
+      this.uncheckpointed = [];
       if (this.externalDir !== undefined) this.writeExternal(record);
     } catch (error) {
       this.logger.error({ err: error, instance: this.instance }, 'audit checkpoint failed');
     }
+  }
+
+  /** Reads the hashes of the records after the last checkpoint from the store. */
+  private async scanUncheckpointed(): Promise<
+    { head: ChainHead; hashes: string[]; fromSeq: number } | undefined
+  > {
+    const head = await this.store.head(this.instance);
+    const last = (await this.store.lastCheckpoint(this.instance)) ?? 0;
+    if (head === undefined || head.seq === last) return undefined;
+    const hashes: string[] = [];
+    let fromSeq: number | undefined;
+    for (let next = last + 1; next <= head.seq;) {
+      const page = await this.store.scan(this.instance, next, 5000);
+      if (page.length === 0) break;
+      for (const record of page) {
+        if (record.seq > head.seq) break;
+        fromSeq ??= record.seq;
+        hashes.push(record.hash);
+      }
+      next = page[page.length - 1]!.seq + 1;
+    }
+    return fromSeq === undefined ? undefined : { head, hashes, fromSeq };
   }
 
   /**

@@ -20,6 +20,9 @@ import {
 } from './runtime.js';
 import { createObject, isDataObject, ownValue, type DataObject, type Value } from './values.js';
 
+/** Shared by calls without arguments; helpers only read their arguments. */
+const NO_ARGUMENTS: Argument[] = Object.freeze([]) as unknown as Argument[];
+
 type Node<K extends ExprNode['kind']> = Extract<ExprNode, { kind: K }>;
 type ArgsClosure = (ev: Evaluation, env: Environment | undefined) => Argument[];
 type Method = (rt: Runtime, self: Value, args: readonly Argument[]) => Value;
@@ -410,6 +413,7 @@ function compileTemplate(node: Node<'template'>): Closure {
 function compileArgs(nodes: readonly ArgumentNode[]): ArgsClosure {
   const simple = nodes.every((arg) => !arg.spread && arg.value.kind !== 'arrow');
   const closures = nodes.map((arg) => valueClosure(arg.value));
+  if (closures.length === 0) return () => NO_ARGUMENTS;
   if (simple) {
     const count = closures.length;
     return (ev, env) => {

@@ -28,8 +28,18 @@ const FIXED_UNIT_MS: Partial<Record<DateUnit, number>> = {
 /** The range of a host Date, ±100,000,000 days from 1970. */
 const MAX_EPOCH_MS = 8.64e15;
 
+/** The unit names in lower case, singular and plural, looked up before the general rule. */
+const UNIT_NAMES: ReadonlyMap<string, DateUnit> = new Map(
+  DATE_UNITS.flatMap((unit) => [
+    [unit, unit],
+    [`${unit}s`, unit],
+  ]),
+);
+
 /** Accepts `day`, `days` and the capitalised forms; returns undefined for anything else. */
 export function parseDateUnit(name: string): DateUnit | undefined {
+  const known = UNIT_NAMES.get(name);
+  if (known !== undefined) return known;
   const singular = name.toLowerCase().replace(/s$/, '');
   return (DATE_UNITS as readonly string[]).includes(singular) ? (singular as DateUnit) : undefined;
 }
@@ -150,8 +160,9 @@ export class ExpressionDate {
     }
   }
 
+  /** Formats as `Date.prototype.toISOString` does, e.g. `2026-02-01T10:30:00.000Z`. */
   toISO(): string {
-    return new Date(this.epochMs).toISOString();
+    return formatISO(this.epochMs);
   }
 
   /**
@@ -177,4 +188,42 @@ export class ExpressionDate {
 
 function pad2(value: number): string {
   return String(value).padStart(2, '0');
+}
+
+const MS_PER_DAY = 86_400_000;
+
+function pad(value: number, width: number): string {
+  return String(value).padStart(width, '0');
+}
+
+/**
+ * Formats epoch milliseconds as ISO 8601 in UTC with arithmetic only, because
+ * `new Date(ms).toISOString()` costs several hundred nanoseconds, most of a date
+ * expression's evaluation. Years outside 0000-9999 need the six-digit form and take the
+ * host's path. The civil-from-days step is Howard Hinnant's algorithm
+ * (https://howardhinnant.github.io/date_algorithms.html#civil_from_days).
+ */
+function formatISO(epochMs: number): string {
+  const days = Math.floor(epochMs / MS_PER_DAY);
+  const time = epochMs - days * MS_PER_DAY;
+  const shifted = days + 719_468;
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1_460) + Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear =
+    dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthIndex = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * monthIndex + 2) / 5) + 1;
+  const month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9_999) return new Date(epochMs).toISOString();
+  const hours = Math.floor(time / 3_600_000);
+  const minutes = Math.floor(time / 60_000) % 60;
+  const seconds = Math.floor(time / 1_000) % 60;
+  const milliseconds = time % 1_000;
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hours, 2)}:${pad(minutes, 2)}:${pad(seconds, 2)}.${pad(milliseconds, 3)}Z`;
 }

@@ -121,7 +121,8 @@ export class Evaluation implements Runtime {
 
   /**
    * Turns what a data chain read into a value the evaluation may keep: a caller's object or
-   * array is copied into frozen values, once per evaluation, within the `maxDataValues` limit.
+   * array is copied, once per evaluation, within the `maxDataValues` limit. The copy is
+   * frozen only if it becomes part of the result, see `toResult`.
    */
   toValue(raw: unknown): Value {
     if (typeof raw !== 'object' || raw === null || !this.hostData) return raw as Value;
@@ -129,7 +130,7 @@ export class Evaluation implements Runtime {
     this.copies ??= new Map();
     let copy = this.copies.get(raw);
     if (copy === undefined) {
-      this.copier ??= new DataCopier(this.budget.limits.maxDataValues);
+      this.copier ??= new DataCopier(this.budget.limits.maxDataValues, false);
       copy = this.copier.visit(raw, 0);
       this.copies.set(raw, copy);
     }

@@ -83,14 +83,22 @@ export class PreparedData {
  * (class instances, Maps, typed arrays) become undefined, as `hostValue` defines.
  */
 export function copyData(input: unknown, maxValues: number): Value {
-  return new DataCopier(maxValues).visit(input, 0);
+  return new DataCopier(maxValues, true).visit(input, 0);
 }
 
-/** A class rather than closures, so that a copy allocates no functions. */
+/**
+ * A class rather than closures, so that a copy allocates no functions. With `freeze` false
+ * the copies are left unfrozen, for an evaluation's own use: nothing in an evaluation writes
+ * to a value, and `toResult` freezes whatever is returned. Freezing a prototype-less object
+ * costs more than copying it, and most copies are never returned.
+ */
 export class DataCopier {
   private count = 0;
 
-  constructor(private readonly maxValues: number) {}
+  constructor(
+    private readonly maxValues: number,
+    private readonly freeze: boolean,
+  ) {}
 
   visit(input: unknown, depth: number): Value {
     if (++this.count > this.maxValues) throw new ExpressionLimitError('dataSize', this.maxValues);
@@ -112,7 +120,7 @@ export class DataCopier {
       copy[index] =
         descriptor && 'value' in descriptor ? this.visit(descriptor.value, depth + 1) : undefined;
     }
-    return Object.freeze(copy);
+    return this.freeze ? Object.freeze(copy) : copy;
   }
 
   private object(value: object, depth: number): DataObject {
@@ -124,7 +132,7 @@ export class DataCopier {
       if (type === 'function' || type === 'symbol') continue;
       copy[key] = this.visit(descriptor.value, depth + 1);
     }
-    return Object.freeze(copy);
+    return this.freeze ? Object.freeze(copy) : copy;
   }
 }
 
@@ -136,8 +144,9 @@ export function prepareData(data: Record<string, unknown>, maxValues: number): P
 }
 
 /**
- * Converts a value to the result form: dates become ISO strings, everything else is kept
- * (it is already frozen). Throws when the JSON form would exceed `maxSize` characters.
+ * Converts a value to the result form: dates become ISO strings, and arrays and objects are
+ * frozen (copies of the caller's data are made unfrozen during an evaluation). Throws when
+ * the JSON form would exceed `maxSize` characters.
  */
 export function toResult(value: Value, maxSize: number): ExpressionResult {
   // Primitives need no walk; most expressions return one.
@@ -189,7 +198,7 @@ class ResultConverter {
         if (result !== element) changed = true;
         converted.push(result);
       }
-      return changed ? Object.freeze(converted) : (array as readonly ExpressionResult[]);
+      return Object.freeze(changed ? converted : (array as ExpressionResult[]));
     }
     const object = item as DataObject;
     let changed = false;
@@ -201,6 +210,6 @@ class ResultConverter {
       if (result !== element) changed = true;
       entries.push([key, result as Value]);
     }
-    return (changed ? createObject(entries) : object) as ExpressionResult;
+    return (changed ? createObject(entries) : Object.freeze(object)) as ExpressionResult;
   }
 }

@@ -93,7 +93,8 @@ export function detectCommand(input: string, context: DetectContext): RuleHit[] 
   if (/\(\s*\)\s*\{\s*(?::\s*)?;\s*\}\s*;/.test(input))
     found.add('command-001-shellshock', SCORE.critical);
   // `/???/??t /???/p??s??`: glob patterns that the shell expands to `/bin/cat /etc/passwd`.
-  if (GLOB_PATH.test(input)) found.add('command-013-glob-path', SCORE.critical);
+  if ((input.includes('?') || input.includes('*')) && GLOB_PATH.test(input))
+    found.add('command-013-glob-path', SCORE.critical);
   // `${IFS}` stands for a space in a shell and nowhere else.
   if (/\$\{?IFS\b/.test(input)) found.add('command-002-ifs', SCORE.critical);
 
@@ -241,9 +242,11 @@ function readSimpleCommand(
   return { name, args: words.slice(1), after, ended };
 }
 
+const WORD = /\S*/y;
+
 function nextSpace(text: string, from: number): number {
-  const match = /\s/.exec(text.slice(from));
-  return match === null ? text.length : from + match.index;
+  WORD.lastIndex = from;
+  return from + WORD.exec(text)![0].length;
 }
 
 /**
@@ -269,7 +272,8 @@ function isKnownCommand(name: string): boolean {
 
 /** `/usr/bin/id` → `id`, `C:\Windows\System32\cmd.exe` → `cmd`, `'id'` → `id`. */
 function commandName(word: string): string {
-  const bare = word.replace(/^['"(]+|['")|;\]}]+$/g, '');
+  if (/^[A-Za-z0-9]+$/.test(word)) return word.length > 12 ? '' : word.toLowerCase();
+  const bare = word.replace(/^['"(]+|['")|;\]}\\]+$/g, '');
   const base = bare.slice(Math.max(bare.lastIndexOf('/'), bare.lastIndexOf('\\')) + 1);
   return base.replace(/\.(?:exe|com|bat|cmd)$/i, '').toLowerCase();
 }

@@ -1,16 +1,15 @@
 /**
  * Decoding before matching. Attackers hide a payload behind the encodings that some layer
  * between the client and the sink undoes: URL escapes (often applied twice), HTML entities,
- * JavaScript escapes, overlong UTF-8 and fullwidth forms. The detectors see the raw value
- * and the value with every layer undone, so an encoding can only hide an attack from a rule
- * that the decoded form does not also trigger.
+ * JavaScript escapes, overlong UTF-8 and fullwidth forms. The detectors see the raw value,
+ * the URL-decoded value and the value with every layer undone.
  *
- * Every step is a single linear pass, the number of rounds is fixed and no step makes the
- * string longer than its input (except NFKC, which is applied once), so decoding a value
- * costs a small multiple of its length.
+ * Every step is a single linear pass and the number of rounds is fixed. No step makes the
+ * string longer than its input, except NFKC, which is applied once and kept only while at
+ * most twice as long, so decoding a value costs a small multiple of its length.
  */
 
-/** Rounds of URL decoding; three layers of escaping cover every payload list we know of. */
+/** Rounds of URL decoding in each round of decodeFully. */
 const MAX_URL_ROUNDS = 4;
 /** Rounds of the whole decoding pipeline, which undoes mixed layers such as URL in HTML. */
 const MAX_ROUNDS = 3;
@@ -270,7 +269,16 @@ function removeNul(value: string): string {
  */
 function normalizeCompat(value: string): string {
   for (let i = 0; i < value.length; i++) {
-    if (value.charCodeAt(i) > 127) return value.normalize('NFKC');
+    if (value.charCodeAt(i) > 127) {
+      const normalized = value.normalize('NFKC');
+      // A few characters expand to up to 18 (U+FDFA), so a value made of them would multiply
+      // the work of every detector. Then only fullwidth ASCII (`＜` U+FF1C) is folded.
+      return normalized.length <= 2 * value.length ? normalized : foldFullwidth(value);
+    }
   }
   return value;
+}
+
+function foldFullwidth(value: string): string {
+  return value.replace(/[\uff01-\uff5e]/g, (ch) => String.fromCharCode(ch.charCodeAt(0) - 0xfee0));
 }

@@ -1,8 +1,8 @@
 /**
- * NoSQL injection in string values: MongoDB query operators smuggled as text (a string that
- * a careless handler parses into a query object, or a query string `a[$ne]=1` copied into a
- * value) and JavaScript injected into `$where` clauses or server-side functions.
- * Operator keys in objects are checked by inspectKey, not here.
+ * NoSQL injection in string values. MongoDB query operators arrive as text that a careless
+ * handler parses into a query object, or as a query string such as `a[$ne]=1` copied into a
+ * value. JavaScript arrives in `$where` clauses and server-side functions. Operator keys in
+ * objects are checked by inspectKey, not here.
  */
 import { patternRule, runRules, SCORE, type Rule } from './rule-table.js';
 import type { DetectContext, RuleHit } from './types.js';
@@ -13,6 +13,8 @@ export const MONGO_OPERATORS = [
   'type', 'regex', 'where', 'expr', 'jsonSchema', 'mod', 'text', 'all', 'elemMatch', 'size',
   'function', 'accumulator', 'comment', 'options', 'search',
 ] as const; // prettier-ignore
+
+const DB_CALL = String.raw`db\.\w+\.(?:find|findOne|insert|insertOne|update|updateOne|remove|deleteOne|deleteMany|drop|mapReduce|aggregate)\s*\(`;
 
 const OPERATOR = `\\$(?:${MONGO_OPERATORS.join('|')})`;
 
@@ -38,21 +40,32 @@ const rules: readonly Rule[] = [
     SCORE.critical,
     new RegExp(`\\[${OPERATOR}\\]\\s*=`),
   ),
-  // `';return true;var a='` or `0;return true`: a statement injected into a JavaScript string.
+  // `';return true;var a='` (a string closed, then a statement) or a whole value such as
+  // `0;return true`: a statement injected into server-side JavaScript.
   patternRule(
     'nosql-004-js-return',
     1,
     SCORE.critical,
-    /[;'"]\s*return\s*(?:\(\s*)?(?:true|false|1|0|'|"|this\b)/,
+    /['"]\s*;\s*return\s*(?:\(\s*)?(?:true|false|1|0|'|"|this\b)|^\s*\w*\s*;\s*return\s*(?:\(\s*)?(?:true|1)\b/,
   ),
-  // `' && this.password.match(/.*/)//`: a condition on the document injected into `$where`.
-  patternRule('nosql-005-js-this', 1, SCORE.critical, /(?:&&|\|\|)\s*this\.\w+/),
-  // `db.users.find(` or `db.x.insert({…})`: a shell call injected into server-side JavaScript.
+  // `x; return 0;` anywhere, as code in prose also has it.
   patternRule(
-    'nosql-006-db-call',
-    1,
-    SCORE.critical,
-    /\bdb\.\w+\.(?:find|findOne|insert|insertOne|update|updateOne|remove|deleteOne|deleteMany|drop|mapReduce|aggregate)\s*\(/,
+    'nosql-013-js-return-in-text',
+    2,
+    SCORE.error,
+    /;\s*return\s*(?:\(\s*)?(?:true|false|1|0|'|"|this\b)/,
+  ),
+  // `' && this.password.match(/.*/)//`: a string closed, then a condition on the document.
+  patternRule('nosql-005-js-this', 1, SCORE.critical, /['"]\s*(?:&&|\|\|)\s*this\.\w+/),
+  // `db.x.insert({…});` as the whole value or after a closed string: a shell call injected
+  // into server-side JavaScript. In the middle of prose, as in a developer's question, this
+  // call and a condition on `this` count from paranoia 2.
+  patternRule('nosql-006-db-call', 1, SCORE.critical, new RegExp(`(?:^|['";{}]\\s*)${DB_CALL}`)),
+  patternRule(
+    'nosql-014-js-in-text',
+    2,
+    SCORE.error,
+    new RegExp(`\\b${DB_CALL}|(?:&&|\\|\\|)\\s*this\\.\\w+`),
   ),
   // `';sleep(5000);` or a busy loop on `new Date()`: time-based probing of `$where`.
   patternRule(
@@ -77,6 +90,6 @@ const rules: readonly Rule[] = [
 /** Detects MongoDB operators and server-side JavaScript injected into a string value. */
 export function detectNosql(input: string, context: DetectContext): RuleHit[] {
   // Every rule needs one of these characters, so most values skip the regular expressions.
-  if (!/[$;&|{[]/.test(input)) return [];
+  if (!/[$;&|{[(]/.test(input)) return [];
   return runRules('nosql', rules, input, context);
 }

@@ -29,9 +29,20 @@ const SENSITIVE_TARGET = new RegExp(
   'i',
 );
 
-/** Absolute paths whose first folder is a system location rather than user data. */
+/**
+ * Absolute paths whose first folders hold the system's configuration, logs or web roots,
+ * which a value has no reason to name.
+ */
 const SYSTEM_ROOT =
-  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|dev|boot|root|var|usr|bin|sbin|lib|lib64|opt|tmp|private|System|Library|Volumes|Applications|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|Program ?Files(?: \(x86\))?|ProgramData|logs?)(?:[/\\]|$)/i;
+  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:etc|proc|sys|boot|root|var[/\\]+(?:log|www|lib|spool|mail|adm|cron|cpanel|run)|usr[/\\]+(?:spool|adm|etc|lib[/\\]+security)|windows|winnt|inetpub|xampp|wamp|apache\d*|php\d*|mysql|nginx|private[/\\]+etc|Library[/\\]+WebServer|Program ?Files(?: \(x86\))?[/\\]+(?:apache|php|mysql|xampp|filezilla)[^/\\]*|usr[/\\]+local[/\\]+(?:etc|apache\d*|nginx|php\d*|cpanel|www|pureftpd|lib[/\\]+php))(?:[/\\]|$)/i;
+
+/** A last path segment that names a log, a configuration file or an account database. */
+const LOG_OR_CONFIG =
+  /(?:log|logs|conf|cnf|ini|config|passwd|shadow|history|messages|wtmp|utmpx?|default|pdb)(?:\.\w+)?[/\\]?$|\.(?:log|conf|cnf|ini)\b/i;
+
+/** Other absolute paths outside users' folders: `/usr`, `/var`, `/opt`, `/tmp`, `C:\Program Files`. */
+const OTHER_ROOT =
+  /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:var|usr|bin|sbin|lib|lib64|opt|tmp|dev|srv|private|System|Library|Volumes|Applications|Program ?Files(?: \(x86\))?|ProgramData|logs?)(?:[/\\]|$)/i;
 
 /* eslint-disable no-control-regex -- control characters stand in for separators here. */
 /** Characters and notations that foldPath rewrites; most values have none. */
@@ -113,8 +124,10 @@ export function detectTraversal(value: string, context: DetectContext): RuleHit[
   ) {
     found.add('traversal-013-stream-wrapper', SCORE.critical);
   }
-  // `/etc/apache2/ports.conf` or `C:\xampp\apache\logs\error.log` as the whole value.
-  if (isPathLike && SYSTEM_ROOT.test(trimmed)) {
+  // `/etc/apache2/ports.conf` or `C:\xampp\apache\logs\error.log` as the whole value, or a
+  // log or configuration file in another system folder (`/usr/lib/cron/log`).
+  const systemFile = OTHER_ROOT.test(trimmed) && LOG_OR_CONFIG.test(trimmed);
+  if (isPathLike && (SYSTEM_ROOT.test(trimmed) || systemFile)) {
     found.add('traversal-004-system-path', SCORE.critical);
   }
   // `foo.php%00.jpg`: a NUL byte that cuts the extension a server appends.
@@ -128,6 +141,8 @@ export function detectTraversal(value: string, context: DetectContext): RuleHit[
   }
   if (level >= 2) {
     if (dotDots === 1 && isPathLike) found.add('traversal-006-dot-dot', SCORE.error);
+    if (isPathLike && OTHER_ROOT.test(trimmed))
+      found.add('traversal-015-other-system-path', SCORE.error);
     // `\\host\share\file`: a UNC path makes Windows open a remote share.
     if (isPathLike && /^\\\\[\w.$-]+\\[\w.$-]+/.test(trimmed))
       found.add('traversal-007-unc-path', SCORE.error);

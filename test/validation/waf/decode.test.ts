@@ -127,6 +127,12 @@ describe('decodeVariants', () => {
     expect(variants.length).toBeLessThanOrEqual(3);
   });
 
+  it('folds only fullwidth ASCII when NFKC would more than double the value', () => {
+    const padding = '\ufdfa'.repeat(100);
+
+    expect(decodeFully(`${padding}\uff1cscript\uff1e`)).toBe(`${padding}<script>`);
+  });
+
   it('never grows an ASCII value', () => {
     const value = '%41'.repeat(10_000);
 

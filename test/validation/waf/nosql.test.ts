@@ -22,6 +22,21 @@ describe('detectNosql', () => {
     expect(ids(input)).toContain(ruleId);
   });
 
+  it('reports a return statement in code from paranoia 2', () => {
+    const code = 'function f() { a++; return 0; }';
+
+    expect(ids(code)).toEqual([]);
+    expect(ids(code, { paranoia: 2, strict: false })).toContain('nosql-013-js-return-in-text');
+    expect(ids('0;return true')).toContain('nosql-004-js-return');
+  });
+
+  it('reports MongoDB code in prose from paranoia 2', () => {
+    const question = 'Why is db.users.find() slow?';
+
+    expect(ids(question)).toEqual([]);
+    expect(ids(question, { paranoia: 2, strict: false })).toContain('nosql-014-js-in-text');
+  });
+
   it('reports a JavaScript tautology from paranoia 2', () => {
     expect(ids("x' || 'a'=='a' || 'x")).toEqual([]);
     expect(ids("x' || 'a'=='a' || 'x", { paranoia: 2, strict: false })).toContain(

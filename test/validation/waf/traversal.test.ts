@@ -43,6 +43,20 @@ describe('detectTraversal', () => {
     );
   });
 
+  it('reports other system folders from paranoia 2', () => {
+    for (const path of [
+      '/tmp/report.csv',
+      '/usr/local/bin/node',
+      'C:\\Program Files\\MyApp\\app.exe',
+    ]) {
+      expect(ids(path)).toEqual([]);
+      expect(ids(path, { paranoia: 2, strict: false })).toContain(
+        'traversal-015-other-system-path',
+      );
+    }
+    expect(ids('/usr/lib/cron/log')).toContain('traversal-004-system-path');
+  });
+
   it('reports a file URL to a user document from paranoia 2', () => {
     const link = 'file:///C:/Users/me/Documents/report.pdf';
 
