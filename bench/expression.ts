@@ -6,9 +6,10 @@
  *
  * Cached: both engines keep compiled expressions (Bulwark's LRU cache, tournament's code
  * cache). Uncached: every evaluation parses again (a Bulwark engine with `cacheSize: 0`, a
- * new Tournament per evaluation). Bulwark copies the data into frozen prototype-less values
- * on every evaluation unless it is prepared once, so both forms are measured. Tournament
- * reads the caller's objects as they are. Tournament gets the same `$json`; its `$now` is a
+ * new Tournament per evaluation). Bulwark reads plain data in place through checked
+ * descriptor reads and copies only the objects and arrays an evaluation keeps, here the
+ * items array passed to `filter`. Prepared data is copied once, so both forms are measured.
+ * Tournament reads the caller's objects as they are. Tournament gets the same `$json`; its `$now` is a
  * small object whose `plus` returns a host Date, as the peer has no date value of its own.
  * Measurements alternate between contenders for three rounds; the table shows the best of
  * the three and ratios are Bulwark ÷ tournament.

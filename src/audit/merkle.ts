@@ -53,6 +53,44 @@ export function merkleRoot(recordHashes: readonly string[]): string {
   return level[0]!.toString('hex');
 }
 
+/**
+ * Builds the same root as `merkleRoot` one leaf at a time, so that the writer hashes as it
+ * commits and a checkpoint costs no pass over its records. It keeps the roots of the perfect
+ * subtrees that the binary digits of the leaf count describe, largest first; the root of
+ * the whole tree folds them from the right, which is the split at the largest power of two.
+ */
+export class MerkleAccumulator {
+  private readonly subtrees: Array<{ leaves: number; hash: Buffer }> = [];
+  private leaves = 0;
+
+  /** Number of leaves added. */
+  get size(): number {
+    return this.leaves;
+  }
+
+  add(recordHash: string): void {
+    let subtree = { leaves: 1, hash: leafHash(recordHash) };
+    for (;;) {
+      const last = this.subtrees[this.subtrees.length - 1];
+      if (last === undefined || last.leaves !== subtree.leaves) break;
+      this.subtrees.pop();
+      subtree = { leaves: last.leaves * 2, hash: nodeHash(last.hash, subtree.hash) };
+    }
+    this.subtrees.push(subtree);
+    this.leaves += 1;
+  }
+
+  /** Returns the root over the leaves added, as hex. An empty tree has none. */
+  root(): string {
+    if (this.subtrees.length === 0) throw new RangeError('a Merkle tree needs at least one leaf');
+    let hash = this.subtrees[this.subtrees.length - 1]!.hash;
+    for (let i = this.subtrees.length - 2; i >= 0; i -= 1) {
+      hash = nodeHash(this.subtrees[i]!.hash, hash);
+    }
+    return hash.toString('hex');
+  }
+}
+
 /** The sibling hashes from a leaf up to the root, with the side each sibling is on. */
 export interface InclusionProof {
   /** Position of the leaf, counted from 0. */

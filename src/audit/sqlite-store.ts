@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../core/errors.js';
 import type { AuditRecord, RecordKind, StoredAuditRecord } from './record.js';
 import type { AuditStore, ChainHead, RecordQuery, SealRecords } from './store.js';
+import { BackgroundWalCheckpoints } from './wal-checkpoint.js';
 
 /**
  * The audit log in one SQLite file, the default for a single gateway.
@@ -13,7 +14,8 @@ import type { AuditStore, ChainHead, RecordQuery, SealRecords } from './store.js
  * Durability: the file is in WAL mode with `synchronous = FULL`, so every commit syncs the
  * WAL before it returns and an acknowledged append survives a crash of the process and of
  * the machine. `NORMAL` would only survive a crash of the process. Group commit pays that
- * sync once per batch, not once per event.
+ * sync once per batch, not once per event. Once the log is busy, WAL checkpoints run on a
+ * worker thread (see `BackgroundWalCheckpoints`), so that appends do not wait for them.
  */
 
 export interface SqliteAuditOptions {
@@ -84,13 +86,15 @@ export class SqliteAuditStore implements AuditStore {
   private readonly insert: Database.Statement;
   private readonly headQuery: Database.Statement;
   private readonly appendTx: (instance: string, seal: SealRecords) => AuditRecord[];
+  private readonly walCheckpoints: BackgroundWalCheckpoints;
 
   constructor(options: SqliteAuditOptions) {
     mkdirSync(dirname(options.path), { recursive: true });
+    const synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
     try {
       this.db = new Database(options.path);
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma(`synchronous = ${synchronous}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
     } catch (error) {
@@ -129,6 +133,7 @@ export class SqliteAuditStore implements AuditStore {
     // IMMEDIATE takes the write lock before the head is read, so that two processes
     // appending to one chain cannot both build on the same head.
     this.appendTx = (instance, seal) => transaction.immediate(instance, seal);
+    this.walCheckpoints = new BackgroundWalCheckpoints(this.db, options.path, synchronous);
   }
 
   ready(): Promise<void> {
@@ -137,7 +142,9 @@ export class SqliteAuditStore implements AuditStore {
 
   append(instance: string, seal: SealRecords): Promise<AuditRecord[]> {
     try {
-      return Promise.resolve(this.appendTx(instance, seal));
+      const records = this.appendTx(instance, seal);
+      this.walCheckpoints.noteAppended(records.length);
+      return Promise.resolve(records);
     } catch (error) {
       return Promise.reject(new StoreUnavailableError('audit log append failed', { cause: error }));
     }
@@ -230,9 +237,9 @@ export class SqliteAuditStore implements AuditStore {
     return Promise.resolve(result.changes);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.walCheckpoints.close();
     if (this.db.open) this.db.close();
-    return Promise.resolve();
   }
 
   /** The underlying handle, for tests that tamper with the file as an attacker would. */

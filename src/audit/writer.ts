@@ -8,7 +8,7 @@ import type { EventSink } from '../events/bus.js';
 import { EVENT_SCHEMA_VERSION, type EventDraft, type SecurityEvent } from '../events/schema.js';
 import { RecordCipher } from './encryption.js';
 import type { AuditKeys } from './keys.js';
-import { merkleRoot } from './merkle.js';
+import { MerkleAccumulator } from './merkle.js';
 import { AuditMetrics } from './metrics.js';
 import type { AuditRecord } from './record.js';
 import { sealEntries, type EncryptionMode, type RecordEntry, type SealOptions } from './seal.js';
@@ -75,14 +75,14 @@ export class AuditLog implements EventSink {
   private pumping: Promise<void> | undefined;
   private sinceCheckpoint = 0;
   /**
-   * The chain's head after this writer's last append, and the hashes of the records since
-   * the last checkpoint, so that a checkpoint needs no read of the store. Undefined when
+   * The chain's head after this writer's last append, and the Merkle tree of the records
+   * since the last checkpoint, so that a checkpoint needs no read of the store. Undefined when
    * unknown: after a start with records past the last checkpoint, after another writer of
    * the chain appended, or once a tombstone announces a removal. The next checkpoint then
    * scans the store and starts a new list.
    */
   private knownHead: ChainHead | undefined;
-  private uncheckpointed: string[] | undefined;
+  private uncheckpointed: MerkleAccumulator | undefined;
   private checkpointDue = false;
   private droppedSinceReport = 0;
   private lastReplayAttempt = 0;
@@ -139,7 +139,7 @@ export class AuditLog implements EventSink {
       const last = await this.store.lastCheckpoint(this.instance);
       this.sinceCheckpoint = (head?.seq ?? 0) - (last ?? 0);
       this.knownHead = head;
-      this.uncheckpointed = this.sinceCheckpoint === 0 ? [] : undefined;
+      this.uncheckpointed = this.sinceCheckpoint === 0 ? new MerkleAccumulator() : undefined;
     } catch (error) {
       this.logger.error(
         { err: error, instance: this.instance },
@@ -275,6 +275,10 @@ export class AuditLog implements EventSink {
         await this.writeCheckpoint();
       }
       if (this.queue.length === 0) return;
+      // One turn of the event loop per batch: producers that await their appends only in
+      // microtasks would otherwise keep this loop from ever letting I/O, timers and worker
+      // messages run, and appends made by I/O callbacks join the next batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -395,7 +399,7 @@ export class AuditLog implements EventSink {
     const last = records[records.length - 1];
     if (last === undefined) return;
     if (this.uncheckpointed !== undefined) {
-      for (const record of records) this.uncheckpointed.push(record.hash);
+      for (const record of records) this.uncheckpointed.add(record.hash);
     }
     this.knownHead = { seq: last.seq, hash: last.hash };
   }
@@ -408,22 +412,22 @@ export class AuditLog implements EventSink {
         this.uncheckpointed !== undefined && this.knownHead !== undefined
           ? {
               head: this.knownHead,
-              hashes: this.uncheckpointed,
-              fromSeq: this.knownHead.seq - this.uncheckpointed.length + 1,
+              tree: this.uncheckpointed,
+              fromSeq: this.knownHead.seq - this.uncheckpointed.size + 1,
             }
           : await this.scanUncheckpointed();
-      if (range === undefined || range.hashes.length === 0) {
+      if (range === undefined || range.tree.size === 0) {
         this.sinceCheckpoint = 0;
         return;
       }
-      const { head, hashes, fromSeq } = range;
+      const { head, tree, fromSeq } = range;
       const body = signBody<CheckpointBody>(
         {
           instance: this.instance,
           fromSeq,
           toSeq: head.seq,
-          count: hashes.length,
-          root: merkleRoot(hashes),
+          count: tree.size,
+          root: tree.root(),
           lastHash: head.hash,
           time: new Date().toISOString(),
           kid: this.keys.signing.kid,
@@ -445,7 +449,7 @@ export class AuditLog implements EventSink {
       this.metrics.appended.inc();
       this.sinceCheckpoint = 0;
       this.knownHead = { seq: record.seq, hash: record.hash };
-      this.uncheckpointed = [];
+      this.uncheckpointed = new MerkleAccumulator();
       if (this.externalDir !== undefined) this.writeExternal(record);
     } catch (error) {
       this.logger.error({ err: error, instance: this.instance }, 'audit checkpoint failed');
@@ -454,12 +458,12 @@ export class AuditLog implements EventSink {
 
   /** Reads the hashes of the records after the last checkpoint from the store. */
   private async scanUncheckpointed(): Promise<
-    { head: ChainHead; hashes: string[]; fromSeq: number } | undefined
+    { head: ChainHead; tree: MerkleAccumulator; fromSeq: number } | undefined
   > {
     const head = await this.store.head(this.instance);
     const last = (await this.store.lastCheckpoint(this.instance)) ?? 0;
     if (head === undefined || head.seq === last) return undefined;
-    const hashes: string[] = [];
+    const tree = new MerkleAccumulator();
     let fromSeq: number | undefined;
     for (let next = last + 1; next <= head.seq;) {
       const page = await this.store.scan(this.instance, next, 5000);
@@ -467,11 +471,11 @@ export class AuditLog implements EventSink {
       for (const record of page) {
         if (record.seq > head.seq) break;
         fromSeq ??= record.seq;
-        hashes.push(record.hash);
+        tree.add(record.hash);
       }
       next = page[page.length - 1]!.seq + 1;
     }
-    return fromSeq === undefined ? undefined : { head, hashes, fromSeq };
+    return fromSeq === undefined ? undefined : { head, tree, fromSeq };
   }
 
   /**

@@ -1,36 +1,31 @@
 /**
  * Compiles the checked ExprNode tree once into a tree of JavaScript closures, so that an
  * evaluation calls one prepared function per node instead of dispatching on node kinds and
- * operators again each time. The closures are built by this file from a fixed set of
- * functions; no source text is ever turned into code (no `eval`, `new Function` or `vm`).
+ * operators again each time. This file builds the closures from a fixed set of functions,
+ * and no source text is ever turned into code (no `eval`, `new Function` or `vm`).
  *
- * Every closure counts one step when it runs, as the tree walker it replaces did, so the step
- * and time limits bound an evaluation the same way.
+ * The closure of every node counts one step when it runs, so `maxSteps` bounds the nodes
+ * evaluated, and the time limit is checked as steps accumulate.
  */
 import { looseEquals, toNumber, toPrimitive, toStr, truthy, typeOf } from './coerce.js';
 import { ExpressionDate } from './date.js';
 import { ExpressionLimitError } from './errors.js';
 import { findMethod, helpers, Lambda, type Argument, type Runtime } from './helpers.js';
 import type { ArgumentNode, ExprNode, PropertyNode } from './nodes.js';
-import {
-  SHORT_CIRCUIT,
-  type Closure,
-  type Environment,
-  type Evaluation,
-} from './runtime.js';
+import { SHORT_CIRCUIT, type Closure, type Environment, type Evaluation } from './runtime.js';
 import { createObject, isDataObject, ownValue, type DataObject, type Value } from './values.js';
 
 /** Shared by calls without arguments; helpers only read their arguments. */
 const NO_ARGUMENTS: Argument[] = Object.freeze([]) as unknown as Argument[];
 
 type Node<K extends ExprNode['kind']> = Extract<ExprNode, { kind: K }>;
-type ArgsClosure = (ev: Evaluation, env: Environment | undefined) => Argument[];
+type ArgsClosure = (evaluation: Evaluation, env: Environment | undefined) => Argument[];
 type Method = (rt: Runtime, self: Value, args: readonly Argument[]) => Value;
 
 /** Compiles an expression's tree; the closure returns a value the evaluation may keep. */
-export function compileClosure(node: ExprNode): (ev: Evaluation) => Value {
+export function compileClosure(node: ExprNode): (evaluation: Evaluation) => Value {
   const run = valueClosure(node);
-  return (ev) => run(ev, undefined) as Value;
+  return (evaluation) => run(evaluation, undefined) as Value;
 }
 
 /**
@@ -54,8 +49,8 @@ function isDataChain(node: ExprNode): boolean {
 function valueClosure(node: ExprNode): Closure {
   const run = compileNode(node);
   if (node.kind !== 'member' && node.kind !== 'method') return run;
-  return (ev, env) => {
-    const value = run(ev, env);
+  return (evaluation, env) => {
+    const value = run(evaluation, env);
     return value === SHORT_CIRCUIT ? undefined : value;
   };
 }
@@ -63,16 +58,16 @@ function valueClosure(node: ExprNode): Closure {
 function compileNode(node: ExprNode): Closure {
   if (isDataChain(node)) {
     const read = compileDataChain(node);
-    return (ev, env) => {
-      const raw = read(ev, env);
-      return raw === SHORT_CIRCUIT ? raw : ev.toValue(raw);
+    return (evaluation, env) => {
+      const raw = read(evaluation, env);
+      return raw === SHORT_CIRCUIT ? raw : evaluation.toValue(raw);
     };
   }
   switch (node.kind) {
     case 'literal': {
       const value = node.value;
-      return (ev) => {
-        ev.budget.tick();
+      return (evaluation) => {
+        evaluation.budget.tick();
         return value;
       };
     }
@@ -86,9 +81,9 @@ function compileNode(node: ExprNode): Closure {
       return compileHelper(node);
     case 'chain': {
       const expression = compileNode(node.expression);
-      return (ev, env) => {
-        ev.budget.tick();
-        const value = expression(ev, env);
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        const value = expression(evaluation, env);
         return value === SHORT_CIRCUIT ? undefined : value;
       };
     }
@@ -102,16 +97,18 @@ function compileNode(node: ExprNode): Closure {
       const test = valueClosure(node.test);
       const consequent = valueClosure(node.consequent);
       const alternate = valueClosure(node.alternate);
-      return (ev, env) => {
-        ev.budget.tick();
-        return truthy(test(ev, env) as Value) ? consequent(ev, env) : alternate(ev, env);
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        return truthy(test(evaluation, env) as Value)
+          ? consequent(evaluation, env)
+          : alternate(evaluation, env);
       };
     }
     case 'array': {
       const args = compileArgs(node.elements);
-      return (ev, env) => {
-        ev.budget.tick();
-        return Object.freeze(args(ev, env) as Value[]);
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        return Object.freeze(args(evaluation, env) as Value[]);
       };
     }
     case 'object':
@@ -120,7 +117,7 @@ function compileNode(node: ExprNode): Closure {
       return compileTemplate(node);
     case 'arrow': {
       // The compiler allows arrows only as call arguments, which compileArgs turns into Lambdas.
-      return (ev) => ev.fail('an arrow function can only be passed to a helper');
+      return (evaluation) => evaluation.fail('an arrow function can only be passed to a helper');
     }
     case 'variable':
       // Handled above as a data chain.
@@ -133,20 +130,22 @@ function compileNode(node: ExprNode): Closure {
  * Compiles a data chain. Its closures return what `Evaluation.variable` and `readData`
  * return, which may be a caller's object that only `readData` and `toValue` accept.
  */
-function compileDataChain(node: ExprNode): (ev: Evaluation, env: Environment | undefined) => unknown {
+function compileDataChain(
+  node: ExprNode,
+): (evaluation: Evaluation, env: Environment | undefined) => unknown {
   switch (node.kind) {
     case 'variable': {
       const { name, at } = node;
-      return (ev) => {
-        ev.budget.tick();
-        return ev.variable(name, at);
+      return (evaluation) => {
+        evaluation.budget.tick();
+        return evaluation.variable(name, at);
       };
     }
     case 'chain': {
       const expression = compileDataChain(node.expression);
-      return (ev, env) => {
-        ev.budget.tick();
-        const value = expression(ev, env);
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        const value = expression(evaluation, env);
         return value === SHORT_CIRCUIT ? undefined : value;
       };
     }
@@ -155,26 +154,26 @@ function compileDataChain(node: ExprNode): (ev: Evaluation, env: Environment | u
       const { optional, at } = node;
       if (typeof node.property === 'string') {
         const key = node.property;
-        return (ev, env) => {
-          ev.budget.tick();
-          const value = object(ev, env);
+        return (evaluation, env) => {
+          evaluation.budget.tick();
+          const value = object(evaluation, env);
           if (value === SHORT_CIRCUIT) return SHORT_CIRCUIT;
           if (optional && (value === null || value === undefined)) return SHORT_CIRCUIT;
-          return ev.hostData
-            ? ev.readData(value, key, false, at)
-            : ev.readProperty(value as Value, key, false, at);
+          return evaluation.hostData
+            ? evaluation.readData(value, key, false, at)
+            : evaluation.readProperty(value as Value, key, false, at);
         };
       }
       const property = compileNode(node.property);
-      return (ev, env) => {
-        ev.budget.tick();
-        const value = object(ev, env);
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        const value = object(evaluation, env);
         if (value === SHORT_CIRCUIT) return SHORT_CIRCUIT;
         if (optional && (value === null || value === undefined)) return SHORT_CIRCUIT;
-        const key = ev.key(property(ev, env), at);
-        return ev.hostData
-          ? ev.readData(value, key, true, at)
-          : ev.readProperty(value as Value, key, true, at);
+        const key = evaluation.key(property(evaluation, env), at);
+        return evaluation.hostData
+          ? evaluation.readData(value, key, true, at)
+          : evaluation.readProperty(value as Value, key, true, at);
       };
     }
     default:
@@ -185,12 +184,12 @@ function compileDataChain(node: ExprNode): (ev: Evaluation, env: Environment | u
 function compileParameter(node: Node<'parameter'>): Closure {
   const { up, index } = node;
   if (up === 0)
-    return (ev, env) => {
-      ev.budget.tick();
+    return (evaluation, env) => {
+      evaluation.budget.tick();
       return env!.values[index];
     };
-  return (ev, env) => {
-    ev.budget.tick();
+  return (evaluation, env) => {
+    evaluation.budget.tick();
     let frame = env!;
     for (let level = up; level > 0; level--) frame = frame.parent!;
     return frame.values[index];
@@ -201,13 +200,13 @@ function compileMember(node: Node<'member'>): Closure {
   const object = compileNode(node.object);
   const { optional, at } = node;
   const property = typeof node.property === 'string' ? node.property : compileNode(node.property);
-  return (ev, env) => {
-    ev.budget.tick();
-    const value = object(ev, env);
+  return (evaluation, env) => {
+    evaluation.budget.tick();
+    const value = object(evaluation, env);
     if (value === SHORT_CIRCUIT) return SHORT_CIRCUIT;
     if (optional && (value === null || value === undefined)) return SHORT_CIRCUIT;
-    if (typeof property === 'string') return ev.readProperty(value, property, false, at);
-    return ev.readProperty(value, ev.key(property(ev, env), at), true, at);
+    if (typeof property === 'string') return evaluation.readProperty(value, property, false, at);
+    return evaluation.readProperty(value, evaluation.key(property(evaluation, env), at), true, at);
   };
 }
 
@@ -218,21 +217,25 @@ function compileMethod(node: Node<'method'>): Closure {
   const { optionalObject, at } = node;
   // A computed name may come from the data, so messages name only names in the source.
   const written = typeof name === 'string';
-  return (ev, env) => {
-    ev.budget.tick();
-    const self = object(ev, env);
+  return (evaluation, env) => {
+    evaluation.budget.tick();
+    const self = object(evaluation, env);
     if (self === SHORT_CIRCUIT) return SHORT_CIRCUIT;
     if (optionalObject && (self === null || self === undefined)) return SHORT_CIRCUIT;
-    const key = typeof name === 'string' ? name : ev.key(name(ev, env), at);
-    ev.at = at;
+    const key = typeof name === 'string' ? name : evaluation.key(name(evaluation, env), at);
+    evaluation.at = at;
     if (self === null || self === undefined)
-      return ev.fail(`cannot call ${written ? `method ${key}` : 'a computed method'} of ${String(self)}`);
+      return evaluation.fail(
+        `cannot call ${written ? `method ${key}` : 'a computed method'} of ${String(self)}`,
+      );
     const method = findMethodOf(self, key);
     if (method === undefined)
-      return ev.fail(`${written ? key : 'the computed name'} is not a method of ${describeType(self)}`);
-    const values = args(ev, env);
-    ev.at = at;
-    return method(ev, self, values);
+      return evaluation.fail(
+        `${written ? key : 'the computed name'} is not a method of ${describeType(self)}`,
+      );
+    const values = args(evaluation, env);
+    evaluation.at = at;
+    return method(evaluation, self, values);
   };
 }
 
@@ -241,11 +244,11 @@ function compileHelper(node: Node<'helper'>): Closure {
   if (helper === undefined) throw new Error(`unknown helper ${node.name}`);
   const args = compileArgs(node.args);
   const at = node.at;
-  return (ev, env) => {
-    ev.budget.tick();
-    const values = args(ev, env);
-    ev.at = at;
-    return helper(ev, values);
+  return (evaluation, env) => {
+    evaluation.budget.tick();
+    const values = args(evaluation, env);
+    evaluation.at = at;
+    return helper(evaluation, values);
   };
 }
 
@@ -254,11 +257,11 @@ function compileUnary(node: Node<'unary'>): Closure {
   const operate = unaryOperator(node.operator);
   if (operate === undefined) {
     const { operator, at } = node;
-    return (ev) => ev.failAt(at, `unknown operator ${operator}`);
+    return (evaluation) => evaluation.failAt(at, `unknown operator ${operator}`);
   }
-  return (ev, env) => {
-    ev.budget.tick();
-    return operate(argument(ev, env) as Value);
+  return (evaluation, env) => {
+    evaluation.budget.tick();
+    return operate(argument(evaluation, env) as Value);
   };
 }
 
@@ -280,25 +283,26 @@ function unaryOperator(operator: string): ((value: Value) => Value) | undefined 
   return undefined;
 }
 
-type BinaryOperation = (ev: Evaluation, left: Value, right: Value, at: number) => Value;
+type BinaryOperation = (evaluation: Evaluation, left: Value, right: Value, at: number) => Value;
 
 function compileBinary(node: Node<'binary'>): Closure {
   const left = valueClosure(node.left);
   const right = valueClosure(node.right);
   const { operator, at } = node;
   const operate = binaryOperations.get(operator);
-  if (operate === undefined) return (ev) => ev.failAt(at, `unknown operator ${operator}`);
-  return (ev, env) => {
-    ev.budget.tick();
+  if (operate === undefined)
+    return (evaluation) => evaluation.failAt(at, `unknown operator ${operator}`);
+  return (evaluation, env) => {
+    evaluation.budget.tick();
     // Both sides are evaluated first, left to right, as in JavaScript.
-    const a = left(ev, env) as Value;
-    const b = right(ev, env) as Value;
-    return operate(ev, a, b, at);
+    const a = left(evaluation, env) as Value;
+    const b = right(evaluation, env) as Value;
+    return operate(evaluation, a, b, at);
   };
 }
 
 function numeric(operate: (a: number, b: number) => number): BinaryOperation {
-  return (ev, left, right) =>
+  return (evaluation, left, right) =>
     operate(
       typeof left === 'number' ? left : toNumber(left),
       typeof right === 'number' ? right : toNumber(right),
@@ -306,10 +310,10 @@ function numeric(operate: (a: number, b: number) => number): BinaryOperation {
 }
 
 function comparison(operate: (a: number | string, b: number | string) => boolean): BinaryOperation {
-  return (ev, left, right) => {
+  return (evaluation, left, right) => {
     if (typeof left === 'number' && typeof right === 'number') return operate(left, right);
-    const a = toPrimitive(left, ev.budget);
-    const b = toPrimitive(right, ev.budget);
+    const a = toPrimitive(left, evaluation.budget);
+    const b = toPrimitive(right, evaluation.budget);
     if (typeof a === 'string' && typeof b === 'string') return operate(a, b);
     return operate(toNumber(a), toNumber(b));
   };
@@ -318,10 +322,10 @@ function comparison(operate: (a: number | string, b: number | string) => boolean
 const INDEX = /^(0|[1-9]\d*)$/;
 
 const binaryOperations: ReadonlyMap<string, BinaryOperation> = new Map<string, BinaryOperation>([
-  ['===', (ev, left, right) => left === right],
-  ['!==', (ev, left, right) => left !== right],
-  ['==', (ev, left, right) => looseEquals(left, right, ev.budget)],
-  ['!=', (ev, left, right) => !looseEquals(left, right, ev.budget)],
+  ['===', (evaluation, left, right) => left === right],
+  ['!==', (evaluation, left, right) => left !== right],
+  ['==', (evaluation, left, right) => looseEquals(left, right, evaluation.budget)],
+  ['!=', (evaluation, left, right) => !looseEquals(left, right, evaluation.budget)],
   ['+', add],
   ['-', numeric((a, b) => a - b)],
   ['*', numeric((a, b) => a * b)],
@@ -341,14 +345,14 @@ const binaryOperations: ReadonlyMap<string, BinaryOperation> = new Map<string, B
   ['in', contains],
 ]);
 
-function add(ev: Evaluation, left: Value, right: Value): Value {
+function add(evaluation: Evaluation, left: Value, right: Value): Value {
   if (typeof left === 'number' && typeof right === 'number') return left + right;
-  const a = toPrimitive(left, ev.budget, 'string');
-  const b = toPrimitive(right, ev.budget, 'string');
+  const a = toPrimitive(left, evaluation.budget, 'string');
+  const b = toPrimitive(right, evaluation.budget, 'string');
   if (typeof a === 'string' || typeof b === 'string') {
     const text = String(a);
     const other = String(b);
-    const max = ev.budget.limits.maxStringLength;
+    const max = evaluation.budget.limits.maxStringLength;
     if (text.length + other.length > max) throw new ExpressionLimitError('stringLength', max);
     return text + other;
   }
@@ -356,15 +360,15 @@ function add(ev: Evaluation, left: Value, right: Value): Value {
 }
 
 /** `key in object`, over own properties only; the key is checked like any property name. */
-function contains(ev: Evaluation, left: Value, right: Value, at: number): boolean {
-  ev.at = at;
-  const key = ev.checkKey(typeof left === 'string' ? left : toStr(left, ev.budget));
+function contains(evaluation: Evaluation, left: Value, right: Value, at: number): boolean {
+  evaluation.at = at;
+  const key = evaluation.checkKey(typeof left === 'string' ? left : toStr(left, evaluation.budget));
   if (isDataObject(right)) return Object.hasOwn(right, key);
   if (Array.isArray(right))
     return (
       key === 'length' || (INDEX.test(key) && Number(key) < (right as readonly Value[]).length)
     );
-  return ev.fail('the right side of "in" must be an object or an array');
+  return evaluation.fail('the right side of "in" must be an object or an array');
 }
 
 function compileLogical(node: Node<'logical'>): Closure {
@@ -372,22 +376,22 @@ function compileLogical(node: Node<'logical'>): Closure {
   const right = valueClosure(node.right);
   switch (node.operator) {
     case '&&':
-      return (ev, env) => {
-        ev.budget.tick();
-        const value = left(ev, env) as Value;
-        return truthy(value) ? right(ev, env) : value;
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        const value = left(evaluation, env) as Value;
+        return truthy(value) ? right(evaluation, env) : value;
       };
     case '||':
-      return (ev, env) => {
-        ev.budget.tick();
-        const value = left(ev, env) as Value;
-        return truthy(value) ? value : right(ev, env);
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        const value = left(evaluation, env) as Value;
+        return truthy(value) ? value : right(evaluation, env);
       };
     case '??':
-      return (ev, env) => {
-        ev.budget.tick();
-        const value = left(ev, env);
-        return value === null || value === undefined ? right(ev, env) : value;
+      return (evaluation, env) => {
+        evaluation.budget.tick();
+        const value = left(evaluation, env);
+        return value === null || value === undefined ? right(evaluation, env) : value;
       };
   }
 }
@@ -395,12 +399,14 @@ function compileLogical(node: Node<'logical'>): Closure {
 function compileTemplate(node: Node<'template'>): Closure {
   const quasis = node.quasis;
   const expressions = node.expressions.map(valueClosure);
-  return (ev, env) => {
-    ev.budget.tick();
+  return (evaluation, env) => {
+    evaluation.budget.tick();
     let text = quasis[0]!;
     for (let index = 0; index < expressions.length; index++) {
-      text += toStr(expressions[index]!(ev, env) as Value, ev.budget) + quasis[index + 1]!;
-      ev.budget.checkString(text);
+      text +=
+        toStr(expressions[index]!(evaluation, env) as Value, evaluation.budget) +
+        quasis[index + 1]!;
+      evaluation.budget.checkString(text);
     }
     return text;
   };
@@ -416,34 +422,39 @@ function compileArgs(nodes: readonly ArgumentNode[]): ArgsClosure {
   if (closures.length === 0) return () => NO_ARGUMENTS;
   if (simple) {
     const count = closures.length;
-    return (ev, env) => {
-      ev.budget.checkArrayLength(count);
+    return (evaluation, env) => {
+      evaluation.budget.checkArrayLength(count);
       const out = new Array<Argument>(count);
-      for (let index = 0; index < count; index++) out[index] = closures[index]!(ev, env) as Value;
+      for (let index = 0; index < count; index++)
+        out[index] = closures[index]!(evaluation, env) as Value;
       return out;
     };
   }
   const parts = nodes.map((arg, index) => {
     const value = arg.value;
     if (value.kind === 'arrow') return { kind: 'arrow' as const, arrow: compileArrow(value) };
-    return { kind: arg.spread ? ('spread' as const) : ('value' as const), run: closures[index]!, at: arg.at };
+    return {
+      kind: arg.spread ? ('spread' as const) : ('value' as const),
+      run: closures[index]!,
+      at: arg.at,
+    };
   });
-  return (ev, env) => {
+  return (evaluation, env) => {
     const out: Argument[] = [];
     for (const part of parts) {
       if (part.kind === 'arrow') {
         out.push(new Lambda(part.arrow.parameters, part.arrow.body, env));
       } else if (part.kind === 'spread') {
-        const spread = part.run(ev, env);
-        if (!Array.isArray(spread)) ev.failAt(part.at, 'only an array can be spread here');
+        const spread = part.run(evaluation, env);
+        if (!Array.isArray(spread)) evaluation.failAt(part.at, 'only an array can be spread here');
         const elements = spread as readonly Value[];
-        ev.budget.step(elements.length);
-        ev.budget.checkArrayLength(out.length + elements.length);
+        evaluation.budget.step(elements.length);
+        evaluation.budget.checkArrayLength(out.length + elements.length);
         out.push(...elements);
       } else {
-        out.push(part.run(ev, env) as Value);
+        out.push(part.run(evaluation, env) as Value);
       }
-      ev.budget.checkArrayLength(out.length);
+      evaluation.budget.checkArrayLength(out.length);
     }
     return out;
   };
@@ -464,24 +475,26 @@ function compileObject(properties: readonly PropertyNode[]): Closure {
         ? property.key
         : compileNode(property.key),
   }));
-  return (ev, env) => {
-    ev.budget.tick();
+  return (evaluation, env) => {
+    evaluation.budget.tick();
     const entries = new Map<string, Value>();
     for (const part of parts) {
       if (part.spread) {
-        const spread = part.value(ev, env) as Value;
+        const spread = part.value(evaluation, env) as Value;
         if (spread === null || spread === undefined) continue;
         if (!isDataObject(spread))
-          return ev.failAt(part.at, 'only an object can be spread into an object');
+          return evaluation.failAt(part.at, 'only an object can be spread into an object');
         const keys = Object.keys(spread);
         for (const key of keys) entries.set(key, ownValue(spread, key));
-        ev.budget.step(keys.length);
+        evaluation.budget.step(keys.length);
       } else {
         const key =
-          typeof part.key === 'string' ? part.key : ev.key(part.key!(ev, env), part.at);
-        entries.set(key, part.value(ev, env) as Value);
+          typeof part.key === 'string'
+            ? part.key
+            : evaluation.key(part.key!(evaluation, env), part.at);
+        entries.set(key, part.value(evaluation, env) as Value);
       }
-      ev.budget.checkArrayLength(entries.size);
+      evaluation.budget.checkArrayLength(entries.size);
     }
     return createObject(entries) as DataObject;
   };

@@ -1,7 +1,7 @@
 /**
  * Type conversions of expression values, written out rather than left to the host: host
  * coercion of an object calls its `valueOf`, `toString` or `Symbol.toPrimitive`, which is
- * code the interpreter does not control.
+ * code the evaluator does not control.
  */
 import { ExpressionDate } from './date.js';
 import { ExpressionLimitError } from './errors.js';

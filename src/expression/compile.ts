@@ -1,6 +1,6 @@
 /**
  * Parses expressions with acorn and checks every node against the allowed subset, producing
- * the ExprNode tree the interpreter walks. Anything outside the subset is rejected here, with
+ * the ExprNode tree that closures.ts compiles. Anything outside the subset is rejected here, with
  * the construct and its position, before anything is evaluated.
  *
  * The allowed nodes are these:

@@ -122,7 +122,14 @@ type ExpressionsLike = {
 export function checkExpressions(config: ExpressionsLike, ctx: z.RefinementCtx): void {
   config.routes.forEach((route, routeIndex) => {
     if (route.expressions === undefined) return;
-    const engine = engineFor(route.expressions.limits);
+    let engine: ExpressionEngine;
+    try {
+      engine = engineFor(route.expressions.limits);
+    } catch (error) {
+      // The refinement also runs when a limit failed the schema, which has reported it.
+      if (error instanceof TypeError) return;
+      throw error;
+    }
     route.expressions.deny.forEach((rule, ruleIndex) => {
       try {
         engine.compile(rule.when);

@@ -4,6 +4,8 @@
  * kept in a bounded LRU cache keyed by their source.
  */
 import { toStr } from './coerce.js';
+import { types } from 'node:util';
+
 import { compileClosure } from './closures.js';
 import { compileExpression, parseAt, positionAt } from './compile.js';
 import { ExpressionDate } from './date.js';
@@ -31,7 +33,7 @@ export interface ExpressionEngineOptions {
 export interface CompiledExpression {
   readonly source: string;
   /** @internal */
-  readonly run: (ev: Evaluation) => Value;
+  readonly run: (evaluation: Evaluation) => Value;
 }
 
 /** A template split into text and compiled `{{ }}` parts. */
@@ -40,7 +42,7 @@ export interface CompiledTemplate {
   /** Text parts; `texts[i]` precedes `parts[i]`, and the last one follows every part. */
   readonly texts: readonly string[];
   /** @internal */
-  readonly parts: ReadonlyArray<(ev: Evaluation) => Value>;
+  readonly parts: ReadonlyArray<(evaluation: Evaluation) => Value>;
 }
 
 /** Data for an evaluation: variables by name (`{ $json: body }`), or data prepared once. */
@@ -116,7 +118,7 @@ export class ExpressionEngine {
       throw new ExpressionLimitError('sourceLength', this.limits.maxSourceLength);
 
     const texts: string[] = [];
-    const parts: Array<(ev: Evaluation) => Value> = [];
+    const parts: Array<(evaluation: Evaluation) => Value> = [];
     let position = 0;
     for (;;) {
       const open = source.indexOf('{{', position);
@@ -191,12 +193,20 @@ export class ExpressionEngine {
    * on every read, see host.ts.
    */
   private start(source: string, data: ExpressionData): Evaluation {
-    const budget = new Budget(this.limits);
-    if (data instanceof PreparedData)
-      return new Evaluation(budget, source, data.scope, false, this.now);
-    if (typeof data !== 'object' || data === null || classifyHost(data) !== 'object')
+    if (typeof data !== 'object' || data === null || types.isProxy(data))
       throw new TypeError('expression data must be an object of variables');
-    return new Evaluation(budget, source, data, true, this.now);
+    // Proxies are out, so reading the prototype runs no trap.
+    if (Object.getPrototypeOf(data) === PreparedData.prototype)
+      return new Evaluation(
+        new Budget(this.limits),
+        source,
+        (data as PreparedData).scope,
+        false,
+        this.now,
+      );
+    if (classifyHost(data) === 'object')
+      return new Evaluation(new Budget(this.limits), source, data, true, this.now);
+    throw new TypeError('expression data must be an object of variables');
   }
 }
 

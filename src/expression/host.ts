@@ -35,10 +35,10 @@ export function classifyHost(value: object): HostKind | undefined {
 }
 
 /**
- * Converts a value read from the caller's data to what an evaluation may hold: primitives as
- * they are (bigints as numbers, or as strings beyond 2^53), plain objects and arrays as they
- * are (they are read through `readHostProperty` and copied before they are kept), Dates as
- * ExpressionDates, and everything else as undefined.
+ * Converts a value read from the caller's data to what an evaluation may hold. Primitives
+ * stay as they are, and bigints become numbers, or strings beyond 2^53. Plain objects and
+ * arrays stay too, because they are read through `readHostProperty` and copied before they
+ * are kept. Dates become ExpressionDates, and everything else becomes undefined.
  */
 export function hostValue(value: unknown): unknown {
   switch (typeof value) {
@@ -79,8 +79,7 @@ export const ABSENT: unique symbol = Symbol('absent');
  */
 export function readHostProperty(container: object, key: string): unknown {
   const descriptor = Object.getOwnPropertyDescriptor(container, key);
-  if (descriptor === undefined || !descriptor.enumerable || !('value' in descriptor))
-    return ABSENT;
+  if (descriptor === undefined || !descriptor.enumerable || !('value' in descriptor)) return ABSENT;
   const raw: unknown = descriptor.value;
   if (typeof raw === 'function' || typeof raw === 'symbol') return ABSENT;
   return hostValue(raw);

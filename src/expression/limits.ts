@@ -9,9 +9,9 @@ export interface ExpressionLimits {
   readonly maxSourceLength: number;
   /** Maximum AST nodes of one expression. */
   readonly maxNodes: number;
-  /** Maximum nesting of AST nodes, which bounds the interpreter's recursion. */
+  /** Maximum nesting of AST nodes, which bounds the evaluator's recursion. */
   readonly maxDepth: number;
-  /** Maximum interpreter steps: one per node evaluated and one per element a helper visits. */
+  /** Maximum evaluation steps: one per node evaluated and one per element a helper visits. */
   readonly maxSteps: number;
   /** Maximum nesting of arrow-function calls made by array helpers. */
   readonly maxCallDepth: number;
@@ -23,7 +23,10 @@ export interface ExpressionLimits {
   readonly maxOutputSize: number;
   /** Maximum wall time of one evaluation, in milliseconds, checked every 256 steps. */
   readonly timeoutMs: number;
-  /** Maximum values (objects, arrays and scalars) copied from the data given to an evaluation. */
+  /**
+   * Maximum values (objects, arrays and scalars) copied from the data given to an evaluation,
+   * and maximum length of an array of that data that an evaluation reads.
+   */
   readonly maxDataValues: number;
 }
 

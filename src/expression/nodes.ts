@@ -1,7 +1,7 @@
 /**
- * The checked form of a parsed expression that the interpreter walks. The compiler builds it
- * from acorn's AST after checking every node against the allowed subset, so the interpreter
- * never meets a construct outside it. `at` is the node's offset in the source, turned into a
+ * The checked form of a parsed expression, which closures.ts compiles into closures. The
+ * compiler builds it from acorn's AST after checking every node against the allowed subset,
+ * so the evaluator never meets a construct outside it. `at` is the node's offset in the source, turned into a
  * line and column only when an error is reported.
  */
 import type { Value } from './values.js';

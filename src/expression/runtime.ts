@@ -3,11 +3,10 @@
  * the variables, the position for error messages, and the property reads that check names
  * at run time.
  *
- * Variables are read in place. When the caller passes plain data, property chains that start
- * at a variable (`$json.order.total`) read the caller's objects through `readHostProperty`,
- * which runs no code of theirs, and only a value that leaves such a chain as an object or an
- * array is copied into frozen values (`toValue`). Prepared data is already a copy and is read
- * directly.
+ * Variables are read in place. When the caller passes plain data, a property chain that
+ * starts at a variable (`$json.order.total`) reads the caller's objects through
+ * `readHostProperty`, which runs no code of theirs. Only an object or an array that leaves
+ * such a chain is copied (`toValue`). Prepared data is already a copy and is read directly.
  */
 import { toStr } from './coerce.js';
 import { BLOCKED_PROPERTIES, positionAt } from './compile.js';
@@ -16,7 +15,7 @@ import { ExpressionAccessError, ExpressionLimitError, ExpressionRuntimeError } f
 import { findMethod, Lambda, type Runtime } from './helpers.js';
 import { ABSENT, readHostProperty } from './host.js';
 import type { Budget } from './limits.js';
-import { DataCopier, isDataObject, ownValue, type DataObject, type Value } from './values.js';
+import { DataCopier, ownValue, type DataObject, type Value } from './values.js';
 
 /** The arguments of the arrow functions being called, innermost last. */
 export interface Environment {
@@ -32,7 +31,7 @@ export type Result = Value | typeof SHORT_CIRCUIT;
  * A compiled node. Data-chain closures may also return a caller's plain object or array,
  * which only `Evaluation.readData` and `Evaluation.toValue` accept.
  */
-export type Closure = (ev: Evaluation, env: Environment | undefined) => Result;
+export type Closure = (evaluation: Evaluation, env: Environment | undefined) => Result;
 
 const INDEX = /^(0|[1-9]\d*)$/;
 
@@ -171,18 +170,20 @@ export class Evaluation implements Runtime {
       const what = computed ? 'a computed property' : `property "${key}"`;
       this.failAt(at, `cannot read ${what} of ${String(object)}`);
     }
-    if (typeof object === 'string') {
+    if (typeof object === 'object') {
+      if (Array.isArray(object)) {
+        const array = object as readonly Value[];
+        if (key === 'length') return array.length;
+        if (INDEX.test(key)) return array[Number(key)];
+      } else if (object instanceof ExpressionDate) {
+        const field = object.field(key);
+        if (field !== undefined) return field;
+      } else {
+        return ownValue(object as DataObject, key);
+      }
+    } else if (typeof object === 'string') {
       if (key === 'length') return object.length;
       if (INDEX.test(key)) return object[Number(key)];
-    } else if (Array.isArray(object)) {
-      const array = object as readonly Value[];
-      if (key === 'length') return array.length;
-      if (INDEX.test(key)) return array[Number(key)];
-    } else if (object instanceof ExpressionDate) {
-      const field = object.field(key);
-      if (field !== undefined) return field;
-    } else if (isDataObject(object)) {
-      return ownValue(object, key);
     }
     return this.noProperty(object, key, at);
   }

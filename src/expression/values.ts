@@ -2,10 +2,12 @@
  * The values expressions work on, and the conversions between them and host data.
  *
  * Inside an evaluation a value is a primitive (string, number, boolean, null, undefined), an
- * ExpressionDate, a frozen array of values, or a frozen object with a null prototype whose
- * own enumerable data properties are values. Nothing else, and in particular no function and
- * no host object, can be a value: data is copied into this form before an evaluation and
- * every helper returns it.
+ * ExpressionDate, an array of values, or an object with a null prototype whose own
+ * enumerable data properties are values. Nothing else, and in particular no function and no
+ * host object, can be a value: the caller's data is read through host.ts and copied into
+ * this form before an evaluation keeps any of it, and every helper returns it. Arrays and
+ * objects that helpers build are frozen. Copies of the caller's data stay unfrozen, because
+ * nothing in an evaluation writes to a value, and `toResult` freezes what is returned.
  */
 import { ExpressionDate } from './date.js';
 import { ExpressionLimitError } from './errors.js';
@@ -76,21 +78,22 @@ export class PreparedData {
 }
 
 /**
- * Copies host data into expression values: objects whose prototype is Object.prototype or
- * null become frozen prototype-less objects of their own enumerable data properties (getters
- * are skipped, never run), arrays become frozen arrays, Dates become ExpressionDates, bigints
- * become numbers or, beyond 2^53, strings. Functions, symbols, proxies and other objects
- * (class instances, Maps, typed arrays) become undefined, as `hostValue` defines.
+ * Copies host data into frozen expression values. Objects whose prototype is
+ * Object.prototype or null become prototype-less objects of their own enumerable data
+ * properties, whose getters are skipped and never run. Arrays stay arrays, Dates become
+ * ExpressionDates, and bigints become numbers or, beyond 2^53, strings. Functions, symbols,
+ * proxies and other objects (class instances, Maps, typed arrays) become undefined, as
+ * `hostValue` defines.
  */
 export function copyData(input: unknown, maxValues: number): Value {
   return new DataCopier(maxValues, true).visit(input, 0);
 }
 
 /**
- * A class rather than closures, so that a copy allocates no functions. With `freeze` false
- * the copies are left unfrozen, for an evaluation's own use: nothing in an evaluation writes
- * to a value, and `toResult` freezes whatever is returned. Freezing a prototype-less object
- * costs more than copying it, and most copies are never returned.
+ * A copier of host data, a class rather than closures so that a copy allocates no functions.
+ * With `freeze` false the copies stay unfrozen for an evaluation's own use, because nothing
+ * in an evaluation writes to a value and `toResult` freezes whatever is returned. Freezing a
+ * prototype-less object costs more than copying it, and most copies are never returned.
  */
 export class DataCopier {
   private count = 0;

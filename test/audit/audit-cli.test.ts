@@ -1,12 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { exportPublicKeys, generateAuditKeys, loadAuditKeys } from '../../src/audit/keys.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { CliProcess, runCli } from '../helpers/cli.js';
-import { openWriter, sampleEvent, tempDir } from './log-helpers.js';
+import { openWriter, removeTempDirs, sampleEvent, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 /** Creates a data directory with a closed log of 30 events, and its configuration file. */
 async function dataDir(): Promise<{ dir: string; config: string }> {

@@ -3,11 +3,13 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
-import { newKeys, openWriter, tempDir } from './log-helpers.js';
+import { newKeys, openWriter, removeTempDirs, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 const CHILD = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

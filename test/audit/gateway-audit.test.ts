@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { loadAuditKeys } from '../../src/audit/keys.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
@@ -9,7 +9,9 @@ import { validateConfig } from '../../src/core/config.js';
 import { Gateway } from '../../src/gateway/server.js';
 import { send } from '../helpers/http.js';
 import { okHandler, startUpstream, type Upstream } from '../helpers/upstream.js';
-import { tempDir } from './log-helpers.js';
+import { removeTempDirs, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 let upstream: Upstream | undefined;
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { RecordCipher } from '../../src/audit/encryption.js';
 import { loadAuditKeys, rotateAuditKey } from '../../src/audit/keys.js';
@@ -8,7 +8,9 @@ import { openEventBody } from '../../src/audit/seal.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import type { AuditLog } from '../../src/audit/writer.js';
-import { newKeys, openWriter, sampleEvent, tempDir } from './log-helpers.js';
+import { newKeys, openWriter, removeTempDirs, sampleEvent, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 const logs: AuditLog[] = [];
 

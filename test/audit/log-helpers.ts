@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -8,9 +8,21 @@ import { AuditLog, type AuditLogOptions } from '../../src/audit/writer.js';
 import { newId } from '../../src/core/ids.js';
 import { EVENT_SCHEMA_VERSION, type SecurityEvent } from '../../src/events/schema.js';
 
-/** Creates a fresh temporary folder. */
+const created: string[] = [];
+
+/** Creates a fresh temporary folder, removed by `removeTempDirs`. */
 export function tempDir(prefix = 'bwk-audit-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+/**
+ * Removes every folder made by `tempDir`, `newKeys` and `openWriter` so far. Test files
+ * call it in `afterAll`, after their stores are closed (an open SQLite file is removed too).
+ */
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Generates HMAC, signing and encryption keys in a new folder and loads them. */

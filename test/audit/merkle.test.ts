@@ -4,7 +4,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { canonicalJson } from '../../src/audit/canonical.js';
-import { inclusionProof, merkleRoot, verifyInclusion } from '../../src/audit/merkle.js';
+import {
+  inclusionProof,
+  MerkleAccumulator,
+  merkleRoot,
+  verifyInclusion,
+} from '../../src/audit/merkle.js';
 import { recordEnvelope, recordHash } from '../../src/audit/record.js';
 
 function hashes(count: number): string[] {
@@ -39,6 +44,17 @@ describe('merkle tree', () => {
 
   it('empty tree is rejected', () => {
     expect(() => merkleRoot([])).toThrow(RangeError);
+    expect(() => new MerkleAccumulator().root()).toThrow(RangeError);
+  });
+
+  it('accumulator root matches the reference at every size', () => {
+    const leaves = hashes(300);
+    const tree = new MerkleAccumulator();
+    leaves.forEach((leaf, i) => {
+      tree.add(leaf);
+      expect(tree.size).toBe(i + 1);
+      expect(tree.root()).toBe(referenceRoot(leaves.slice(0, i + 1)).toString('hex'));
+    });
   });
 
   it('every leaf has a valid inclusion proof', () => {

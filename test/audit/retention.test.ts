@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { FolderArchiveTarget } from '../../src/audit/archive/folder.js';
 import { readArchive } from '../../src/audit/archive/writer.js';
@@ -10,7 +10,9 @@ import type { TombstoneBody } from '../../src/audit/signed.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import type { AuditLog } from '../../src/audit/writer.js';
-import { newKeys, openWriter, sampleEvent, tempDir } from './log-helpers.js';
+import { newKeys, openWriter, removeTempDirs, sampleEvent, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 const DAY = 24 * 3_600_000;
 const logs: AuditLog[] = [];

@@ -5,8 +5,10 @@ import type { AuditStore } from '../../src/audit/store.js';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { unusedPort } from '../helpers/upstream.js';
-import { newKeys, openWriter, sampleEvent } from './log-helpers.js';
+import { newKeys, openWriter, removeTempDirs, sampleEvent } from './log-helpers.js';
 import { auditStoreContract } from './store-contract.js';
+
+afterAll(removeTempDirs);
 
 let database: TestDatabase;
 const opened: AuditStore[] = [];

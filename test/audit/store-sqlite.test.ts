@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import type { AuditStore } from '../../src/audit/store.js';
-import { tempDir } from './log-helpers.js';
+import { removeTempDirs, tempDir } from './log-helpers.js';
 import { auditStoreContract } from './store-contract.js';
+
+afterAll(removeTempDirs);
 
 const opened: AuditStore[] = [];
 

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { recordHash, type AuditRecord } from '../../src/audit/record.js';
 import { signBody, type TombstoneBody } from '../../src/audit/signed.js';
 import { SqliteAuditStore } from '../../src/audit/sqlite-store.js';
 import { verifyAuditLog, type VerifyReport } from '../../src/audit/verify.js';
-import { newKeys, openWriter, sampleEvent, tempDir } from './log-helpers.js';
+import { newKeys, openWriter, removeTempDirs, sampleEvent, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 /**
  * Tampering as an attacker with write access to the database file would do it, each case

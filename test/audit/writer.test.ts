@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { merkleRoot } from '../../src/audit/merkle.js';
 import { proveRecord, verifyRecordProof } from '../../src/audit/proof.js';
@@ -12,7 +12,9 @@ import { verifyAuditLog } from '../../src/audit/verify.js';
 import { AuditEventsDroppedError, type AuditLog } from '../../src/audit/writer.js';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { EventBus } from '../../src/events/bus.js';
-import { newKeys, openWriter, sampleEvent, tempDir } from './log-helpers.js';
+import { newKeys, openWriter, removeTempDirs, sampleEvent, tempDir } from './log-helpers.js';
+
+afterAll(removeTempDirs);
 
 const logs: AuditLog[] = [];
 
@@ -221,6 +223,53 @@ describe('audit writer: checkpoints', () => {
     expect(body.root).toBe(merkleRoot(records.slice(0, 4).map((r) => r.hash)));
     expect(body.lastHash).toBe(records[3]!.hash);
     expect(body.kid).toBe(keys.signing.kid);
+  });
+
+  it('checkpoints after open cover their ranges', async () => {
+    const store = sqlite();
+    const keys = newKeys();
+    const log = writer(store, keys, { checkpoint: { every: 5, interval: 3_600_000 } });
+    await log.open();
+    for (let n = 0; n < 13; n += 1) await log.appendEvents([sampleEvent(n)]);
+    await log.flush();
+    const records = await store.scan('gw-1', 1, 100);
+    const checkpoints = records.filter((r) => r.kind === 'checkpoint');
+    expect(checkpoints.length).toBe(2);
+    let from = 1;
+    for (const checkpoint of checkpoints) {
+      const body = JSON.parse(checkpoint.body) as CheckpointBody;
+      const covered = records.filter((r) => r.seq >= from && r.seq < checkpoint.seq);
+      expect(body.fromSeq).toBe(from);
+      expect(body.toSeq).toBe(checkpoint.seq - 1);
+      expect(body.count).toBe(covered.length);
+      expect(body.root).toBe(merkleRoot(covered.map((r) => r.hash)));
+      from = checkpoint.seq + 1;
+    }
+  });
+
+  it('two writers of one chain keep checkpoints valid', async () => {
+    const path = join(tempDir(), 'audit.db');
+    const keys = newKeys();
+    const options = { checkpoint: { every: 4, interval: 3_600_000 } };
+    const first = writer(new SqliteAuditStore({ path }), keys, options);
+    const second = writer(new SqliteAuditStore({ path }), keys, options);
+    await first.open();
+    await second.open();
+    for (let n = 0; n < 10; n += 1) {
+      await (n % 3 === 0 ? second : first).appendEvents([sampleEvent(n)]);
+    }
+    await first.checkpoint();
+    await second.checkpoint();
+    const reader = new SqliteAuditStore({ path });
+    const report = await verifyAuditLog({
+      store: reader,
+      publicKeys: keys.signing.publicKeyById,
+      hmacKeys: keys.hmac,
+    });
+    const checkpoints = await reader.scanKind('gw-1', 'checkpoint');
+    await reader.close();
+    expect(report.ok).toBe(true);
+    expect(checkpoints.length).toBeGreaterThan(1);
   });
 
   it('checkpoint without new records is skipped', async () => {

@@ -58,7 +58,7 @@ const CODE_EXECUTION =
   /\b(?:os\.(?:system|popen)|subprocess\.\w+|child_process\.\w+|Runtime\.getRuntime\(\)\.exec)\s*\(|(?:^|[;|&'"`(:]\s*)(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|phpinfo|phpversion|child_process|execSync|spawn)\s*\(|<\?php\b|\{\$\{|\{\$_(?:GET|POST|REQUEST|COOKIE|SERVER)\b|\$\{@|<!--\s*#\s*exec\s+cmd\s*=/i;
 
 /** An absolute path whose first two folders are glob patterns, in a command position. */
-const GLOB_PATH = /(?:^|[\s;|&`(])\/[\w?*]*[?*][\w?*]*\/[\w?*]*[?*]/;
+const GLOB_PATH = /(?:^|[\s;|&`(])\/\w*[?*][\w?*]*\/\w*[?*]/;
 
 const CODE_EXECUTION_HINT = /\w\s*\(|<\?|\$\{|\{\$|#\s*exec/i;
 
@@ -73,13 +73,10 @@ interface CommandPiece {
   readonly name: string;
   readonly args: readonly string[];
   /** The context before the piece: an operator, a substitution, or the start of the value. */
-  readonly after: 'operator' | 'substitution' | 'code-span' | 'start';
+  readonly after: 'operator' | 'substitution' | 'code-span' | 'start' | 'argument';
   /** True when an operator or the end of the value follows the piece, not markup. */
   readonly ended: boolean;
 }
-
-/** A line that starts and ends with a pipe and has a pipe between spaces inside. */
-const TABLE_ROW = /^[ \t]*\|[^\n]* \| [^\n]*\|[ \t]*$/gm;
 
 // Control operators and substitution starts. `&&` and `||` before `&` and `|`.
 const SPLIT = /(\|\||&&|[;|&\n\r]|`|\$\(|\(\s*\)\s*\{)/;
@@ -122,8 +119,8 @@ export function detectCommand(input: string, context: DetectContext): RuleHit[] 
     found.add('command-008-expansion', SCORE.warning);
   if (level >= 4 && /[;|`]|\$\(|&&/.test(input))
     found.add('command-009-metacharacter', SCORE.notice);
-  // A shell argument has no use for control operators or substitutions at all.
-  if (context.strict && /[;|&`\n\r<>]|\$\(/.test(input))
+  // A shell argument has no use for control operators, substitutions or expansions at all.
+  if (context.strict && /[;|&`\n\r<>]|\$[({A-Za-z_]/.test(input))
     found.add('command-010-sink-metacharacter', SCORE.critical);
   return found.hits;
 }
@@ -172,8 +169,9 @@ function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
 }
 
 /**
- * Tells a shell substitution from a Markdown code span. A backtick that follows a space in a
- * value with other words around it opens a code span, as in "the `exec` function".
+ * Tells a shell substitution from a Markdown code span. A backtick that follows a space or an
+ * opening bracket in a value with other words around it opens a code span, as in "the `exec`
+ * function" or "(`dir`, `type`)".
  */
 function openingBacktick(
   parts: readonly string[],
@@ -182,17 +180,27 @@ function openingBacktick(
 ): CommandPiece['after'] {
   // Directly after another operator (`$(\`id\`)`), the backtick is shell syntax.
   const before = parts[at - 1]!;
-  const spaced = (at === 1 && before.length === 0) || /\s$/.test(before);
+  const spaced = (at === 1 && before.length === 0) || /[\s([]$/.test(before);
   const wholeValue = input.trim().startsWith('`') && input.trim().endsWith('`');
   return spaced && !wholeValue && /\S\s+\S/.test(input) ? 'code-span' : 'substitution';
+}
+
+/** Replaces the pipes of each line that starts and ends with one and has ` | ` inside. */
+function blankTableRows(input: string): string {
+  return input
+    .split('\n')
+    .map((line) => {
+      const trimmed = line.trim();
+      const row = trimmed.startsWith('|') && trimmed.endsWith('|') && trimmed.includes(' | ');
+      return row ? line.replaceAll('|', ' ') : line;
+    })
+    .join('\n');
 }
 
 /** Splits `input` at operators and returns the simple command that starts each piece. */
 function readPieces(input: string): CommandPiece[] {
   // A Markdown table row (`| id | name |`) uses pipes as cell borders.
-  const text = input.includes('|')
-    ? input.replace(TABLE_ROW, (row) => row.replaceAll('|', ' '))
-    : input;
+  const text = input.includes('|') ? blankTableRows(input) : input;
   const parts = text.split(SPLIT);
   const pieces: CommandPiece[] = [];
   let after: CommandPiece['after'] = 'start';
@@ -203,10 +211,12 @@ function readPieces(input: string): CommandPiece[] {
       after = part === '$(' ? 'substitution' : 'operator';
       if (part === '`') {
         backticks++;
-        after = backticks % 2 === 1 ? openingBacktick(parts, i, input) : 'operator';
+        after = backticks % 2 === 1 ? openingBacktick(parts, i, input) : 'argument';
       }
       continue;
     }
+    // Text right after a closing backtick continues the same command line as arguments.
+    if (after === 'argument') continue;
     // The next separator is a backtick that opens a code span, or no separator follows.
     const next = parts[i + 1];
     const ended = next === undefined || next !== '`' || backticks % 2 === 1;
@@ -272,6 +282,7 @@ function isKnownCommand(name: string): boolean {
 
 /** `/usr/bin/id` → `id`, `C:\Windows\System32\cmd.exe` → `cmd`, `'id'` → `id`. */
 function commandName(word: string): string {
+  // A plain word needs no cleaning. No listed command is longer than 12 characters.
   if (/^[A-Za-z0-9]+$/.test(word)) return word.length > 12 ? '' : word.toLowerCase();
   const bare = word.replace(/^['"(]+|['")|;\]}\\]+$/g, '');
   const base = bare.slice(Math.max(bare.lastIndexOf('/'), bare.lastIndexOf('\\')) + 1);

@@ -10,7 +10,7 @@
 import { HitList, SCORE } from './rule-table.js';
 import type { DetectContext, RuleHit } from './types.js';
 
-/** Files and folders read by traversal probes; each must follow a separator or the start. */
+/** Files and folders read by traversal probes, where no letter precedes them. */
 const SENSITIVE_TARGET = new RegExp(
   [
     String.raw`etc[/\\]+(?:passwd|shadow|group|hosts|issue|hostname|motd|fstab|crontab|sudoers|profile|environment|resolv\.conf|my\.cnf|ssh|httpd|apache2?|nginx|mysql|php\d?|security|master\.passwd|pwd\.db|spwd\.db|init\.d)\b`,
@@ -24,8 +24,11 @@ const SENSITIVE_TARGET = new RegExp(
     String.raw`\.(?:ssh[/\\]|bash_history|bashrc|htaccess|htpasswd|git[/\\]config|env\b|aws[/\\]credentials)`,
     String.raw`(?:web\.config|wp-config\.php|id_rsa|id_dsa|authorized_keys|master\.passwd)\b`,
     String.raw`[/\\]\.(?:bash_profile|profile|netrc|rhosts|shosts|sh_history|cshrc|Xauthority|forward|mysql_history|viminfo)\b`,
-    String.raw`\b(?:php|httpd|my|nginx|apache2?|ports|sshd_config|access|error)[._-]?(?:ini|conf|cnf|log)\b`,
-  ].join('|'),
+    String.raw`[/\\](?:php|httpd|my|nginx|apache2?|ports|sshd_config|access|error)[._-]?(?:ini|conf|cnf|log)\b`,
+  ]
+    // No letter may precede a target, so `myetc/passwd` and `prod.env` pass.
+    .map((target) => `(?<![A-Za-z])(?:${target})`)
+    .join('|'),
   'i',
 );
 

@@ -72,6 +72,8 @@ describe('detectCommand', () => {
 
     expect(ids(ticket)).toEqual([]);
     expect(ids('The `exec` function is deprecated')).toEqual([]);
+    expect(ids('Keys (`dir`, `type`) are required')).toEqual([]);
+    expect(ids('Pass `params` (route parameters) too')).toEqual([]);
     expect(ids(ticket, { paranoia: 2, strict: false })).toContain('command-012-code-span');
   });
 
@@ -90,6 +92,10 @@ describe('detectCommand', () => {
     expect(ids('report; final', { paranoia: 1, strict: true })).toContain(
       'command-010-sink-metacharacter',
     );
+    expect(ids('name=$HOME', { paranoia: 1, strict: true })).toContain(
+      'command-010-sink-metacharacter',
+    );
     expect(ids('report-final.txt', { paranoia: 1, strict: true })).toEqual([]);
+    expect(ids('$5 off', { paranoia: 1, strict: true })).toEqual([]);
   });
 });

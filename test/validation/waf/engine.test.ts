@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { inspectKey, inspectValue } from '../../../src/validation/waf/engine.js';
-import type { RuleHit } from '../../../src/validation/waf/types.js';
+import type { Paranoia, RuleHit } from '../../../src/validation/waf/types.js';
 
 const ruleIds = (hits: readonly RuleHit[]): string[] => hits.map((hit) => hit.ruleId);
 const total = (hits: readonly RuleHit[]): number => hits.reduce((sum, hit) => sum + hit.score, 0);
@@ -51,10 +51,14 @@ describe('inspectValue', () => {
   });
 
   it('skips nested JSON deeper than its bound', () => {
-    const deep = `${'['.repeat(40)}"; id"${']'.repeat(40)}`;
+    const nest = (depth: number) => `${'['.repeat(depth)}{"a[$ne]": 1}${']'.repeat(depth)}`;
 
-    // Still inspected as text, so the command is found, but the parse is not attempted.
-    expect(ruleIds(inspectValue(deep, { paranoia: 1 }))).toContain('command-003-chained-command');
+    expect(ruleIds(inspectValue(nest(3), { paranoia: 1 }))).toContain(
+      'nosql-011-operator-key-name',
+    );
+    expect(ruleIds(inspectValue(nest(40), { paranoia: 1 }))).not.toContain(
+      'nosql-011-operator-key-name',
+    );
   });
 
   it('runs only the sink detector, strictly, for a tagged field', () => {
@@ -134,6 +138,44 @@ describe('inspectValue under encodings', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe('inspectValue on arbitrary input', () => {
+  const encodedChunks = fc.constantFrom(
+    '%',
+    '%2',
+    '%c0',
+    '%u',
+    '&#',
+    '&#x',
+    '\\u{',
+    '\\x',
+    '\\',
+    '`',
+    '$(',
+    '{',
+    '[',
+    '"',
+  );
+
+  it('returns well-formed hits for any string at any level', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string({ unit: 'grapheme-composite' }), encodedChunks, fc.string()), {
+          maxLength: 12,
+        }),
+        fc.constantFrom(1, 2, 3, 4) as fc.Arbitrary<Paranoia>,
+        (chunks, paranoia) => {
+          const hits = inspectValue(chunks.join(''), { paranoia });
+          for (const hit of hits) {
+            expect(hit.ruleId).toMatch(/^[a-z]+-\d{3}-[a-z0-9-]+$/);
+            expect([2, 3, 4, 5]).toContain(hit.score);
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

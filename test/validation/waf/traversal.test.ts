@@ -77,6 +77,9 @@ describe('detectTraversal', () => {
     'reports/2024/Q1-summary.xlsx',
     'https://example.com/search?q=red+shoes&page=2',
     'Wait... what?',
+    'error.log',
+    'prod.env',
+    'myetc/passwd',
   ])('passes %j at paranoia 1', (input) => {
     expect(ids(input)).toEqual([]);
   });

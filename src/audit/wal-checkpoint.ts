@@ -1,0 +1,161 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+import type Database from 'better-sqlite3';
+
+/**
+ * Moves the WAL checkpoints of a busy audit SQLite file to a worker thread.
+ *
+ * SQLite checkpoints on the committing connection by default, once the WAL passes 1,000
+ * pages: that commit copies the WAL into the database file and syncs both, and every append
+ * queued behind it waits. Once `START_AFTER_ROWS` rows were appended through this
+ * connection, a worker opens the file, the store turns its own automatic checkpoints off,
+ * and the worker runs a PASSIVE checkpoint every `ROWS_PER_CHECKPOINT` rows. PASSIVE never
+ * takes the write lock, so appends continue meanwhile. If the worker cannot start or a
+ * checkpoint fails, the store checkpoints on its own connection again, as before.
+ */
+
+/** Rows before the worker starts; short-lived stores (tests, CLI commands) never start it. */
+const START_AFTER_ROWS = 2000;
+/** About 1,000 WAL pages, SQLite's automatic checkpoint size, at 2-3 audit rows per page. */
+const ROWS_PER_CHECKPOINT = 2000;
+const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * The worker's code, a constant of this module: it opens the file on its own connection and
+ * runs a PASSIVE checkpoint per `'checkpoint'` message until `'close'`. It is inline, not a
+ * file of its own, because Node 20 does not pass tsx's loader hooks on to workers, so a
+ * TypeScript worker file would load only from the compiled package and tests and benchmarks
+ * would never run it. Messages out: `{ ready: true }` once the file is open, `{ done: true }`
+ * after each checkpoint, `{ error }` when opening or a checkpoint failed.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+let db;
+try {
+  db = new Database(workerData.path, { fileMustExist: true });
+  db.pragma('synchronous = ' + (workerData.synchronous === 'FULL' ? 'FULL' : 'NORMAL'));
+  db.pragma('busy_timeout = 5000');
+  db.pragma('wal_autocheckpoint = 0');
+  parentPort.postMessage({ ready: true });
+} catch (error) {
+  parentPort.postMessage({ error: String(error) });
+}
+parentPort.on('message', (message) => {
+  if (message === 'close' || db === undefined) {
+    if (db !== undefined && db.open) db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ done: true });
+  } catch (error) {
+    parentPort.postMessage({ error: String(error) });
+  }
+});
+`;
+
+type State = 'idle' | 'starting' | 'ready' | 'busy' | 'failed' | 'closed';
+
+interface WorkerMessage {
+  ready?: boolean;
+  done?: boolean;
+  error?: string;
+}
+
+export class BackgroundWalCheckpoints {
+  private state: State = 'idle';
+  private worker: Worker | undefined;
+  private rows = 0;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly path: string,
+    private readonly synchronous: 'FULL' | 'NORMAL',
+  ) {}
+
+  /** Counts appended rows; starts the worker, or asks it for a checkpoint, when they add up. */
+  noteAppended(rows: number): void {
+    this.rows += rows;
+    if (this.state === 'idle' && this.rows >= START_AFTER_ROWS) {
+      this.rows = 0;
+      this.start();
+    } else if (this.state === 'ready' && this.rows >= ROWS_PER_CHECKPOINT) {
+      this.rows = 0;
+      this.state = 'busy';
+      this.worker!.postMessage('checkpoint');
+    }
+  }
+
+  /** Whether a worker checkpoints this file; false before it starts and after a failure. */
+  get active(): boolean {
+    return this.state === 'ready' || this.state === 'busy';
+  }
+
+  /** Whether the worker failed and the store's connection checkpoints again. */
+  get failed(): boolean {
+    return this.state === 'failed';
+  }
+
+  /** Stops the worker and waits for it to close its connection. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.state = 'closed';
+    this.worker = undefined;
+    if (worker === undefined) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Referenced again, so that the process waits for the worker to close its connection.
+    worker.ref();
+    worker.postMessage('close');
+    // The worker ends when its port closes; terminate is the fallback if it hangs.
+    const timeout = setTimeout(() => void worker.terminate(), 2000).unref();
+    await exited;
+    clearTimeout(timeout);
+  }
+
+  private start(): void {
+    this.state = 'starting';
+    let worker: Worker;
+    try {
+      // `eval` runs WORKER_SOURCE above, a constant; nothing from input reaches it.
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          path: this.path,
+          synchronous: this.synchronous,
+          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+        },
+      });
+    } catch {
+      this.fail();
+      return;
+    }
+    worker.unref();
+    this.worker = worker;
+    worker.on('message', (message: WorkerMessage) => this.onMessage(message));
+    worker.on('error', () => this.fail());
+    worker.on('exit', () => this.fail());
+  }
+
+  private onMessage(message: WorkerMessage): void {
+    if (message.error !== undefined) {
+      this.fail();
+    } else if (message.ready === true && this.state === 'starting') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.state = 'ready';
+    } else if (message.done === true && this.state === 'busy') {
+      this.state = 'ready';
+    }
+  }
+
+  /** Hands checkpoints back to the store's connection; nothing is lost, appends only slow. */
+  private fail(): void {
+    if (this.state === 'closed' || this.state === 'failed') return;
+    this.state = 'failed';
+    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
+    void this.worker?.terminate();
+    this.worker = undefined;
+  }
+}
