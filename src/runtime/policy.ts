@@ -182,7 +182,7 @@ export function compilePolicy(config: PolicyConfig): CompiledPolicy {
         route.match.text,
       ),
       auth: compileAuthPolicy(config.auth, route.auth),
-      waf: compileWafPolicy(config.waf, route.waf),
+      waf: compileWafPolicy(config.waf, route.waf, Object.keys(route.sanitize ?? {})),
       expressions: compileExpressionRules(route.expressions, route.match.text),
       upload: route.upload && compileUploadPolicy(route.upload),
       ...compileRequestPolicy(config, signatures, route),

@@ -140,9 +140,18 @@ export interface WafPolicy {
   readonly limits: { readonly maxDepth: number; readonly maxValues: number };
 }
 
-/** Compiles a route's `waf` over the global one, or the global one over the defaults. */
-export function compileWafPolicy(global: WafInput, route?: WafInput): WafPolicy {
+/**
+ * Compiles a route's `waf` over the global one, or the global one over the defaults.
+ * `htmlFields` are the route's fields that the sanitize guard rewrites: markup in them is
+ * expected and neutralised there, so the XSS rules skip them.
+ */
+export function compileWafPolicy(
+  global: WafInput,
+  route?: WafInput,
+  htmlFields: readonly string[] = [],
+): WafPolicy {
   const own = route ?? {};
+  const sanitized = htmlFields.flatMap(wildcardForms).map((field) => ({ field, rules: ['xss'] }));
   const inspect = { ...wafDefaults.inspect, ...defined(global.inspect), ...defined(own.inspect) };
   const limits = { ...wafDefaults.limits, ...defined(global.limits), ...defined(own.limits) };
   return {
@@ -151,15 +160,31 @@ export function compileWafPolicy(global: WafInput, route?: WafInput): WafPolicy 
     threshold: own.threshold ?? global.threshold ?? wafDefaults.threshold,
     mode: own.mode ?? global.mode ?? wafDefaults.mode,
     inspect: { ...inspect, headers: inspect.headers.map((name) => name.toLowerCase()) },
-    exclusions: [...(global.exclusions ?? []), ...(own.exclusions ?? [])].map((exclusion) => ({
-      field: compileFieldGlob(exclusion.field),
-      rules: exclusion.rules && new Set(exclusion.rules.map(ruleKey)),
-    })),
+    exclusions: [...(global.exclusions ?? []), ...(own.exclusions ?? []), ...sanitized].map(
+      (exclusion) => ({
+        field: compileFieldGlob(exclusion.field),
+        rules: exclusion.rules && new Set(exclusion.rules.map(ruleKey)),
+      }),
+    ),
     sinks: [...Object.entries(own.sinks ?? {}), ...Object.entries(global.sinks ?? {})].map(
       ([field, sink]) => ({ field: compileFieldGlob(field), sink }),
     ),
     limits,
   };
+}
+
+/**
+ * A sanitize path writes `.*` for any member or element, where a glob tells `.*` (member)
+ * from `[*]` (element) apart: returns every spelling, for up to four wildcards.
+ */
+function wildcardForms(field: string): string[] {
+  const parts = field.split('.*');
+  if (parts.length === 1 || parts.length > 5) return [field];
+  let forms = [parts[0]!];
+  for (const part of parts.slice(1)) {
+    forms = forms.flatMap((head) => [`${head}.*${part}`, `${head}[*]${part}`]);
+  }
+  return forms;
 }
 
 /** Tells whether an exclusion skips rule `ruleId` of `family` on the fields it selects. */
