@@ -12,8 +12,8 @@ const NODE = 1;
 const DIGEST_BYTES = 32;
 
 // Inputs are assembled in reused buffers and hashed with the one-shot `hash` (Node 20.12),
-// because a checkpoint hashes two nodes per record and a Hash object per node dominated its
-// cost. Reuse is safe: `hash` is synchronous and copies nothing it keeps.
+// because a tree has about two nodes per record and a Hash object per node dominated the
+// cost. Reuse is safe because `hash` is synchronous and keeps no reference to its input.
 const leafInput = Buffer.alloc(1 + DIGEST_BYTES);
 const nodeInput = Buffer.alloc(1 + 2 * DIGEST_BYTES);
 leafInput[0] = LEAF;

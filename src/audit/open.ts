@@ -33,7 +33,7 @@ export function openAuditStore(config: AuditSettings, logger: Logger = silentLog
   }
   const path = join(config.dataDir, AUDIT_DB_FILE);
   logger.info({ backend: 'sqlite', path }, 'opening audit store');
-  return new SqliteAuditStore({ path, synchronous: config.audit.durability });
+  return new SqliteAuditStore({ path, synchronous: config.audit.durability, logger });
 }
 
 export function auditKeysDir(config: AuditSettings): string {

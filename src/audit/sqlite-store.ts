@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
 import { StoreUnavailableError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import type { AuditRecord, RecordKind, StoredAuditRecord } from './record.js';
 import type { AuditStore, ChainHead, RecordQuery, SealRecords } from './store.js';
 import { BackgroundWalCheckpoints } from './wal-checkpoint.js';
@@ -22,6 +23,8 @@ export interface SqliteAuditOptions {
   path: string;
   /** `full` (the default) syncs every commit; `normal` syncs at checkpoints of the WAL. */
   synchronous?: 'full' | 'normal';
+  /** Receives the start and failures of background WAL checkpoints. */
+  logger?: Logger;
 }
 
 const SCHEMA = `
@@ -133,7 +136,12 @@ export class SqliteAuditStore implements AuditStore {
     // IMMEDIATE takes the write lock before the head is read, so that two processes
     // appending to one chain cannot both build on the same head.
     this.appendTx = (instance, seal) => transaction.immediate(instance, seal);
-    this.walCheckpoints = new BackgroundWalCheckpoints(this.db, options.path, synchronous);
+    this.walCheckpoints = new BackgroundWalCheckpoints(
+      this.db,
+      options.path,
+      synchronous,
+      options.logger,
+    );
   }
 
   ready(): Promise<void> {

@@ -3,6 +3,8 @@ import { Worker } from 'node:worker_threads';
 
 import type Database from 'better-sqlite3';
 
+import { silentLogger, type Logger } from '../core/logger.js';
+
 /**
  * Moves the WAL checkpoints of a busy audit SQLite file to a worker thread.
  *
@@ -17,7 +19,10 @@ import type Database from 'better-sqlite3';
 
 /** Rows before the worker starts; short-lived stores (tests, CLI commands) never start it. */
 const START_AFTER_ROWS = 2000;
-/** About 1,000 WAL pages, SQLite's automatic checkpoint size, at 2-3 audit rows per page. */
+/**
+ * About 1,000 WAL pages, SQLite's automatic checkpoint size, estimated at 2 to 3 audit rows
+ * (an event of about 1 KB and its three index entries) per 4 KB page.
+ */
 const ROWS_PER_CHECKPOINT = 2000;
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
 
@@ -74,6 +79,7 @@ export class BackgroundWalCheckpoints {
     private readonly db: Database.Database,
     private readonly path: string,
     private readonly synchronous: 'FULL' | 'NORMAL',
+    private readonly logger: Logger = silentLogger,
   ) {}
 
   /** Counts appended rows; starts the worker, or asks it for a checkpoint, when they add up. */
@@ -128,32 +134,37 @@ export class BackgroundWalCheckpoints {
           driver: createRequire(import.meta.url).resolve('better-sqlite3'),
         },
       });
-    } catch {
-      this.fail();
+    } catch (error) {
+      this.fail(error);
       return;
     }
     worker.unref();
     this.worker = worker;
     worker.on('message', (message: WorkerMessage) => this.onMessage(message));
-    worker.on('error', () => this.fail());
-    worker.on('exit', () => this.fail());
+    worker.on('error', (error) => this.fail(error));
+    worker.on('exit', (code) => this.fail(new Error(`worker exited with code ${code}`)));
   }
 
   private onMessage(message: WorkerMessage): void {
     if (message.error !== undefined) {
-      this.fail();
+      this.fail(new Error(message.error));
     } else if (message.ready === true && this.state === 'starting') {
       this.db.pragma('wal_autocheckpoint = 0');
       this.state = 'ready';
+      this.logger.info({ path: this.path }, 'audit WAL checkpoints moved to a worker thread');
     } else if (message.done === true && this.state === 'busy') {
       this.state = 'ready';
     }
   }
 
   /** Hands checkpoints back to the store's connection; nothing is lost, appends only slow. */
-  private fail(): void {
+  private fail(error: unknown): void {
     if (this.state === 'closed' || this.state === 'failed') return;
     this.state = 'failed';
+    this.logger.warn(
+      { err: error, path: this.path },
+      'audit WAL checkpoint worker failed; checkpointing on the writer connection',
+    );
     if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${DEFAULT_AUTOCHECKPOINT_PAGES}`);
     void this.worker?.terminate();
     this.worker = undefined;
