@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve, isAbsolute } from 'node:path';
 
 import type { Registry } from 'prom-client';
 
@@ -24,8 +24,15 @@ export const AUDIT_DB_FILE = 'audit.db';
 
 type AuditSettings = Pick<BulwarkConfig, 'dataDir' | 'storage'> & { audit: AuditConfig };
 
-/** Opens the audit store the configuration names: PostgreSQL when set, else SQLite. */
-export function openAuditStore(config: AuditSettings, logger: Logger = silentLogger): AuditStore {
+/**
+ * Opens the audit store the configuration names: PostgreSQL when set, else SQLite. With
+ * `readOnly`, the SQLite file must exist and is never created or written (verification).
+ */
+export function openAuditStore(
+  config: AuditSettings,
+  logger: Logger = silentLogger,
+  options: { readOnly?: boolean } = {},
+): AuditStore {
   const postgres = config.storage.postgres;
   if (postgres !== undefined) {
     logger.info({ backend: 'postgres', postgres: redactUrl(postgres) }, 'opening audit store');
@@ -33,11 +40,21 @@ export function openAuditStore(config: AuditSettings, logger: Logger = silentLog
   }
   const path = join(config.dataDir, AUDIT_DB_FILE);
   logger.info({ backend: 'sqlite', path }, 'opening audit store');
-  return new SqliteAuditStore({ path, synchronous: config.audit.durability, logger });
+  return new SqliteAuditStore({
+    path,
+    synchronous: config.audit.durability,
+    logger,
+    readOnly: options.readOnly,
+  });
 }
 
 export function auditKeysDir(config: AuditSettings): string {
   return config.audit.keysDir ?? join(config.dataDir, DEFAULT_AUDIT_KEYS_FOLDER);
+}
+
+function isInside(parent: string, child: string): boolean {
+  const path = relative(parent, child);
+  return path === '' || (!path.startsWith('..') && !isAbsolute(path));
 }
 
 /** Returns the chain name of this process: the configured instance, else the host name. */
@@ -130,6 +147,7 @@ export class AuditService {
 
   /** Opens the log (records `audit.started`) and starts the retention timer. */
   async start(details: Record<string, unknown> = {}): Promise<void> {
+    this.warnAboutKeyLayout();
     await this.log.open({ keys: this.keys.sources, ...details });
     const retention = this.config.audit.retention;
     const keepsAll =
@@ -155,6 +173,23 @@ export class AuditService {
       .catch((error: unknown) => this.logger.error({ err: error }, 'audit retention failed'))
       .finally(() => (this.retentionRun = undefined));
     await this.retentionRun;
+  }
+
+  /**
+   * Warns when the HMAC or signing key is read from a folder inside the data folder and no
+   * external checkpoint folder is set: whoever can change files there can rewrite the log,
+   * re-sign it and pass verification, so the log then detects only accidents.
+   */
+  private warnAboutKeyLayout(): void {
+    if (this.config.audit.checkpoint.externalDir !== undefined) return;
+    const { sources } = this.keys;
+    if (sources.hmac !== 'file' && sources.signing !== 'file') return;
+    const keysDir = auditKeysDir(this.config);
+    if (!isInside(resolve(this.config.dataDir), resolve(keysDir))) return;
+    this.logger.warn(
+      { keysDir, dataDir: this.config.dataDir },
+      'audit keys are stored inside the data folder and audit.checkpoint.externalDir is not set: anyone who can change files in the data folder can rewrite the audit log undetected; see docs/audit.md, "Protecting the keys"',
+    );
   }
 
   async stop(): Promise<void> {

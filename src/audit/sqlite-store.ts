@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -25,6 +25,11 @@ export interface SqliteAuditOptions {
   synchronous?: 'full' | 'normal';
   /** Receives the start and failures of background WAL checkpoints. */
   logger?: Logger;
+  /**
+   * Opens an existing file read-only, for verification: a missing file or a file without the
+   * audit table is an error, and nothing is created or written.
+   */
+  readOnly?: boolean;
 }
 
 const SCHEMA = `
@@ -83,6 +88,28 @@ export function recordFromRow(row: AuditRow): StoredAuditRecord {
   };
 }
 
+function openReadOnly(path: string): Database.Database {
+  if (!existsSync(path)) {
+    throw new StoreUnavailableError(
+      `the audit log ${path} does not exist: check the working folder, --config and dataDir`,
+    );
+  }
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    const table = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'audit_records'")
+      .get();
+    if (table !== undefined) return db;
+  } catch (error) {
+    db?.close();
+    throw new StoreUnavailableError(`cannot open the audit log ${path}`, { cause: error });
+  }
+  db.close();
+  throw new StoreUnavailableError(`${path} is not an audit log: it has no audit_records table`);
+}
+
 export class SqliteAuditStore implements AuditStore {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
@@ -92,18 +119,23 @@ export class SqliteAuditStore implements AuditStore {
   private readonly walCheckpoints: BackgroundWalCheckpoints;
 
   constructor(options: SqliteAuditOptions) {
-    mkdirSync(dirname(options.path), { recursive: true });
+    const readOnly = options.readOnly === true;
     const synchronous = options.synchronous === 'normal' ? 'NORMAL' : 'FULL';
-    try {
-      this.db = new Database(options.path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${synchronous}`);
-      this.db.pragma('busy_timeout = 5000');
-      this.db.exec(SCHEMA);
-    } catch (error) {
-      throw new StoreUnavailableError(`cannot open the audit log ${options.path}`, {
-        cause: error,
-      });
+    if (readOnly) {
+      this.db = openReadOnly(options.path);
+    } else {
+      mkdirSync(dirname(options.path), { recursive: true });
+      try {
+        this.db = new Database(options.path);
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${synchronous}`);
+        this.db.pragma('busy_timeout = 5000');
+        this.db.exec(SCHEMA);
+      } catch (error) {
+        throw new StoreUnavailableError(`cannot open the audit log ${options.path}`, {
+          cause: error,
+        });
+      }
     }
     this.insert = this.db.prepare(
       `INSERT INTO audit_records (instance, seq, kind, time, type, category, severity, body, prev_hash, hash, hmac, hmac_kid)

@@ -56,6 +56,8 @@ export interface VerifyReport {
   seconds: number;
   /** Whether record HMACs were checked (the verifier held the HMAC keys). */
   hmacChecked: boolean;
+  /** No chain has a record: a log whose records were all deleted looks like this. */
+  empty: boolean;
 }
 
 export interface VerifyOptions {
@@ -72,6 +74,11 @@ export interface VerifyOptions {
   onProgress?: (progress: { instance: string; records: number; total: number }) => void;
   progressEvery?: number;
   pageSize?: number;
+  /**
+   * Accepts a log without records. By default an empty log fails: deleting every record
+   * leaves nothing for the chain to contradict, so "nothing to check" is not a pass.
+   */
+  allowEmpty?: boolean;
 }
 
 export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyReport> {
@@ -94,8 +101,12 @@ export async function verifyAuditLog(options: VerifyOptions): Promise<VerifyRepo
     chains.push(report);
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const empty = total === 0;
   return {
-    ok: chains.every((chain) => chain.damage === undefined),
+    ok:
+      chains.every((chain) => chain.damage === undefined) &&
+      (!empty || options.allowEmpty === true),
+    empty,
     chains,
     records: total,
     seconds,
@@ -239,6 +250,16 @@ async function checkRecord(
     message,
   });
   if (!linkOk && state.prevPrevHash !== undefined && record.prevHash === state.prevPrevHash) {
+    // Two records link to the same predecessor, so one of them was inserted. This one is the
+    // inserted record when the next record links past it or its own HMAC fails.
+    // Otherwise the record before it was inserted.
+    const nextSkipsThis = next !== undefined && next.prevHash === state.prevHash;
+    if (nextSkipsThis || !hmacOk) {
+      return at(
+        'inserted',
+        `record ${record.seq} is not part of the chain: it links to record ${record.seq - 2} as record ${record.seq - 1} does${nextSkipsThis ? `, and record ${next.seq} links to record ${record.seq - 1}` : ', and its HMAC is invalid'}`,
+      );
+    }
     return at(
       'inserted',
       `record ${record.seq - 1} is not part of the chain: record ${record.seq} links past it`,
@@ -404,6 +425,7 @@ async function checkExternal(
   } catch {
     return;
   }
+  let signedBeyond: number | undefined;
   for (const file of files) {
     let record: AuditRecord;
     let body: CheckpointBody;
@@ -419,13 +441,10 @@ async function checkExternal(
     }
     report.externalCheckpoints += 1;
     if (report.lastSeq === undefined || record.seq > report.lastSeq) {
-      report.damage = {
-        kind: 'truncated',
-        instance: report.instance,
-        seq: (report.lastSeq ?? 0) + 1,
-        message: `the log ends at record ${report.lastSeq ?? 0}, but an external checkpoint signed records up to ${body.toSeq} (checkpoint ${record.seq}): the tail was removed`,
-      };
-      return;
+      // Files are in seq order, so every later file is beyond the end too. The newest one
+      // marks the end of the missing range.
+      signedBeyond = Math.max(signedBeyond ?? 0, record.seq);
+      continue;
     }
     const stored = hashesBySeq.get(record.seq);
     if (stored !== record.hash) {
@@ -438,6 +457,29 @@ async function checkExternal(
       return;
     }
   }
+  if (signedBeyond !== undefined) {
+    report.damage = {
+      kind: 'truncated',
+      instance: report.instance,
+      seq: (report.lastSeq ?? 0) + 1,
+      message: truncationMessage(report.lastSeq ?? 0, signedBeyond),
+    };
+  }
+}
+
+/**
+ * Builds the message of a cut-off tail. An external checkpoint at `checkpointSeq` proves that
+ * the chain once contained every record up to and including it.
+ */
+function truncationMessage(lastSeq: number, checkpointSeq: number): string {
+  const from = lastSeq + 1;
+  const missing =
+    from === checkpointSeq
+      ? `record ${from} is missing`
+      : `records ${from}–${checkpointSeq} are missing`;
+  const ends =
+    lastSeq === 0 ? 'the log has no records of this chain' : `the log ends at record ${lastSeq}`;
+  return `${missing}: an external checkpoint signed the chain up to record ${checkpointSeq}, ${ends}; the tail was removed`;
 }
 
 /** Reads a chain page by page with one record of lookahead. */

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 import type Database from 'better-sqlite3';
@@ -27,40 +26,10 @@ const ROWS_PER_CHECKPOINT = 2000;
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
 
 /**
- * The worker's code, a constant of this module: it opens the file on its own connection and
- * runs a PASSIVE checkpoint per `'checkpoint'` message until `'close'`. It is inline, not a
- * file of its own, because Node 20 does not pass tsx's loader hooks on to workers, so a
- * TypeScript worker file would load only from the compiled package and tests and benchmarks
- * would never run it. Messages out: `{ ready: true }` once the file is open, `{ done: true }`
- * after each checkpoint, `{ error }` when opening or a checkpoint failed.
+ * The worker, a plain JavaScript file beside this module: the build copies it to dist/audit,
+ * and under vitest or tsx it loads from src/audit, so tests and benchmarks run it too.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-let db;
-try {
-  db = new Database(workerData.path, { fileMustExist: true });
-  db.pragma('synchronous = ' + (workerData.synchronous === 'FULL' ? 'FULL' : 'NORMAL'));
-  db.pragma('busy_timeout = 5000');
-  db.pragma('wal_autocheckpoint = 0');
-  parentPort.postMessage({ ready: true });
-} catch (error) {
-  parentPort.postMessage({ error: String(error) });
-}
-parentPort.on('message', (message) => {
-  if (message === 'close' || db === undefined) {
-    if (db !== undefined && db.open) db.close();
-    parentPort.close();
-    return;
-  }
-  try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ done: true });
-  } catch (error) {
-    parentPort.postMessage({ error: String(error) });
-  }
-});
-`;
+const WORKER_FILE = new URL('./wal-checkpoint-worker.mjs', import.meta.url);
 
 type State = 'idle' | 'starting' | 'ready' | 'busy' | 'failed' | 'closed';
 
@@ -125,14 +94,8 @@ export class BackgroundWalCheckpoints {
     this.state = 'starting';
     let worker: Worker;
     try {
-      // `eval` runs WORKER_SOURCE above, a constant; nothing from input reaches it.
-      worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: {
-          path: this.path,
-          synchronous: this.synchronous,
-          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
-        },
+      worker = new Worker(WORKER_FILE, {
+        workerData: { path: this.path, synchronous: this.synchronous },
       });
     } catch (error) {
       this.fail(error);

@@ -43,6 +43,10 @@ export function registerAuditCommands(program: Command): Command {
       '--no-hmac',
       'skip HMACs even when the HMAC keys are readable, as an outside auditor would',
     )
+    .option(
+      '--allow-empty',
+      'accept a log without records (by default an empty log fails: all records may have been deleted)',
+    )
     .option('--json', 'print the report as JSON')
     .action((options: VerifyOptions) => verifyCommand(options));
 
@@ -90,6 +94,7 @@ interface VerifyOptions extends ConfigOption {
   external?: string;
   instance?: string;
   hmac: boolean;
+  allowEmpty?: boolean;
   json?: boolean;
 }
 
@@ -136,8 +141,9 @@ function tryLoadKeys(config: BulwarkConfig): AuditKeys | undefined {
   }
 }
 
+/** Runs `run` on the configured store, opened read-only: reading never creates a log. */
 async function withStore<T>(config: BulwarkConfig, run: (store: AuditStore) => Promise<T>) {
-  const store = openAuditStore(config);
+  const store = openAuditStore(config, undefined, { readOnly: true });
   try {
     await store.ready();
     return await run(store);
@@ -169,6 +175,7 @@ async function verifyCommand(options: VerifyOptions): Promise<void> {
       instances: options.instance === undefined ? undefined : [options.instance],
       onProgress: ({ total: done }) => progress.update(done),
       progressEvery: 20_000,
+      allowEmpty: options.allowEmpty === true,
     });
     progress.done();
     return result;
@@ -178,14 +185,19 @@ async function verifyCommand(options: VerifyOptions): Promise<void> {
   if (!report.ok) process.exitCode = 1;
 }
 
-/** A progress bar with the verification rate, on stderr when it is a terminal. */
+/**
+ * A progress bar with the verification rate on stderr, drawn only when stderr is a terminal.
+ * In a pipe or a log file, the summary line on stdout reports the rate once.
+ */
 class ProgressBar {
   private readonly started = Date.now();
   private lastLine = 0;
+  private readonly enabled = process.stderr.isTTY === true;
 
   constructor(private readonly total: number) {}
 
   update(done: number): void {
+    if (!this.enabled) return;
     const now = Date.now();
     if (now - this.lastLine < 200 && done < this.total) return;
     this.lastLine = now;
@@ -196,13 +208,12 @@ class ProgressBar {
     const filled = Math.round(fraction * width);
     const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
     const line = `${bar} ${done.toLocaleString('en-US')}/${this.total.toLocaleString('en-US')} records, ${rate.toLocaleString('en-US')} records/s`;
-    if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
-    else process.stderr.write(`${line}\n`);
+    process.stderr.write(`\r${line}`);
   }
 
   done(): void {
     this.lastLine = 0;
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (this.enabled) process.stderr.write('\n');
   }
 }
 
@@ -219,9 +230,16 @@ function printReport(report: VerifyReport): void {
         `  removed by retention policy: records ${run.fromSeq}..${run.toSeq} (${run.count}), archived as ${run.archive}`,
       );
     }
-    if (chain.unsignedTail > 0 && !report.hmacChecked) {
+    if (chain.unsignedTail > 0 && !report.hmacChecked && chain.lastSeq !== undefined) {
+      const from = chain.lastSeq - chain.unsignedTail + 1;
+      const one = from === chain.lastSeq;
+      const tail = one ? `record ${from}` : `records ${from}..${chain.lastSeq}`;
+      const signed =
+        chain.checkpoints > 0
+          ? 'the last signed checkpoint'
+          : 'the start: the chain has no signed checkpoint yet';
       console.log(
-        `  note: the last ${chain.unsignedTail} records follow the last checkpoint and are protected only by the chain until the next one`,
+        `  NOT VERIFIED: ${tail} ${one ? 'comes' : `(${chain.unsignedTail}) come`} after ${signed}. Without the HMAC key nothing proves ${one ? 'it' : 'them'} genuine: anyone who can write the log could have changed or added ${one ? 'it' : 'them'}. The next checkpoint signs ${one ? 'it' : 'them'}; verify with the HMAC key to check ${one ? 'it' : 'them'} now.`,
       );
     }
     if (chain.damage !== undefined) {
@@ -230,11 +248,20 @@ function printReport(report: VerifyReport): void {
       );
     }
   }
+  if (report.empty) {
+    console.log(
+      report.ok
+        ? 'the log has no records (accepted with --allow-empty)'
+        : 'EMPTY: the log has no records; if the gateway has run, they were deleted (pass --allow-empty to accept an empty log)',
+    );
+  }
   const hmac = report.hmacChecked ? 'HMACs checked' : 'HMACs not checked (no HMAC key)';
   const damaged = report.chains.filter((chain) => chain.damage !== undefined).length;
   const verdict = report.ok
     ? 'OK'
-    : `DAMAGED (${damaged} of ${count(report.chains.length, 'chain')})`;
+    : damaged === 0
+      ? 'EMPTY'
+      : `DAMAGED (${damaged} of ${count(report.chains.length, 'chain')})`;
   console.log(
     `${verdict}: ${count(report.records, 'record')} checked in ${report.seconds.toFixed(2)} s (${rate} records/s), ${hmac}`,
   );

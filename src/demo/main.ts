@@ -168,7 +168,8 @@ Bulwark demo
   admin API   ${url}/_bulwark/admin/   (token in ${DEMO_DIR}/admin-token)
   OAuth       ${url}/.well-known/oauth-authorization-server
   credentials ${DATA_DIR}/credentials.db (SQLite); audit log ${DATA_DIR}/audit.db (verify: npx bulwark audit verify)
-  uploads     POST /files, stored in ${DATA_DIR}/uploads (docs/uploads.md)${process.env.BULWARK_CLAMD ? '' : '; no malware scan without BULWARK_CLAMD'}
+  uploads     POST /files, stored in ${DATA_DIR}/uploads (docs/uploads.md); up to 3 files, 5 MiB each, 16 MiB in all
+  scanning    ${process.env.BULWARK_CLAMD ? `clamd at ${process.env.BULWARK_CLAMD}; while it is unavailable, files wait in ${DATA_DIR}/quarantine` : 'none (set BULWARK_CLAMD to a clamd address)'}
 
 Demo credentials (files for copy and paste; a real deployment never writes them down):
   API key       ${DEMO_DIR}/api-key       scopes orders:read orders:write

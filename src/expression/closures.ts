@@ -7,7 +7,15 @@
  * The closure of every node counts one step when it runs, so `maxSteps` bounds the nodes
  * evaluated, and the time limit is checked as steps accumulate.
  */
-import { looseEquals, toNumber, toPrimitive, toStr, truthy, typeOf } from './coerce.js';
+import {
+  looseEquals,
+  strictEquals,
+  toNumber,
+  toPrimitive,
+  toStr,
+  truthy,
+  typeOf,
+} from './coerce.js';
 import { ExpressionDate } from './date.js';
 import { ExpressionLimitError } from './errors.js';
 import { findMethod, helpers, Lambda, type Argument, type Runtime } from './helpers.js';
@@ -229,10 +237,14 @@ function compileMethod(node: Node<'method'>): Closure {
         `cannot call ${written ? `method ${key}` : 'a computed method'} of ${String(self)}`,
       );
     const method = findMethodOf(self, key);
-    if (method === undefined)
+    if (method === undefined) {
+      // `$now.year()` is a natural slip when other libraries make these methods.
+      if (written && isPropertyOf(self, key))
+        return evaluation.fail(`\`${key}\` is a property: write \`.${key}\``);
       return evaluation.fail(
         `${written ? key : 'the computed name'} is not a method of ${describeType(self)}`,
       );
+    }
     const values = args(evaluation, env);
     evaluation.at = at;
     return method(evaluation, self, values);
@@ -322,8 +334,8 @@ function comparison(operate: (a: number | string, b: number | string) => boolean
 const INDEX = /^(0|[1-9]\d*)$/;
 
 const binaryOperations: ReadonlyMap<string, BinaryOperation> = new Map<string, BinaryOperation>([
-  ['===', (evaluation, left, right) => left === right],
-  ['!==', (evaluation, left, right) => left !== right],
+  ['===', (evaluation, left, right) => strictEquals(left, right)],
+  ['!==', (evaluation, left, right) => !strictEquals(left, right)],
   ['==', (evaluation, left, right) => looseEquals(left, right, evaluation.budget)],
   ['!=', (evaluation, left, right) => !looseEquals(left, right, evaluation.budget)],
   ['+', add],
@@ -502,6 +514,12 @@ function compileObject(properties: readonly PropertyNode[]): Closure {
 
 function findMethodOf(self: Value, name: string): Method | undefined {
   return findMethod(self, name) as Method | undefined;
+}
+
+/** True for the properties the evaluator reads off a value itself: date fields and `length`. */
+function isPropertyOf(self: Value, name: string): boolean {
+  if (self instanceof ExpressionDate) return self.field(name) !== undefined;
+  return name === 'length' && (typeof self === 'string' || Array.isArray(self));
 }
 
 function describeType(value: Value): string {

@@ -86,9 +86,22 @@ export function toPrimitive(
   return toStr(value, budget);
 }
 
-/** `==` as JavaScript defines it, over expression values. */
-export function looseEquals(left: Value, right: Value, budget: Budget): boolean {
+/**
+ * `===` over expression values. Dates are values here, not objects with an identity: two
+ * dates are equal when they name the same instant, whichever expression made them.
+ */
+export function strictEquals(left: Value, right: Value): boolean {
   if (left === right) return true;
+  return (
+    left instanceof ExpressionDate &&
+    right instanceof ExpressionDate &&
+    left.epochMs === right.epochMs
+  );
+}
+
+/** `==` as JavaScript defines it, over expression values, with dates compared as in `===`. */
+export function looseEquals(left: Value, right: Value, budget: Budget): boolean {
+  if (strictEquals(left, right)) return true;
   const leftNullish = left === null || left === undefined;
   const rightNullish = right === null || right === undefined;
   if (leftNullish || rightNullish) return leftNullish && rightNullish;

@@ -8,7 +8,7 @@
  * compiler, and `replace`, `replaceAll`, `split` and `includes` match literal strings only,
  * so no expression can make a backtracking regex engine run for exponential time.
  */
-import { toJson, toNumber, toStr, truthy } from './coerce.js';
+import { strictEquals, toJson, toNumber, toStr, truthy } from './coerce.js';
 import { ExpressionDate, parseDateUnit, type DateUnit } from './date.js';
 import { ExpressionLimitError } from './errors.js';
 import type { Budget } from './limits.js';
@@ -211,9 +211,10 @@ function findIndex(rt: Runtime, self: readonly Value[], fn: Lambda, expected = t
 }
 
 function strictIndexOf(self: readonly Value[], search: Value): number {
-  // Same semantics as Array.prototype.includes (SameValueZero), so NaN is found.
+  // Same semantics as Array.prototype.includes (SameValueZero), so NaN is found; dates
+  // match by instant, as under `===`.
   return self.findIndex(
-    (element) => element === search || (Number.isNaN(element) && Number.isNaN(search)),
+    (element) => strictEquals(element, search) || (Number.isNaN(element) && Number.isNaN(search)),
   );
 }
 
@@ -286,7 +287,7 @@ const arrayMethods: ReadonlyMap<string, Method<readonly Value[]>> = new Map(
     includes: (rt, self, args) => strictIndexOf(self, valueArg(rt, args, 0)) !== -1,
     indexOf: (rt, self, args) => {
       const search = valueArg(rt, args, 0);
-      return self.findIndex((element) => element === search);
+      return self.findIndex((element) => strictEquals(element, search));
     },
     join: (rt, self, args) => {
       const separator = args.length > 0 ? stringArg(rt, args, 0, 'join') : ',';

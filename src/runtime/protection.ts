@@ -160,10 +160,12 @@ export class Protection {
       : [];
     const waf = createWafGuard(config, { bus: this.bus, logger });
     this.uploadGuard = createUploadGuard(
-      compiled.routes.flatMap((route) => [
-        route.policy,
-        ...(route.policy.versions?.values() ?? []),
-      ]),
+      compiled.routes.flatMap((route) =>
+        [route.policy, ...(route.policy.versions?.values() ?? [])].map((policy) => ({
+          route: route.id,
+          upload: policy.upload,
+        })),
+      ),
       { bus: this.bus, logger },
     );
     const uploads = this.uploadGuard ? [this.uploadGuard] : [];

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 
 import { BulwarkError } from '../core/errors.js';
-import type { ClamdAddress } from './config.js';
+import { formatClamdAddress, type ClamdAddress } from './config.js';
 
 /** clamd cannot be reached, or it closed the connection without a response. */
 export class ClamdUnavailableError extends BulwarkError {
@@ -127,9 +127,13 @@ export class ClamdClient {
           finish(undefined, Buffer.concat(chunks, received).toString('utf8').trim());
         else finish(new ClamdUnavailableError('clamd closed the connection without answering'));
       });
+      // The system's reason (e.g. ECONNREFUSED) stays in `cause` only: pino prints the cause's
+      // message after this one, so repeating it here would show it twice.
       socket.on('error', (error) =>
         finish(
-          new ClamdUnavailableError(`clamd is unreachable: ${error.message}`, { cause: error }),
+          new ClamdUnavailableError(`clamd at ${formatClamdAddress(address)} is unreachable`, {
+            cause: error,
+          }),
         ),
       );
     });

@@ -196,6 +196,13 @@ export function parseClamdAddress(value: string): ClamdAddress | undefined {
   return isAbsolute(path) ? { kind: 'unix', path } : undefined;
 }
 
+/** Writes an address back in the form the configuration takes, for logs and messages. */
+export function formatClamdAddress(address: ClamdAddress): string {
+  if (address.kind === 'unix') return address.path;
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `tcp://${host}:${address.port}`;
+}
+
 /** An upload section validated and compiled for the guard. */
 export interface UploadPolicy {
   readonly maxFileSize: number;

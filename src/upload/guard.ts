@@ -15,7 +15,7 @@ import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
 import type { Logger } from '../core/logger.js';
 import type { EventBus } from '../events/bus.js';
 import { announcesBody } from '../http/body-reader.js';
-import type { UploadPolicy } from './config.js';
+import { formatClamdAddress, type UploadPolicy } from './config.js';
 import { UploadInspector, type UploadResult } from './inspect.js';
 import type { UploadSource } from './multipart.js';
 import { rejectUpload } from './rejections.js';
@@ -150,13 +150,35 @@ function sourceOf(ctx: RequestContext): UploadSource | undefined {
   return { kind: 'stream', stream, keepOpen };
 }
 
-/** Creates the guard when any route has an upload policy. */
+/**
+ * Creates the guard when any route has an upload policy, and logs once per route how its
+ * files are scanned, so an operator sees at start which clamd each route depends on.
+ */
 export function createUploadGuard(
-  policies: Iterable<{ upload?: UploadPolicy }>,
+  policies: Iterable<{ upload?: UploadPolicy; route?: string }>,
   options: { bus: EventBus; logger: Logger },
 ): UploadGuard | undefined {
-  for (const policy of policies) {
-    if (policy.upload !== undefined) return new UploadGuard(options.bus, options.logger);
+  let guard: UploadGuard | undefined;
+  const logged = new Set<string>();
+  for (const { upload, route } of policies) {
+    if (upload === undefined) continue;
+    guard ??= new UploadGuard(options.bus, options.logger);
+    const scan = upload.scan;
+    const line =
+      scan === undefined
+        ? { route, scan: false }
+        : {
+            route,
+            clamd: formatClamdAddress(scan.address),
+            unavailable: scan.unavailable,
+            timeoutMs: scan.timeoutMs,
+            ...(scan.unavailable === 'quarantine' ? { retryIntervalMs: scan.retryIntervalMs } : {}),
+          };
+    const key = JSON.stringify(line);
+    if (logged.has(key)) continue;
+    logged.add(key);
+    if (scan === undefined) options.logger.info(line, 'upload route without a malware scan');
+    else options.logger.info(line, 'upload route scans files with clamd');
   }
-  return undefined;
+  return guard;
 }

@@ -46,8 +46,11 @@ import { createHash } from 'node:crypto';
 
 /** A stored file as described to the upstream. */
 export interface UploadedFile extends StoredFile {
-  /** `stored`, or `pending_scan` when it waits in quarantine for clamd. */
-  status: 'stored' | 'pending_scan';
+  /**
+   * `accepted`, as its record in the storage folder says, or `pending_scan` when it waits in
+   * quarantine for clamd.
+   */
+  status: 'accepted' | 'pending_scan';
 }
 
 export type UploadResult =
@@ -162,7 +165,7 @@ export class UploadInspector {
     }
     const files: UploadedFile[] = stored.map((file) => ({
       ...file,
-      status: pending ? 'pending_scan' : 'stored',
+      status: pending ? 'pending_scan' : 'accepted',
     }));
     return this.forwardable(files, fields);
   }

@@ -122,6 +122,8 @@ export class UploadStorage {
     await writeRecord(this.quarantineDir, {
       ...record,
       status: 'condemned',
+      // The same reason as a file condemned when it arrived, so records read alike.
+      reason: 'malware',
       signature,
       updatedAt: new Date().toISOString(),
     });

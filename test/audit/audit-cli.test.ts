@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,8 +40,76 @@ describe('bulwark audit CLI', () => {
   it('verify reports OK with exit status 0', async () => {
     const result = await runCli(['audit', 'verify', '--config', clean.config]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^OK: 3\d records checked in/m);
-    expect(result.stderr).toContain('records/s');
+    expect(result.stdout).toMatch(/^OK: 3\d records checked in .* records\/s/m);
+    // stderr is a pipe here, not a terminal: no progress bar.
+    expect(result.stderr).not.toContain('records/s');
+  });
+
+  it('verify of a missing log fails and creates nothing', async () => {
+    const dir = tempDir();
+    const config = join(dir, 'bulwark.yaml');
+    writeFileSync(config, `upstream: http://127.0.0.1:9\ndataDir: ${join(dir, 'data')}\n`);
+    const pem = join(clean.dir, 'public.pem');
+    writeFileSync(
+      pem,
+      exportPublicKeys(loadAuditKeys({ dir: join(clean.dir, 'audit-keys'), env: {} })),
+    );
+    const result = await runCli(['audit', 'verify', '--config', config, '--public-key', pem]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(join(dir, 'data', 'audit.db'));
+    expect(result.stderr).toContain('does not exist');
+    expect(existsSync(join(dir, 'data', 'audit.db'))).toBe(false);
+    expect(existsSync(join(dir, 'data'))).toBe(false);
+  });
+
+  it('verify from a wrong folder creates nothing', async () => {
+    const cwd = tempDir();
+    const pem = join(clean.dir, 'public.pem');
+    writeFileSync(
+      pem,
+      exportPublicKeys(loadAuditKeys({ dir: join(clean.dir, 'audit-keys'), env: {} })),
+    );
+    const result = await runCli(['audit', 'verify', '--public-key', pem], cwd);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('does not exist');
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('verify of an emptied log fails', async () => {
+    const { dir, config } = await dataDir();
+    const store = new SqliteAuditStore({ path: join(dir, 'audit.db') });
+    store.database.prepare('DELETE FROM audit_records').run();
+    await store.close();
+    const result = await runCli(['audit', 'verify', '--config', config]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('the log has no records');
+    expect(result.stdout).not.toMatch(/^OK/m);
+    const allowed = await runCli(['audit', 'verify', '--config', config, '--allow-empty']);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toMatch(/^OK: 0 records/m);
+  });
+
+  it('verify of an emptied log is truncated', async () => {
+    const { dir } = await dataDir();
+    const external = tempDir('bwk-audit-external-');
+    const config = join(dir, 'bulwark-external.yaml');
+    writeFileSync(
+      config,
+      `upstream: http://127.0.0.1:9\ndataDir: ${dir}\naudit:\n  instance: gw-cli\n  checkpoint:\n    externalDir: ${external}\n`,
+    );
+    const keys = loadAuditKeys({ dir: join(dir, 'audit-keys'), env: {} });
+    const log = openWriter(new SqliteAuditStore({ path: join(dir, 'audit.db') }), keys, {
+      instance: 'gw-cli',
+      checkpoint: { every: 5, interval: 3_600_000, externalDir: external },
+    });
+    for (let n = 1; n <= 10; n += 1) await log.appendEvents([sampleEvent(n)]);
+    await log.close();
+    const store = new SqliteAuditStore({ path: join(dir, 'audit.db') });
+    store.database.prepare('DELETE FROM audit_records').run();
+    await store.close();
+    const result = await runCli(['audit', 'verify', '--config', config, '--allow-empty']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/DAMAGED: truncated at record 1: records 1–\d+ are missing/);
   });
 
   it('verify of a tampered log exits 1 and names the damage', async () => {
@@ -72,6 +140,37 @@ describe('bulwark audit CLI', () => {
     const report = JSON.parse(result.stdout) as { ok: boolean; hmacChecked: boolean };
     expect(report.ok).toBe(true);
     expect(report.hmacChecked).toBe(false);
+  });
+
+  it('verify --no-hmac names the unsigned tail', async () => {
+    // Dropping the closing checkpoint leaves records that only the chain protects. A holder
+    // of the public key alone cannot tell them from a forgery, so the report names them.
+    const { dir, config } = await dataDir();
+    const store = new SqliteAuditStore({ path: join(dir, 'audit.db') });
+    const { last } = store.database
+      .prepare("SELECT max(seq) AS last FROM audit_records WHERE kind = 'checkpoint'")
+      .get() as { last: number };
+    store.database.prepare('DELETE FROM audit_records WHERE seq >= ?').run(last);
+    await store.close();
+    const ownPem = join(dir, 'public.pem');
+    writeFileSync(
+      ownPem,
+      exportPublicKeys(loadAuditKeys({ dir: join(dir, 'audit-keys'), env: {} })),
+    );
+    const text = await runCli([
+      'audit',
+      'verify',
+      '--config',
+      config,
+      '--public-key',
+      ownPem,
+      '--no-hmac',
+    ]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /NOT VERIFIED: records? \d+(\.\.\d+ \(\d+\) come| comes) after the last signed checkpoint/,
+    );
+    expect(text.stdout).toContain('Without the HMAC key nothing proves');
   });
 
   it('tail prints the newest records decrypted', async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -180,6 +181,36 @@ describe('audit tamper detection', () => {
     expect(damageOf(await log.verify({ hmac: false }))).toMatchObject({ kind: 'inserted', seq: 5 });
   });
 
+  it('inserted copy is blamed, not its original', async () => {
+    const log = await fixture();
+    const rows = log.rows();
+    const original = rows.find(
+      (r, i) => r.kind === 'event' && r.seq > 6 && rows[i + 1]?.kind === 'event',
+    )!;
+    for (const record of [...rows].reverse().filter((r) => r.seq > original.seq)) {
+      log.update(record.seq, { seq: record.seq + 1 });
+    }
+    // A copy with an edited body and a recomputed hash, linking where the original links.
+    const copy = {
+      ...original,
+      seq: original.seq + 1,
+      body: original.body.replace('/orders/', '/admin/'),
+    };
+    expect(copy.body).not.toBe(original.body);
+    copy.hash = recordHash(copy);
+    log.store.database
+      .prepare(
+        `INSERT INTO audit_records (instance, seq, kind, time, type, category, severity, body, prev_hash, hash, hmac, hmac_kid)
+         VALUES (@instance, @seq, @kind, @time, @type, @category, @severity, @body, @prevHash, @hash, @hmac, @hmacKid)`,
+      )
+      .run(copy);
+    for (const hmac of [true, false]) {
+      const damage = damageOf(await log.verify({ hmac }));
+      expect(damage).toMatchObject({ kind: 'inserted', seq: original.seq + 1 });
+      expect(damage?.message).toContain(`record ${original.seq + 1} is not part of the chain`);
+    }
+  });
+
   it('truncated tail is classified truncated with external checkpoints', async () => {
     const log = await fixture();
     const last = log.rows().at(-1)!.seq;
@@ -189,6 +220,31 @@ describe('audit tamper detection', () => {
     const damage = damageOf(await log.verify({ external: true }));
     expect(damage?.kind).toBe('truncated');
     expect(damage?.seq).toBe(last - 7);
+    // The message names the missing range, up to the newest externally signed checkpoint.
+    const newest = Math.max(...externalSeqs(log.external));
+    expect(newest).toBeGreaterThan(last - 8);
+    expect(damage?.message).toBe(
+      `records ${last - 7}–${newest} are missing: an external checkpoint signed the chain up to record ${newest}, the log ends at record ${last - 8}; the tail was removed`,
+    );
+  });
+
+  it('emptied log fails, truncated with external checkpoints', async () => {
+    const log = await fixture();
+    log.store.database.prepare('DELETE FROM audit_records').run();
+    const plain = await log.verify();
+    expect(plain.ok).toBe(false);
+    expect(plain.empty).toBe(true);
+    expect(plain.chains.every((chain) => chain.damage === undefined)).toBe(true);
+    const allowed = await verifyAuditLog({
+      store: log.store,
+      publicKeys: log.keys.signing.publicKeyById,
+      allowEmpty: true,
+    });
+    expect(allowed.ok).toBe(true);
+    const external = await log.verify({ external: true });
+    expect(external.ok).toBe(false);
+    expect(damageOf(external)).toMatchObject({ kind: 'truncated', seq: 1 });
+    expect(damageOf(external)?.message).toContain('the log has no records of this chain');
   });
 
   it('truncated tail passes without external checkpoints', async () => {
@@ -308,4 +364,10 @@ function rechain(log: Fixture, change: (record: AuditRecord) => AuditRecord): vo
     });
     prevHash = record.hash;
   }
+}
+
+/** Lists the seqs of the external checkpoint files of chain gw-1. */
+function externalSeqs(dir: string): number[] {
+  const folder = readdirSync(dir)[0]!;
+  return readdirSync(join(dir, folder)).map((name) => Number(name.replace('.json', '')));
 }

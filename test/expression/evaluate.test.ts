@@ -189,6 +189,46 @@ describe('expression helpers', () => {
   it('unknown date unit is an error', () => {
     expect(() => run("$now.plus(1, 'fortnight')")).toThrow(ExpressionRuntimeError);
   });
+
+  it('dates equal by instant under == and ===', () => {
+    const same = "DateTime.fromISO('2026-02-01') OP DateTime.fromISO('2026-02-01')";
+    expect(run(same.replace('OP', '=='))).toBe(true);
+    expect(run(same.replace('OP', '==='))).toBe(true);
+    expect(run(same.replace('OP', '!='))).toBe(false);
+    expect(run(same.replace('OP', '!=='))).toBe(false);
+    // Made differently, the same instant.
+    expect(run('$now === DateTime.fromMillis($now.toMillis())')).toBe(true);
+    expect(run("$today == DateTime.fromISO('2026-01-31T00:00:00Z')")).toBe(true);
+    expect(run("$now.startOf('day') === $today")).toBe(true);
+    const other = "DateTime.fromISO('2026-02-01') OP DateTime.fromISO('2026-02-02')";
+    expect(run(other.replace('OP', '=='))).toBe(false);
+    expect(run(other.replace('OP', '==='))).toBe(false);
+    expect(run(other.replace('OP', '!='))).toBe(true);
+    expect(run(other.replace('OP', '!=='))).toBe(true);
+  });
+
+  it('date compared with a number by milliseconds', () => {
+    expect(run('$now == ' + String(NOW))).toBe(true);
+    // === never converts: a date is not a number.
+    expect(run('$now === ' + String(NOW))).toBe(false);
+  });
+
+  it('dates found in arrays by instant', () => {
+    expect(run("[DateTime.fromISO('2026-02-01')].includes(DateTime.fromISO('2026-02-01'))")).toBe(
+      true,
+    );
+    expect(run('[$today, $now].indexOf(DateTime.fromMillis($now.toMillis()))')).toBe(1);
+    expect(run('[$today].includes($now)')).toBe(false);
+  });
+
+  it('date fields called as methods name the property', () => {
+    expect(() => run('$now.year()')).toThrow(
+      '`year` is a property: write `.year` (line 1, column 6)',
+    );
+    expect(() => run('$now.weekday()')).toThrow('`weekday` is a property: write `.weekday`');
+    expect(() => run('$json.tags.length()')).toThrow('`length` is a property: write `.length`');
+    expect(() => run('$now.century()')).toThrow('century is not a method of a date');
+  });
 });
 
 describe('expression results', () => {

@@ -121,7 +121,11 @@ describe('upload scanning', () => {
     const stored = JSON.parse(
       await readFile(join(folders.quarantineDir, record), 'utf8'),
     ) as Record<string, unknown>;
-    expect(stored).toMatchObject({ status: 'condemned', signature: 'Eicar-Signature.UNOFFICIAL' });
+    expect(stored).toMatchObject({
+      status: 'condemned',
+      reason: 'malware',
+      signature: 'Eicar-Signature.UNOFFICIAL',
+    });
   });
 
   it('clean upload scanned and stored', async () => {
@@ -130,7 +134,13 @@ describe('upload scanning', () => {
       { name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG },
     ]);
     expect(result.ok).toBe(true);
-    expect(result.ok ? result.files[0]!.status : undefined).toBe('stored');
+    expect(result.ok ? result.files[0]!.status : undefined).toBe('accepted');
+    // The response and the record on disk name the state with the same word.
+    const id = result.ok ? result.files[0]!.id : '';
+    const record = JSON.parse(await readFile(join(folders.dir, `${id}.json`), 'utf8')) as {
+      status: string;
+    };
+    expect(record.status).toBe('accepted');
   });
 
   it('scanner down rejected with 503 under reject', async () => {
@@ -199,7 +209,12 @@ describe('quarantine when clamd is down', () => {
       const record = JSON.parse(
         await readFile(join(folders.quarantineDir, `${infectedId}.json`), 'utf8'),
       ) as Record<string, unknown>;
-      expect(record.status).toBe('condemned');
+      // A file condemned on rescan reads like one condemned when it arrived.
+      expect(record).toMatchObject({
+        status: 'condemned',
+        reason: 'malware',
+        signature: 'Eicar-Signature.UNOFFICIAL',
+      });
     } finally {
       inspector.close();
     }

@@ -273,7 +273,7 @@ describe('storage', () => {
         size: PNG.length,
         sha256: createHash('sha256').update(PNG).digest('hex'),
         type: 'image/png',
-        status: 'stored',
+        status: 'accepted',
       },
     ]);
   });

@@ -110,7 +110,7 @@ describe('upload guard in the gateway', () => {
       name: 'me.png',
       size: PNG.length,
       type: 'image/png',
-      status: 'stored',
+      status: 'accepted',
     });
     expect(await readdir(folders.dir)).toContain(reference.files[0]!.id);
     expect(events.map((event) => event.type)).toContain('upload.accepted');
@@ -235,7 +235,7 @@ describe('upload guard in the node:http adapter', () => {
     expect(appReceived).toHaveLength(1);
     expect(appReceived[0]!.contentType).toBe('application/json');
     const reference = JSON.parse(appReceived[0]!.body) as { files: Array<Record<string, unknown>> };
-    expect(reference.files[0]).toMatchObject({ name: 'me.png', status: 'stored' });
+    expect(reference.files[0]).toMatchObject({ name: 'me.png', status: 'accepted' });
     expect(resultNames).toEqual([['me.png']]);
   });
 });

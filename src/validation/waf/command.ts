@@ -151,8 +151,12 @@ function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
     return;
   }
   if (piece.after === 'code-span') {
-    // Markdown such as "run `ls -la` first" in a ticket or comment: a command, but shown.
-    if (level >= 2 && commandLike) found.add('command-012-code-span', SCORE.error);
+    // Markdown such as "the `exec` function" in a ticket or comment names a command without
+    // running it. A whole command line in the span (`rm -rf /`) still counts as substitution,
+    // because a shell would run it, but a word with plain arguments counts from paranoia 2.
+    const commandLine = distinct ? commandLike && shellArgs : wordWithShellArgs;
+    if (commandLine) found.add('command-004-substitution', SCORE.critical);
+    else if (level >= 2 && commandLike) found.add('command-012-code-span', SCORE.error);
     return;
   }
   const bareInSubstitution = piece.after === 'substitution' && piece.args.length === 0;

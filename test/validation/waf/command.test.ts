@@ -75,6 +75,8 @@ describe('detectCommand', () => {
     expect(ids('Keys (`dir`, `type`) are required')).toEqual([]);
     expect(ids('Pass `params` (route parameters) too')).toEqual([]);
     expect(ids(ticket, { paranoia: 2, strict: false })).toContain('command-012-code-span');
+    // A whole command line in a code span is what a shell would run.
+    expect(ids('Never run `rm -rf /` on a server.')).toContain('command-004-substitution');
   });
 
   it('reads a backtick after an operator as substitution', () => {
