@@ -58,6 +58,8 @@ export interface SqlFindings {
   subqueryAfterOperator: boolean;
   /** A line comment, or an unterminated block comment, right after a complete expression. */
   endComment: boolean;
+  /** Such a comment that is not a flag-like `--word` (see SqlToken.flag). */
+  plainEndComment: boolean;
   /** Block comments between tokens, which SQL reads as whitespace. */
   inlineComments: number;
   /** Binary operators (comparisons, arithmetic, concatenation) in the valid part. */
@@ -239,6 +241,7 @@ function newFindings(): SqlFindings {
     subquery: false,
     subqueryAfterOperator: false,
     endComment: false,
+    plainEndComment: false,
     inlineComments: 0,
     binaryOperators: 0,
     comparisons: 0,
@@ -425,7 +428,10 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
 
     if (token.kind === 'comment') {
       if (expectOperand && !atStart) return finish(false);
-      if (!atStart) findings.endComment = true;
+      if (!atStart) {
+        findings.endComment = true;
+        if (token.flag !== true) findings.plainEndComment = true;
+      }
       index++;
       continue;
     }

@@ -31,6 +31,11 @@ export interface SqlToken {
   readonly open?: boolean;
   /** For comments: `/* ... *\/` inside the input, which SQL reads as whitespace. */
   readonly inline?: boolean;
+  /**
+   * For comments: `--` directly followed by a letter, as in `--json`. That is how prose
+   * writes a command-line flag, and MySQL does not read it as a comment.
+   */
+  readonly flag?: boolean;
 }
 
 export interface SqlTokens {
@@ -214,7 +219,8 @@ export function tokenizeSql(
 
     if ((char === '-' && next === '-') || char === '#') {
       const end = input.indexOf('\n', index);
-      push({ kind: 'comment', text: char === '#' ? '#' : '--' });
+      if (char === '#') push({ kind: 'comment', text: '#' });
+      else push({ kind: 'comment', text: '--', flag: /[A-Za-z]/.test(input[index + 2] ?? '') });
       index = end === -1 ? input.length : end + 1;
       continue;
     }

@@ -71,7 +71,9 @@ const RULES: readonly SqliRule[] = [
     id: 'sqli-006-comment-truncation',
     level: 1,
     score: SCORE.critical,
-    test: (f, place) => place === 'quoted' && f.valid && f.endComment,
+    // `--json` after a closing backtick is how Markdown writes a flag in a code span, so a
+    // flag-like `--word` comment counts from paranoia 2 on (sqli-027).
+    test: (f, place) => place === 'quoted' && f.valid && f.plainEndComment,
   },
   {
     id: 'sqli-007-clause-injection',
@@ -138,6 +140,12 @@ const RULES: readonly SqliRule[] = [
     score: SCORE.warning,
     test: (f) => f.valid && f.equalityAfterLogic,
   },
+  {
+    id: 'sqli-027-flag-comment-truncation',
+    level: 2,
+    score: SCORE.critical,
+    test: (f, place) => place === 'quoted' && f.valid && f.endComment && !f.plainEndComment,
+  },
   { id: 'sqli-025-server-variable', level: 2, score: SCORE.warning, test: (f) => f.serverVariable },
   {
     id: 'sqli-030-logic-expression',
@@ -177,6 +185,30 @@ function changesStructure(f: SqlFindings, place: Place): boolean {
     f.tautology ||
     (f.valid && f.comparisons > 0)
   );
+}
+
+/** Server variables, functions and catalogs that reconnaissance queries read. */
+const SERVER_NAME =
+  /^(?:@@|pg_|sys|master\.|information_schema|mysql\.|current_|session_user|user$|version|database|schema)/;
+
+/** True when a `select` statement reads the server rather than application tables. */
+function readsServer(tokens: SqlTokens['tokens']): boolean {
+  let statements = 0;
+  for (const token of tokens) {
+    if (token.kind === 'variable' || token.kind === 'lparen') return true;
+    if ((token.kind === 'word' || token.kind === 'identifier') && SERVER_NAME.test(token.text)) {
+      return true;
+    }
+    // A second statement after the first, as in `select 1;copy t to '/tmp/x'`.
+    if (token.kind === 'semicolon') statements++;
+    else if (statements > 0) return true;
+  }
+  return false;
+}
+
+/** True when a backtick-quoted identifier reads as a phrase: words and spaces, no markup. */
+function isPhrase(identifier: string): boolean {
+  return /\s/.test(identifier) && /^[\p{L}\p{N}\s.,:;!?'()-]*$/u.test(identifier);
 }
 
 /**
@@ -220,7 +252,14 @@ export function detectSqli(input: string, context: DetectContext): RuleHit[] {
 
   const bare = tokenizeSql(text, '', FIRST_PASS_TOKENS);
   judge(readSql(text, '', bare), 'value');
-  if (isStatement(bare.tokens)) add('sqli-011-statement', SCORE.critical);
+  if (isStatement(bare.tokens)) {
+    // A lone query of application data, such as "select * from users;" quoted in a support
+    // ticket, is how people write about SQL, so it counts from paranoia 2 on. Queries of the
+    // server itself (versions, users, settings, catalogs) stay at paranoia 1.
+    if (bare.tokens[0]?.text !== 'select' || readsServer(bare.tokens)) {
+      add('sqli-011-statement', SCORE.critical);
+    } else if (level >= 2) add('sqli-028-select-statement', SCORE.critical);
+  }
   if (level >= 2 && text.includes('/*!')) add('sqli-026-executable-comment', SCORE.error);
 
   for (const quote of ["'", '"', '`'] as const) {
@@ -228,6 +267,9 @@ export function detectSqli(input: string, context: DetectContext): RuleHit[] {
     const quoted = tokenizeSql(text, quote, FIRST_PASS_TOKENS);
     // A value that never closes the literal stays data.
     if (quoted.tokens[0]?.open !== false) continue;
+    // A query runs only when the identifier before the backtick names a column or table, and
+    // names are not phrases, while "after `DELETE FROM t`" in prose closes a phrase.
+    if (quote === '`' && level < 2 && isPhrase(quoted.tokens[0].text)) continue;
     judge(readSql(text, quote, quoted), 'quoted');
   }
   // An application that converts text to a legacy code page before building the query may

@@ -99,10 +99,11 @@ const TEMPLATE_ESCAPE =
 /**
  * A value that closes a JavaScript string and calls something, as in `';alert(1)//` or
  * `'-alert(1)-'`: a quote, an operator that ends the expression, a call, then a comment or
- * another operator that joins the rest of the page's string.
+ * another operator that joins the rest of the page's string. A tagged template call takes no
+ * spaces, because `` `-wal` and `-shm` `` in Markdown reads as one too.
  */
 const JS_STRING_BREAKOUT =
-  /['"`]\s*(?:[;,+\-*/%|&^)}]|\?\?)\s*(?:[\w$]+(?:\s*\.\s*[\w$]+)*|\[[^\]]{0,64}\]\.[\w$]+)\s*(?:\((?:[^()]|\([^()]{0,64}\)){0,128}\)|`[^`]{0,64}`)\s*(?:\/\/|<\/|[-+*/%|&^;,)}])/;
+  /['"`]\s*(?:[;,+\-*/%|&^)}]|\?\?)\s*(?:[\w$]+(?:\s*\.\s*[\w$]+)*|\[[^\]]{0,64}\]\.[\w$]+)\s*(?:\((?:[^()]|\([^()]{0,64}\)){0,128}\)|`[^`\s]{0,64}`)\s*(?:\/\/|<\/|[-+*/%|&^;,)}])/y;
 
 /** `;`, a call and a line comment: a value that ends a script statement and starts its own. */
 const SCRIPT_STATEMENT = /[;}]\s*[\w$]+(?:\s*\.\s*[\w$]+)*\s*\([^)]{0,64}\)\s*[;{]*\s*\/\//;
@@ -161,20 +162,49 @@ function attribute(attributes: readonly HtmlAttribute[], name: string): HtmlAttr
   return attributes.find((item) => item.name === name);
 }
 
+/** Quotes looked at for a string breakout; a payload closes the string near its start. */
+const MAX_BREAKOUT_QUOTES = 64;
+
+/**
+ * True when a quote that closes the page's string is followed by a call (JS_STRING_BREAKOUT).
+ * Only the first, third, fifth... quote of a kind closes it: the second opens a new string.
+ * So `'Total' + SUM(A1) + 'x'` and Markdown code spans (`` `7d`, or `forever`) ``) stay text.
+ */
+function closesScriptString(text: string): boolean {
+  const seen = { "'": 0, '"': 0, '`': 0 };
+  let looked = 0;
+  for (let at = 0; at < text.length && looked < MAX_BREAKOUT_QUOTES; at++) {
+    const char = text[at] as string;
+    if (char !== "'" && char !== '"' && char !== '`') continue;
+    looked++;
+    seen[char]++;
+    if (seen[char] % 2 === 0) continue;
+    JS_STRING_BREAKOUT.lastIndex = at;
+    if (JS_STRING_BREAKOUT.test(text)) return true;
+  }
+  return false;
+}
+
 /** Judges the attributes of a tag, or those a value added to the tag around it. */
 function judgeAttributes(
   attributes: readonly HtmlAttribute[],
   inTag: boolean,
   level: number,
   finder: Finder,
+  bare = false,
 ): void {
   for (const item of attributes) {
     const handler = EVENT_HANDLER.test(item.name);
     if (handler && item.hasValue && item.value.trim() !== '') {
       // Inside a tag the value opened, any handler runs. A handler added to the page's own
-      // tag must look like code, so that "online=true" in prose stays prose.
-      if (inTag || CODE_LIKE.test(item.value)) finder.add('xss-002-event-handler', SCORE.critical);
-      else if (level >= 2) finder.add('xss-022-event-attribute', SCORE.warning);
+      // tag must look like code, so that "online=true" in prose stays prose. Without a quote
+      // to close, "Set onclick=doIt() on the button" is how prose names a handler, so there
+      // the code must reach a script global at paranoia 1, and any call counts from 2 on.
+      if (inTag || (CODE_LIKE.test(item.value) && (!bare || SCRIPT_CALL.test(item.value)))) {
+        finder.add('xss-002-event-handler', SCORE.critical);
+      } else if (CODE_LIKE.test(item.value) && level >= 2) {
+        finder.add('xss-025-bare-event-handler', SCORE.critical);
+      } else if (level >= 2) finder.add('xss-022-event-attribute', SCORE.warning);
     } else if (level >= 2 && /^on/.test(item.name) && item.hasValue) {
       // `on...=` with any name, such as `onload!#$%=`, which some parsers read as a handler.
       finder.add('xss-022-event-attribute', SCORE.warning);
@@ -336,10 +366,10 @@ export function detectXss(input: string, context: DetectContext): RuleHit[] {
       const close = quote === ' ' ? text.search(/[\s>]/) : text.indexOf(quote);
       if (close === -1) continue;
       const { attributes } = readAttributes(text, close + 1);
-      judgeAttributes(attributes, false, level, finder);
+      judgeAttributes(attributes, false, level, finder, quote === ' ');
     }
     // In a tag's attribute list, as in `<div ${value}>`.
-    judgeAttributes(readAttributes(text, 0).attributes, false, level, finder);
+    judgeAttributes(readAttributes(text, 0).attributes, false, level, finder, true);
   }
 
   // As a whole URL, for a value placed in an href or src.
@@ -355,7 +385,7 @@ export function detectXss(input: string, context: DetectContext): RuleHit[] {
     finder.add('xss-013-markup-data-url-value', SCORE.critical);
   }
 
-  if (JS_STRING_BREAKOUT.test(text) || SCRIPT_STATEMENT.test(text)) {
+  if (closesScriptString(text) || SCRIPT_STATEMENT.test(text)) {
     finder.add('xss-014-script-breakout', SCORE.critical);
   }
   if (EMBEDDED_SCRIPT_URL.test(text)) finder.add('xss-017-embedded-script-url', SCORE.critical);
