@@ -7,6 +7,8 @@
  * Each line is decoded the way the WAF engine decodes a value (decodeVariants: raw, URL
  * decoded, fully decoded) and a line counts as detected when either detector reports a rule
  * with a score above 0 on any variant. Benign lines are treated as free-text fields.
+ * Besides the benign corpora, the prose lines of this repository's Markdown docs and
+ * bench/detection/technical-prose.txt are benign inputs.
  *
  * Lines that are not payloads are left out of the rate, by this rule (`exclusionReason`):
  * - blank lines, and comment lines (`#` then whitespace, or `#Site.com:` headings);
@@ -31,6 +33,7 @@ import { decodeFully, decodeVariants } from '../src/validation/waf/decode.js';
 import { detectSqli } from '../src/validation/waf/sqli.js';
 import type { DetectContext, Paranoia, RuleHit } from '../src/validation/waf/types.js';
 import { detectXss } from '../src/validation/waf/xss.js';
+import { loadTechnicalProse } from './detection/technical-prose.js';
 
 const corpora = process.env['BENCH_CORPORA'] ?? join(import.meta.dirname, '../../shared/corpora');
 const paranoia = Number(process.argv[2] ?? '1') as Paranoia;
@@ -190,13 +193,22 @@ for (const [family, detector] of [
   if (showMisses) for (const miss of report.misses) console.log(`  miss ${miss}`);
 }
 
-for (const file of ['api-values.txt', 'naughty-strings-benign.txt']) {
-  const lines = readLines(join(corpora, 'benign', file)).filter((line) => line !== '');
+const benignSets: { file: string; lines: string[]; quiet: boolean }[] = [
+  ...['api-values.txt', 'naughty-strings-benign.txt'].map((file) => ({
+    file,
+    lines: readLines(join(corpora, 'benign', file)).filter((line) => line !== ''),
+    quiet: false,
+  })),
+  // Technical prose: its lines are listed with --misses only, as they are many.
+  ...loadTechnicalProse(join(import.meta.dirname, '..')).map((set) => ({ ...set, quiet: true })),
+];
+for (const { file, lines, quiet } of benignSets) {
   let falsePositives = 0;
   for (const line of lines) {
     const hits = [...flagged(line, detectSqli), ...flagged(line, detectXss)];
     if (hits.length === 0) continue;
     falsePositives++;
+    if (quiet && !showMisses) continue;
     console.log(
       `  false positive ${file}: ${JSON.stringify(line)} ${hits.map((hit) => hit.ruleId).join(',')}`,
     );

@@ -8,6 +8,9 @@
  * passed to inspectValue as a free-text field with no sink. A value counts as detected (or,
  * for a benign line, as a false positive) when the scores of the rules it matched add up to
  * the blocking threshold, BENCH_THRESHOLD, by default 5 as in the guard's default policy.
+ * Besides the benign corpora, the lines of this repository's Markdown docs outside code blocks
+ * and bench/detection/technical-prose.txt are benign inputs (technical prose, as support
+ * tickets and developer forums hold).
  *
  * It prints the lines excluded from each family and why, the detection rate per family and
  * paranoia level, the rate on URL-encoded, double-encoded, mixed-case and comment-inserted
@@ -28,6 +31,7 @@ import {
   type AttackLine,
 } from './detection/corpus.js';
 import { variants } from './detection/variants.js';
+import { loadTechnicalProse } from './detection/technical-prose.js';
 
 const LEVELS: readonly Paranoia[] = [1, 2, 3, 4];
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,7 +76,7 @@ function main(): void {
     process.exit(2);
   }
   const corpus = loadAttacks(corporaDir);
-  const benign = loadBenign(corporaDir);
+  const benign = [...loadBenign(corporaDir), ...loadTechnicalProse(repoRoot)];
   const byFamily = new Map<string, AttackLine[]>();
   for (const line of corpus.lines) {
     const list = byFamily.get(line.family) ?? [];

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { GENERATED_RESPONSE_HEADERS, sendProblem } from '../core/http-response.js';
@@ -7,6 +6,8 @@ import type { Logger } from '../core/logger.js';
 import { problem, type Problem } from '../core/problem.js';
 import type { EventBus } from '../events/bus.js';
 import type { EventSeverity } from '../events/schema.js';
+import { hasBody, readJsonBody, type JsonBodyOptions } from '../gateway/admin-body.js';
+import { BearerTokenVerifier } from '../gateway/bearer.js';
 import { parseIngestBody, publishIngestedEvent, type IngestIssue } from './ingest.js';
 
 /**
@@ -48,19 +49,24 @@ export function readIngestToken(env: NodeJS.ProcessEnv = process.env): string | 
   return token !== undefined && token.length >= MIN_INGEST_TOKEN_LENGTH ? token : undefined;
 }
 
-type BodyResult =
-  { ok: true; value: unknown } | { ok: false; problem: Problem; reason: string; close: boolean };
-
 /** The ingest endpoint. `handle` catches every failure and responds with 500 instead of throwing. */
 export class AuditIngestEndpoint {
   readonly path: string;
-  private readonly tokenDigest: Buffer | undefined;
-  private readonly maxBodyBytes: number;
+  private readonly bearer: BearerTokenVerifier | undefined;
+  private readonly body: JsonBodyOptions;
 
   constructor(private readonly options: AuditIngestOptions) {
     this.path = `${options.prefix}/audit/events`;
-    this.tokenDigest = options.token === undefined ? undefined : sha256(options.token);
-    this.maxBodyBytes = options.maxBodyBytes ?? MAX_INGEST_BODY_BYTES;
+    this.bearer =
+      options.token === undefined
+        ? undefined
+        : new BearerTokenVerifier(options.token, {
+            realm: REALM,
+            missingDetail: 'The audit ingest endpoint requires Authorization: Bearer <token>.',
+            invalidDetail: 'The audit ingest token is not valid.',
+            unauthorized,
+          });
+    this.body = ingestBodyOptions(options.maxBodyBytes ?? MAX_INGEST_BODY_BYTES);
   }
 
   /** Returns whether a request path is the ingest endpoint. */
@@ -110,9 +116,9 @@ export class AuditIngestEndpoint {
       );
     }
 
-    const body = await this.readBody(req);
+    const body = await readJsonBody(req, this.body);
     if (!body.ok)
-      return reject(body.problem, body.reason, body.close ? { connection: 'close' } : {});
+      return reject(body.problem, body.reason, body.closeConnection ? { connection: 'close' } : {});
     const parsed = parseIngestBody(body.value);
     if (!parsed.ok) return reject(invalidEvents(parsed.issues), 'invalid_event');
 
@@ -151,7 +157,7 @@ export class AuditIngestEndpoint {
         }),
       };
     }
-    if (this.tokenDigest === undefined) {
+    if (this.bearer === undefined) {
       return {
         reason: 'ingest_disabled',
         problem: problem(
@@ -165,85 +171,7 @@ export class AuditIngestEndpoint {
         ),
       };
     }
-
-    const presented = bearerToken(req.headers.authorization);
-    if (presented === undefined) {
-      return {
-        reason: 'missing_token',
-        headers: { 'www-authenticate': REALM },
-        problem: unauthorized('The audit ingest endpoint requires Authorization: Bearer <token>.'),
-      };
-    }
-    // Comparing digests keeps the comparison constant-time whatever the presented length.
-    if (!timingSafeEqual(sha256(presented), this.tokenDigest)) {
-      return {
-        reason: 'invalid_token',
-        headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
-        problem: unauthorized('The audit ingest token is not valid.'),
-      };
-    }
-    return undefined;
-  }
-
-  /** Reads a JSON body of at most `maxBodyBytes`; a larger one is not read to its end. */
-  private readBody(req: IncomingMessage): Promise<BodyResult> {
-    const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json')
-      return Promise.resolve({
-        ok: false,
-        close: true,
-        reason: 'unsupported_media_type',
-        problem: problem(
-          'audit-ingest-media-type',
-          415,
-          'Unsupported Media Type',
-          'BWK_ERR_AUDIT_INGEST_MEDIA_TYPE',
-          { detail: 'Send the events as JSON with Content-Type: application/json.' },
-        ),
-      });
-    const length = req.headers['content-length'];
-    if (length !== undefined && Number(length) > this.maxBodyBytes)
-      return Promise.resolve(this.tooLarge());
-
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let settled = false;
-      const settle = (result: BodyResult): void => {
-        if (settled) return;
-        settled = true;
-        resolve(result);
-      };
-      req.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > this.maxBodyBytes) {
-          req.pause();
-          settle(this.tooLarge());
-          return;
-        }
-        chunks.push(chunk);
-      });
-      req.on('end', () => settle(parseJson(Buffer.concat(chunks))));
-      req.on('error', () => settle(cutOff()));
-      req.on('close', () => settle(cutOff()));
-    });
-  }
-
-  private tooLarge(): BodyResult {
-    return {
-      ok: false,
-      close: true,
-      reason: 'body_too_large',
-      problem: problem(
-        'audit-ingest-too-large',
-        413,
-        'Content Too Large',
-        'BWK_ERR_AUDIT_INGEST_TOO_LARGE',
-        {
-          detail: `The request body is larger than ${this.maxBodyBytes} bytes; send fewer events per request.`,
-        },
-      ),
-    };
+    return this.bearer.verify(req.headers.authorization);
   }
 
   private publishRejection(
@@ -301,25 +229,34 @@ function invalidEvents(issues: readonly IngestIssue[]): Problem {
   });
 }
 
-function parseJson(bytes: Buffer): BodyResult {
-  try {
-    return { ok: true, value: JSON.parse(bytes.toString('utf8')) as unknown };
-  } catch {
-    return {
-      ok: false,
-      close: false,
-      reason: 'invalid_json',
-      problem: invalidEvents([{ field: '(body)', message: 'is not valid JSON' }]),
-    };
-  }
-}
-
-function cutOff(): BodyResult {
+/**
+ * Builds the body limits of the endpoint. It accepts only `application/json` and sets no
+ * `emptyBody`, so an empty body is rejected as invalid JSON.
+ */
+function ingestBodyOptions(maxBytes: number): JsonBodyOptions {
   return {
-    ok: false,
-    close: true,
-    reason: 'aborted',
-    problem: invalidEvents([{ field: '(body)', message: 'the request body was cut off' }]),
+    maxBytes,
+    acceptsMediaType: (header) =>
+      header?.split(';')[0]?.trim().toLowerCase() === 'application/json',
+    tooLarge: () =>
+      problem(
+        'audit-ingest-too-large',
+        413,
+        'Content Too Large',
+        'BWK_ERR_AUDIT_INGEST_TOO_LARGE',
+        {
+          detail: `The request body is larger than ${maxBytes} bytes; send fewer events per request.`,
+        },
+      ),
+    unsupportedMediaType: () =>
+      problem(
+        'audit-ingest-media-type',
+        415,
+        'Unsupported Media Type',
+        'BWK_ERR_AUDIT_INGEST_MEDIA_TYPE',
+        { detail: 'Send the events as JSON with Content-Type: application/json.' },
+      ),
+    invalidBody: (message) => invalidEvents([{ field: '(body)', message }]),
   };
 }
 
@@ -333,21 +270,4 @@ function unauthorized(detail: string): Problem {
       detail,
     },
   );
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-const BEARER = /^Bearer +([\x21-\x7e]+) *$/i;
-
-function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  // Any other value counts as a wrong token, so a mistyped scheme is reported as invalid.
-  return BEARER.exec(header)?.[1] ?? header;
 }

@@ -569,50 +569,47 @@ function readKeyFile(path: string): unknown {
 function readSecretFile(path: string, kind: 'hmac' | 'encryption'): SecretKeyFile | undefined {
   const value = readKeyFile(path);
   if (value === undefined) return undefined;
-  const file = value as Partial<SecretKeyFile>;
-  const valid =
-    file.kind === kind &&
-    typeof file.current === 'string' &&
-    Array.isArray(file.keys) &&
-    file.keys.length > 0 &&
-    file.keys.length <= MAX_KEYS_PER_KIND &&
-    file.keys.every(
-      (entry) =>
-        isRecord(entry) &&
-        typeof entry.kid === 'string' &&
-        typeof entry.key === 'string' &&
-        typeof entry.created === 'string',
-    );
-  if (!valid)
+  if (!hasKeyList(value, kind, 'key'))
     throw new AuditKeyError(
       `The audit key file ${path} does not hold ${kind} keys in the expected form.`,
     );
-  return file as SecretKeyFile;
+  return value as SecretKeyFile;
 }
 
 function readSigningFile(path: string): SigningKeyFile | undefined {
   const value = readKeyFile(path);
   if (value === undefined) return undefined;
-  const file = value as Partial<SigningKeyFile>;
   const valid =
-    file.kind === 'signing' &&
-    typeof file.current === 'string' &&
-    typeof file.privateKey === 'string' &&
-    Array.isArray(file.keys) &&
-    file.keys.length > 0 &&
-    file.keys.length <= MAX_KEYS_PER_KIND &&
-    file.keys.every(
-      (entry) =>
-        isRecord(entry) &&
-        typeof entry.kid === 'string' &&
-        typeof entry.publicKey === 'string' &&
-        typeof entry.created === 'string',
-    );
+    hasKeyList(value, 'signing', 'publicKey') &&
+    typeof (value as Partial<SigningKeyFile>).privateKey === 'string';
   if (!valid)
     throw new AuditKeyError(
       `The audit key file ${path} does not hold signing keys in the expected form.`,
     );
-  return file as SigningKeyFile;
+  return value as SigningKeyFile;
+}
+
+/**
+ * Returns whether a parsed key file has the given `kind`, a `current` key id and 1 to
+ * `MAX_KEYS_PER_KIND` entries, each with a `kid`, a `created` time and the string `keyField`.
+ */
+function hasKeyList(value: unknown, kind: string, keyField: 'key' | 'publicKey'): boolean {
+  if (!isRecord(value)) return false;
+  const keys = value.keys;
+  return (
+    value.kind === kind &&
+    typeof value.current === 'string' &&
+    Array.isArray(keys) &&
+    keys.length > 0 &&
+    keys.length <= MAX_KEYS_PER_KIND &&
+    keys.every(
+      (entry) =>
+        isRecord(entry) &&
+        typeof entry.kid === 'string' &&
+        typeof entry[keyField] === 'string' &&
+        typeof entry.created === 'string',
+    )
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { CredentialChange } from '../auth/invalidation.js';
@@ -11,7 +10,7 @@ import type { BanManager } from '../ddos/ban-service.js';
 import type { EventBus } from '../events/bus.js';
 import type { EventSeverity, SecurityEvent } from '../events/schema.js';
 import type { CredentialStores } from '../storage/credentials.js';
-import { invalidRequest, parseQuery, readJsonBody } from './admin-body.js';
+import { hasBody, invalidRequest, parseQuery, readAdminBody } from './admin-body.js';
 import { banRejectionFor, banRoutes, bansDisabledProblem } from './ban-routes.js';
 import {
   AdminInputError,
@@ -21,6 +20,7 @@ import {
   type CredentialEvent,
   type HandlerResult,
 } from './admin-routes.js';
+import { BearerTokenVerifier } from './bearer.js';
 import {
   CredentialConflictError,
   CredentialManager,
@@ -77,14 +77,22 @@ const ROUTES = [...adminRoutes, ...banRoutes];
  */
 export class AdminApi {
   readonly basePath: string;
-  private readonly tokenDigest: Buffer | undefined;
+  private readonly bearer: BearerTokenVerifier | undefined;
   private readonly manager: CredentialManager | undefined;
   private readonly clock: Clock;
 
   constructor(private readonly options: AdminApiOptions) {
     this.basePath = `${options.prefix}/admin`;
     this.clock = options.clock ?? systemClock;
-    this.tokenDigest = options.token === undefined ? undefined : sha256(options.token);
+    this.bearer =
+      options.token === undefined
+        ? undefined
+        : new BearerTokenVerifier(options.token, {
+            realm: REALM,
+            missingDetail: 'The admin API requires Authorization: Bearer <admin token>.',
+            invalidDetail: 'The admin token is not valid.',
+            unauthorized,
+          });
     this.manager =
       options.credentials === undefined
         ? undefined
@@ -154,7 +162,7 @@ export class AdminApi {
       this.reject(attempt, invalidRequest(query.issues), 'invalid_request');
       return undefined;
     }
-    const body = route.body ? await readJsonBody(attempt.req) : { ok: true as const, value: {} };
+    const body = route.body ? await readAdminBody(attempt.req) : { ok: true as const, value: {} };
     if (!body.ok) {
       const headers: Record<string, string> = body.closeConnection ? { connection: 'close' } : {};
       this.reject(attempt, body.problem, body.reason, headers);
@@ -208,27 +216,10 @@ export class AdminApi {
     }
     // With neither credentials nor bans to manage, the API is off as if it had no token.
     const managesNothing = this.manager === undefined && this.options.bans === undefined;
-    if (this.tokenDigest === undefined || managesNothing) {
+    if (this.bearer === undefined || managesNothing) {
       return { reason: 'admin_api_disabled', problem: disabledProblem(this.options.tokenEnv) };
     }
-
-    const presented = bearerToken(attempt.req.headers.authorization);
-    if (presented === undefined) {
-      return {
-        reason: 'missing_token',
-        headers: { 'www-authenticate': REALM },
-        problem: unauthorized('The admin API requires Authorization: Bearer <admin token>.'),
-      };
-    }
-    // Comparing digests keeps the comparison constant-time whatever the presented length.
-    if (!timingSafeEqual(sha256(presented), this.tokenDigest)) {
-      return {
-        reason: 'invalid_token',
-        headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
-        problem: unauthorized('The admin token is not valid.'),
-      };
-    }
-    return undefined;
+    return this.bearer.verify(attempt.req.headers.authorization);
   }
 
   private rejectRoute(attempt: Attempt, allow: string[] | undefined): void {
@@ -402,24 +393,6 @@ export function adminApiFor(owner: object, options: () => AdminApiOptions): Admi
     apis.set(owner, api);
   }
   return api;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-const BEARER = /^Bearer +([\x21-\x7e]+) *$/i;
-
-function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  // Any other value counts as a wrong token, not a missing one, so a mistyped scheme is
-  // reported as invalid rather than as absent.
-  return BEARER.exec(header)?.[1] ?? header;
 }
 
 function unauthorized(detail: string): Problem {

@@ -10,23 +10,78 @@ export type BodyResult =
   | { ok: true; value: unknown }
   | { ok: false; problem: Problem; reason: string; closeConnection: boolean };
 
-/**
- * Reads a JSON request body of at most `MAX_ADMIN_BODY_BYTES`. An empty body reads as `{}`,
- * so that operations with only optional fields can be called without one. A body of another
- * media type is rejected before it is read.
- */
-export function readJsonBody(req: IncomingMessage): Promise<BodyResult> {
-  const length = req.headers['content-length'];
-  const chunked = req.headers['transfer-encoding'] !== undefined;
-  if (!chunked && (length === undefined || length === '0')) return Promise.resolve(empty());
-
-  if (length !== undefined && Number(length) > MAX_ADMIN_BODY_BYTES)
-    return Promise.resolve(tooLarge());
-  if (!isJsonMediaType(req.headers['content-type'])) return Promise.resolve(unsupportedType());
-  return collect(req);
+/** Limits and rejection problems of one endpoint's JSON body. */
+export interface JsonBodyOptions {
+  maxBytes: number;
+  /** Whether a `Content-Type` header names a media type the endpoint accepts. */
+  acceptsMediaType: (header: string | undefined) => boolean;
+  /**
+   * Builds the value of an absent or empty body, a fresh one per request because handlers
+   * may change it. Without it, an empty body is invalid JSON.
+   */
+  emptyBody?: () => unknown;
+  /** Builds the 413 problem. */
+  tooLarge: () => Problem;
+  /** Builds the 415 problem. */
+  unsupportedMediaType: () => Problem;
+  /** Builds the 400 problem for a body that is not JSON or was cut off. */
+  invalidBody: (message: string) => Problem;
 }
 
-function collect(req: IncomingMessage): Promise<BodyResult> {
+/**
+ * Reads a JSON request body of at most `options.maxBytes`. The checks run in this order: an
+ * empty body (when `emptyBody` is set), the declared length, the media type. A body that
+ * fails one of them is not read, and neither is the rest of one that grows past the limit,
+ * so those results ask the caller to close the connection.
+ */
+export function readJsonBody(req: IncomingMessage, options: JsonBodyOptions): Promise<BodyResult> {
+  if (options.emptyBody !== undefined && !hasBody(req))
+    return Promise.resolve({ ok: true, value: options.emptyBody() });
+
+  const length = req.headers['content-length'];
+  if (length !== undefined && Number(length) > options.maxBytes)
+    return Promise.resolve(rejected(options.tooLarge(), 'body_too_large', true));
+  if (!options.acceptsMediaType(req.headers['content-type']))
+    return Promise.resolve(
+      rejected(options.unsupportedMediaType(), 'unsupported_media_type', true),
+    );
+  return collect(req, options);
+}
+
+/**
+ * Reads an admin API request body. An empty body reads as `{}`, so that operations with only
+ * optional fields can be called without one.
+ */
+export function readAdminBody(req: IncomingMessage): Promise<BodyResult> {
+  return readJsonBody(req, ADMIN_BODY);
+}
+
+/** Returns whether the request announces a body, by a non-zero length or chunked transfer. */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+const ADMIN_BODY: JsonBodyOptions = {
+  maxBytes: MAX_ADMIN_BODY_BYTES,
+  acceptsMediaType: isJsonMediaType,
+  emptyBody: () => ({}),
+  tooLarge: () =>
+    problem('admin-body-too-large', 413, 'Content Too Large', 'BWK_ERR_ADMIN_BODY_TOO_LARGE', {
+      detail: `The request body is larger than ${MAX_ADMIN_BODY_BYTES} bytes.`,
+    }),
+  unsupportedMediaType: () =>
+    problem(
+      'admin-unsupported-media-type',
+      415,
+      'Unsupported Media Type',
+      'BWK_ERR_ADMIN_MEDIA_TYPE',
+      { detail: 'Send the request body as JSON with Content-Type: application/json.' },
+    ),
+  invalidBody: (message) => invalidRequest([{ field: '(body)', message }]),
+};
+
+function collect(req: IncomingMessage, options: JsonBodyOptions): Promise<BodyResult> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -36,34 +91,32 @@ function collect(req: IncomingMessage): Promise<BodyResult> {
       settled = true;
       resolve(result);
     };
+    const cutOff = (): void =>
+      settle(rejected(options.invalidBody('the request body was cut off'), 'aborted', true));
 
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       // The rest is not read: the response closes the connection instead.
-      if (size > MAX_ADMIN_BODY_BYTES) {
+      if (size > options.maxBytes) {
         req.pause();
-        settle(tooLarge());
+        settle(rejected(options.tooLarge(), 'body_too_large', true));
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () => settle(parseJson(Buffer.concat(chunks))));
-    req.on('error', () => settle(aborted()));
-    req.on('close', () => settle(aborted()));
+    req.on('end', () => settle(parseJson(Buffer.concat(chunks), options)));
+    req.on('error', cutOff);
+    req.on('close', cutOff);
   });
 }
 
-function parseJson(bytes: Buffer): BodyResult {
-  if (bytes.length === 0) return empty();
+function parseJson(bytes: Buffer, options: JsonBodyOptions): BodyResult {
+  if (bytes.length === 0 && options.emptyBody !== undefined)
+    return { ok: true, value: options.emptyBody() };
   try {
     return { ok: true, value: JSON.parse(bytes.toString('utf8')) as unknown };
   } catch {
-    return {
-      ok: false,
-      problem: invalidRequest([{ field: '(body)', message: 'is not valid JSON' }]),
-      reason: 'invalid_json',
-      closeConnection: false,
-    };
+    return rejected(options.invalidBody('is not valid JSON'), 'invalid_json', false);
   }
 }
 
@@ -76,6 +129,10 @@ function isJsonMediaType(header: string | undefined): boolean {
   );
 }
 
+function rejected(body: Problem, reason: string, closeConnection: boolean): BodyResult {
+  return { ok: false, problem: body, reason, closeConnection };
+}
+
 /** Builds the 400 problem for invalid input, whose `errors` name each field and its problem. */
 export function invalidRequest(issues: readonly InputIssue[]): Problem {
   const summary = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
@@ -83,51 +140,6 @@ export function invalidRequest(issues: readonly InputIssue[]): Problem {
     detail: `Invalid request: ${summary}.`,
     errors: issues,
   });
-}
-
-function empty(): BodyResult {
-  return { ok: true, value: {} };
-}
-
-function tooLarge(): BodyResult {
-  return {
-    ok: false,
-    problem: problem(
-      'admin-body-too-large',
-      413,
-      'Content Too Large',
-      'BWK_ERR_ADMIN_BODY_TOO_LARGE',
-      {
-        detail: `The request body is larger than ${MAX_ADMIN_BODY_BYTES} bytes.`,
-      },
-    ),
-    reason: 'body_too_large',
-    closeConnection: true,
-  };
-}
-
-function unsupportedType(): BodyResult {
-  return {
-    ok: false,
-    problem: problem(
-      'admin-unsupported-media-type',
-      415,
-      'Unsupported Media Type',
-      'BWK_ERR_ADMIN_MEDIA_TYPE',
-      { detail: 'Send the request body as JSON with Content-Type: application/json.' },
-    ),
-    reason: 'unsupported_media_type',
-    closeConnection: true,
-  };
-}
-
-function aborted(): BodyResult {
-  return {
-    ok: false,
-    problem: invalidRequest([{ field: '(body)', message: 'the request body was cut off' }]),
-    reason: 'aborted',
-    closeConnection: true,
-  };
 }
 
 /**

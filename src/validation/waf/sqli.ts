@@ -208,7 +208,7 @@ function readsServer(tokens: SqlTokens['tokens']): boolean {
 
 /** True when a backtick-quoted identifier reads as a phrase: words and spaces, no markup. */
 function isPhrase(identifier: string): boolean {
-  return /\s/.test(identifier) && /^[\p{L}\p{N}\s.,:;!?'()-]*$/u.test(identifier);
+  return /\s/.test(identifier) && /^[\p{L}\p{N}\s.,:;!?'()*_-]*$/u.test(identifier);
 }
 
 /**

@@ -118,6 +118,12 @@ const UTF7_MARKUP = /\+ADw-[\w!/?]|\+ADw-\+AC8-/;
 const SCRIPT_CALL =
   /(?:^|[^\w$.])(?:alert|confirm|prompt|eval|Function|setTimeout|setInterval|fetch|import|atob)\s*(?:\(|`)|(?:document|window|top|self|parent|location|navigator)\s*(?:\.|\[)/;
 
+/**
+ * SCRIPT_CALL ignoring case, for a handler added without a quote: HTML ignores the case of
+ * the attribute name, and a payload list's mixed-case variant should not slip past.
+ */
+const SCRIPT_CALL_ANY_CASE = new RegExp(SCRIPT_CALL.source, 'i');
+
 interface Finder {
   add(ruleId: string, score: number): void;
 }
@@ -200,7 +206,7 @@ function judgeAttributes(
       // tag must look like code, so that "online=true" in prose stays prose. Without a quote
       // to close, "Set onclick=doIt() on the button" is how prose names a handler, so there
       // the code must reach a script global at paranoia 1, and any call counts from 2 on.
-      if (inTag || (CODE_LIKE.test(item.value) && (!bare || SCRIPT_CALL.test(item.value)))) {
+      if (inTag || (CODE_LIKE.test(item.value) && (!bare || SCRIPT_CALL_ANY_CASE.test(item.value)))) {
         finder.add('xss-002-event-handler', SCORE.critical);
       } else if (CODE_LIKE.test(item.value) && level >= 2) {
         finder.add('xss-025-bare-event-handler', SCORE.critical);

@@ -187,3 +187,41 @@ describe('sqli bounds', () => {
     expect(tokenizeSql("'open").tokens[0]).toMatchObject({ kind: 'string', open: true });
   });
 });
+
+/** Technical prose that paranoia 1 once blocked; each must pass at 1, and the rule moved to 2. */
+describe('sqli technical prose', () => {
+  it.each([
+    ['run it with `--json`', 'sqli-027-flag-comment-truncation'],
+    ['`--json` prints the report as JSON.', 'sqli-027-flag-comment-truncation'],
+    ['Pass `--allow-empty` when an empty log is expected', 'sqli-027-flag-comment-truncation'],
+    ['select * from users;', 'sqli-028-select-statement'],
+  ])('passes %j at level 1, raises %s at level 2', (input, moved) => {
+    expect(rules(input, level(1))).toEqual([]);
+    expect(rules(input, level(2))).toContain(moved);
+  });
+
+  it.each([
+    'after `DELETE FROM audit_records WHERE seq = 9` instead:',
+    '**List files.** One address a line. `#` starts a comment anywhere',
+    'I ran select * from users; in a support ticket',
+    "Our report uses 'Total' + SUM(A1) + 'x' in the header cell.",
+  ])('passes %j at level 1', (input) => {
+    expect(rules(input, level(1))).toEqual([]);
+  });
+
+  it('a comment that is not a flag still truncates after a backtick', () => {
+    expect(rules('name` -- x')).toContain('sqli-006-comment-truncation');
+    expect(rules('name`#')).toContain('sqli-006-comment-truncation');
+  });
+
+  it('a backtick after a name without spaces is still a breakout', () => {
+    expect(rules('id`; drop table users--')).toContain('sqli-002-stacked-statement');
+  });
+
+  it('queries of the server itself stay at level 1', () => {
+    expect(rules('select @@version')).toContain('sqli-011-statement');
+    expect(rules('select * from pg_shadow;')).toContain('sqli-011-statement');
+    expect(rules("select current_setting('port');")).toContain('sqli-011-statement');
+    expect(rules("select * from t;copy t to '/tmp/x';")).toContain('sqli-011-statement');
+  });
+});

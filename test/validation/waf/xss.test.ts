@@ -223,3 +223,36 @@ describe('html tokenizer', () => {
     expect(hits).toEqual([{ ruleId: 'xss-099-inspected-prefix', family: 'xss', score: 0 }]);
   });
 });
+
+/** Technical prose that paranoia 1 once blocked. */
+describe('xss technical prose', () => {
+  it('a handler named in prose counts from level 2', () => {
+    expect(rules('Set onclick=doIt() on the button', level(1))).toEqual([]);
+    expect(rules('Set onclick=doIt() on the button', level(2))).toContain(
+      'xss-025-bare-event-handler',
+    );
+  });
+
+  it('an unquoted handler that reaches a script global stays at level 1', () => {
+    expect(rules('x onclick=alert(1)')).toContain('xss-002-event-handler');
+    expect(rules('x onfocus=location.hash')).toContain('xss-002-event-handler');
+    expect(rules('x autofocus onfocus=document.write(1)')).toContain('xss-002-event-handler');
+  });
+
+  it.each([
+    "'Total' + SUM(A1) + 'x'",
+    '`7d`, or `forever`); `audit.retention.default` applies to the others.',
+    'deleting any `-wal` and `-shm` files beside it.',
+    '- `X-RateLimit-Limit`, `-Remaining`, `-Reset` describe the most restrictive limit only.',
+    'Component parameters (`;sf`, `;key`, `;bs`, `;req`) and `@query-param` are not',
+    'Call `setTimeout(fn, 0)` to yield to the event loop.',
+  ])('passes %j', (input) => {
+    expect(rules(input)).toEqual([]);
+  });
+
+  it('the first quote of a kind still breaks out, after other quotes too', () => {
+    expect(rules("'-alert(1)-'")).toContain('xss-014-script-breakout');
+    expect(rules('x`-alert`1`-')).toContain('xss-014-script-breakout');
+    expect(rules(`it"s 'a' b';alert(1)//`)).toContain('xss-014-script-breakout');
+  });
+});
