@@ -57,6 +57,15 @@ describe('injection guard with sanitized HTML fields', () => {
     expect(JSON.parse(forwarded[0]!)).toEqual({ notes: ['one', 'two'] });
   });
 
+  it('an object in a sanitized field is refused, not forwarded', async () => {
+    const reply = await post({ bio: { x: '<img src=x onerror=alert(1)>' } });
+    expect(reply.status).toBe(400);
+    expect(JSON.parse(reply.text).errors).toEqual([
+      { in: 'body', path: '/bio', rule: 'type', message: 'must be HTML text' },
+    ]);
+    expect(forwarded).toEqual([]);
+  });
+
   it('the same markup in another field is blocked', async () => {
     const reply = await post({ bio: 'Ada', title: '<script>alert(1)</script>' });
     expect(reply.status).toBe(403);

@@ -5,7 +5,8 @@
  * or depth limit is rejected, since cutting HTML would change its meaning.
  *
  * Paths are dotted, with `*` for every element of an array or every value of an object.
- * A value that is not a string is left alone; a schema should declare the field's type.
+ * A number, boolean or null is left alone; an object or a nested array is rejected, because
+ * markup inside it would reach the upstream unsanitized.
  */
 import type { RequestContext } from '../../core/context.js';
 import { CONTINUE, type Guard, type Verdict } from '../../core/guard.js';
@@ -46,6 +47,17 @@ export class SanitizeGuard implements Guard {
     for (const field of route.fields) {
       walk(body.value, field.path, [], (holder, key, at) => {
         const value = holder[key];
+        // Markup nested in an object would pass both this guard and the injection guard,
+        // which leaves declared HTML fields to this one: such a value is refused.
+        if (value !== null && typeof value === 'object') {
+          issues.push({
+            in: 'body',
+            path: safePath(at),
+            rule: 'type',
+            message: 'must be HTML text',
+          });
+          return;
+        }
         if (typeof value !== 'string') return;
         try {
           const clean = this.sanitizer.sanitize(value, field.profile);
