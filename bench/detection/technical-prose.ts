@@ -1,8 +1,9 @@
 /**
- * Technical prose as benign input: the lines of this repository's README.md and docs/*.md
- * outside fenced code blocks, read at run time, and bench/detection/technical-prose.txt, lines
- * of the kind support tickets and developer forums hold (flags in code spans, SQL and handler
- * names quoted in a sentence, spreadsheet formulas). Each line is one free-text value.
+ * Technical prose as benign input. It is every line of this repository's README.md and
+ * docs/*.md outside fenced code blocks, read at run time, and the lines of
+ * bench/detection/technical-prose.txt. Those are written in the manner of support tickets and
+ * developer forums: flags in code spans, SQL and handler names in a sentence, spreadsheet
+ * formulas. Each line is one free-text value.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -168,7 +168,7 @@ function attribute(attributes: readonly HtmlAttribute[], name: string): HtmlAttr
   return attributes.find((item) => item.name === name);
 }
 
-/** Quotes looked at for a string breakout; a payload closes the string near its start. */
+/** Quotes looked at for a string breakout, because a payload closes the string early. */
 const MAX_BREAKOUT_QUOTES = 64;
 
 /**
@@ -206,7 +206,10 @@ function judgeAttributes(
       // tag must look like code, so that "online=true" in prose stays prose. Without a quote
       // to close, "Set onclick=doIt() on the button" is how prose names a handler, so there
       // the code must reach a script global at paranoia 1, and any call counts from 2 on.
-      if (inTag || (CODE_LIKE.test(item.value) && (!bare || SCRIPT_CALL_ANY_CASE.test(item.value)))) {
+      if (
+        inTag ||
+        (CODE_LIKE.test(item.value) && (!bare || SCRIPT_CALL_ANY_CASE.test(item.value)))
+      ) {
         finder.add('xss-002-event-handler', SCORE.critical);
       } else if (CODE_LIKE.test(item.value) && level >= 2) {
         finder.add('xss-025-bare-event-handler', SCORE.critical);

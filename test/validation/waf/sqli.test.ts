@@ -188,14 +188,14 @@ describe('sqli bounds', () => {
   });
 });
 
-/** Technical prose that paranoia 1 once blocked; each must pass at 1, and the rule moved to 2. */
+/** Technical prose that paranoia 1 once blocked. Each passes at 1, and its rule moved to 2. */
 describe('sqli technical prose', () => {
   it.each([
     ['run it with `--json`', 'sqli-027-flag-comment-truncation'],
     ['`--json` prints the report as JSON.', 'sqli-027-flag-comment-truncation'],
     ['Pass `--allow-empty` when an empty log is expected', 'sqli-027-flag-comment-truncation'],
     ['select * from users;', 'sqli-028-select-statement'],
-  ])('passes %j at level 1, raises %s at level 2', (input, moved) => {
+  ])('%j moves to %s', (input, moved) => {
     expect(rules(input, level(1))).toEqual([]);
     expect(rules(input, level(2))).toContain(moved);
   });
@@ -209,16 +209,16 @@ describe('sqli technical prose', () => {
     expect(rules(input, level(1))).toEqual([]);
   });
 
-  it('a comment that is not a flag still truncates after a backtick', () => {
+  it('plain comment after a backtick', () => {
     expect(rules('name` -- x')).toContain('sqli-006-comment-truncation');
     expect(rules('name`#')).toContain('sqli-006-comment-truncation');
   });
 
-  it('a backtick after a name without spaces is still a breakout', () => {
+  it('backtick after a plain name', () => {
     expect(rules('id`; drop table users--')).toContain('sqli-002-stacked-statement');
   });
 
-  it('queries of the server itself stay at level 1', () => {
+  it('server queries stay at level 1', () => {
     expect(rules('select @@version')).toContain('sqli-011-statement');
     expect(rules('select * from pg_shadow;')).toContain('sqli-011-statement');
     expect(rules("select current_setting('port');")).toContain('sqli-011-statement');

@@ -226,14 +226,14 @@ describe('html tokenizer', () => {
 
 /** Technical prose that paranoia 1 once blocked. */
 describe('xss technical prose', () => {
-  it('a handler named in prose counts from level 2', () => {
+  it('prose handler from level 2', () => {
     expect(rules('Set onclick=doIt() on the button', level(1))).toEqual([]);
     expect(rules('Set onclick=doIt() on the button', level(2))).toContain(
       'xss-025-bare-event-handler',
     );
   });
 
-  it('an unquoted handler that reaches a script global stays at level 1', () => {
+  it('unquoted handler calling a global', () => {
     expect(rules('x onclick=alert(1)')).toContain('xss-002-event-handler');
     expect(rules('x onfocus=location.hash')).toContain('xss-002-event-handler');
     expect(rules('x autofocus onfocus=document.write(1)')).toContain('xss-002-event-handler');
@@ -250,7 +250,7 @@ describe('xss technical prose', () => {
     expect(rules(input)).toEqual([]);
   });
 
-  it('the first quote of a kind still breaks out, after other quotes too', () => {
+  it('odd quote still breaks out', () => {
     expect(rules("'-alert(1)-'")).toContain('xss-014-script-breakout');
     expect(rules('x`-alert`1`-')).toContain('xss-014-script-breakout');
     expect(rules(`it"s 'a' b';alert(1)//`)).toContain('xss-014-script-breakout');
