@@ -77,7 +77,11 @@ for (const harness of harnesses) {
       expect(reply.status).toBe(201);
       const seen = (JSON.parse(reply.text) as { seen: { files: Array<Record<string, unknown>> } })
         .seen;
-      expect(seen.files[0]).toMatchObject({ name: 'me.png', type: 'image/png', status: 'accepted' });
+      expect(seen.files[0]).toMatchObject({
+        name: 'me.png',
+        type: 'image/png',
+        status: 'accepted',
+      });
     });
 
     it('renamed executable rejected before the handler', async () => {

@@ -22,6 +22,11 @@ export interface InspectOptions {
   readonly sink?: Sink;
 }
 
+export interface KeyOptions extends InspectOptions {
+  /** The name of the object member that holds the key, when the key is nested in one. */
+  readonly parentKey?: string;
+}
+
 /** Every detector, in the order its hits are reported. */
 const DETECTORS: ReadonlyArray<readonly [Family, Detector]> = [
   ['sqli', detectSqli],
@@ -80,12 +85,15 @@ export function inspectValue(value: string, options: InspectOptions): RuleHit[] 
   return [...found.values()];
 }
 
-/** Inspects an object key or parameter name: prototype pollution and MongoDB operators. */
-export function inspectKey(key: string, options: InspectOptions): RuleHit[] {
+/**
+ * Inspects an object key or parameter name: prototype pollution and MongoDB operators. With
+ * `parentKey`, a `prototype` member directly under a `constructor` member is pollution.
+ */
+export function inspectKey(key: string, options: KeyOptions): RuleHit[] {
   // Most names are one plain word: no path syntax, no `$`, no prototype name.
   if (/^[\w-]+$/.test(key) && !/__proto__|constructor|prototype/.test(key)) return [];
   const context: DetectContext = { paranoia: options.paranoia, strict: false };
-  const hits = detectPrototypeKey(key, context);
+  const hits = detectPrototypeKey(key, context, options.parentKey);
   for (const segment of pathSegments(key)) {
     if (!segment.startsWith('$')) continue;
     if (OPERATOR_KEY.test(segment)) {
@@ -164,7 +172,8 @@ function inspectNestedJson(
     return; // Not JSON: the text detectors have already seen it.
   }
   let budget = MAX_NESTED_JSON_VALUES;
-  const walk = (node: unknown): void => {
+  const keyOptions = { paranoia: options.paranoia };
+  const walk = (node: unknown, parentKey?: string): void => {
     if (budget <= 0) return;
     if (typeof node === 'string') {
       budget--;
@@ -174,8 +183,8 @@ function inspectNestedJson(
     } else if (node !== null && typeof node === 'object') {
       for (const [key, item] of Object.entries(node)) {
         budget--;
-        record(found, inspectKey(key, options));
-        walk(item);
+        record(found, inspectKey(key, { ...keyOptions, parentKey }));
+        walk(item, key);
       }
     }
   };

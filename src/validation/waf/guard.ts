@@ -21,7 +21,8 @@ import { walkRequest } from './walk.js';
 /** The detection engine as the guard calls it. */
 export interface Inspector {
   inspectValue(value: string, options: { paranoia: Paranoia; sink?: Sink }): RuleHit[];
-  inspectKey(key: string, options: { paranoia: Paranoia; sink?: Sink }): RuleHit[];
+  /** `parentKey` names the object member that holds the key, when there is one. */
+  inspectKey(key: string, options: { paranoia: Paranoia; parentKey?: string }): RuleHit[];
 }
 
 /** The rules of one family that matched one field. */
@@ -56,7 +57,7 @@ export function scanRequest(
   const byField = new Map<string, Map<string, RuleHit>>();
   const options = { paranoia: policy.paranoia };
 
-  const walk = walkRequest(ctx, policy, (path, text, isKey) => {
+  const walk = walkRequest(ctx, policy, (path, text, isKey, parentKey) => {
     const exclusions =
       policy.exclusions.length === 0
         ? NO_EXCLUSIONS
@@ -65,7 +66,7 @@ export function scanRequest(
 
     let hits: RuleHit[];
     if (isKey) {
-      hits = inspector.inspectKey(text, options);
+      hits = inspector.inspectKey(text, parentKey === undefined ? options : { ...options, parentKey });
     } else {
       const sink = policy.sinks.find((tag) => tag.field.matches(path))?.sink;
       hits = inspector.inspectValue(text, sink === undefined ? options : { ...options, sink });

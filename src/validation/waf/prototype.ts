@@ -25,10 +25,22 @@ export function reachesPrototype(segments: readonly string[]): 'proto' | 'constr
   return undefined;
 }
 
-/** Detects an object key that pollutes a prototype. */
-export function detectPrototypeKey(key: string, context: DetectContext): RuleHit[] {
+/**
+ * Detects an object key that pollutes a prototype. `parentKey` is the name of the member that
+ * holds the key, so `{"constructor": {"prototype": …}}` reads as `constructor.prototype`, the
+ * path a deep merge follows. Only a parent `constructor` is joined: a parent `__proto__` is
+ * reported on its own field already.
+ */
+export function detectPrototypeKey(
+  key: string,
+  context: DetectContext,
+  parentKey?: string,
+): RuleHit[] {
   const hits: RuleHit[] = [];
-  const reach = reachesPrototype(pathSegments(key));
+  const segments = pathSegments(key);
+  if (parentKey !== undefined && pathSegments(parentKey).at(-1) === 'constructor')
+    segments.unshift('constructor');
+  const reach = reachesPrototype(segments);
   if (reach === 'proto')
     hits.push({ ruleId: 'prototype-001-proto-key', family: 'prototype', score: SCORE.critical });
   if (reach === 'constructor') {

@@ -11,8 +11,16 @@ import { requestValues } from '../request-values.js';
 import type { WafPolicy } from './config.js';
 import { indexPath, memberPath } from './field-glob.js';
 
-/** Receives one string: a value, or the name of a member or parameter (`isKey`). */
-export type FieldVisitor = (path: string, text: string, isKey: boolean) => void;
+/**
+ * Receives one string: a value, or the name of a member or parameter (`isKey`). For a member
+ * of a JSON object that is itself a member, `parentKey` is the name of that enclosing member.
+ */
+export type FieldVisitor = (
+  path: string,
+  text: string,
+  isKey: boolean,
+  parentKey?: string,
+) => void;
 
 export interface WalkResult {
   /** Strings visited. */
@@ -74,13 +82,13 @@ class Walker {
   ) {}
 
   /** Visits one string; returns false once the value limit is reached. */
-  string(path: string, text: string, isKey = false): boolean {
+  string(path: string, text: string, isKey = false, parentKey?: string): boolean {
     if (this.visited >= this.limits.maxValues) {
       this.truncated = true;
       return false;
     }
     this.visited++;
-    this.visit(path, text, isKey);
+    this.visit(path, text, isKey, parentKey);
     return true;
   }
 
@@ -100,8 +108,11 @@ class Walker {
     }
   }
 
-  /** Visits a parsed JSON value depth first; numbers, booleans and null carry no text. */
-  json(path: string, value: unknown, depth: number): boolean {
+  /**
+   * Visits a parsed JSON value depth first; numbers, booleans and null carry no text.
+   * `parentKey` is the member name that holds `value`, passed on with the names of its members.
+   */
+  json(path: string, value: unknown, depth: number, parentKey?: string): boolean {
     if (typeof value === 'string') return this.string(path, value);
     if (value === null || typeof value !== 'object') return true;
     if (depth >= this.limits.maxDepth) {
@@ -119,8 +130,8 @@ class Walker {
     const members = value as Record<string, unknown>;
     for (const name of Object.keys(members)) {
       const member = memberPath(path, name);
-      if (!this.string(member, name, true)) return false;
-      if (!this.json(member, members[name], depth + 1)) return false;
+      if (!this.string(member, name, true, parentKey)) return false;
+      if (!this.json(member, members[name], depth + 1, name)) return false;
     }
     return true;
   }
