@@ -238,7 +238,7 @@ function compileMethod(node: Node<'method'>): Closure {
       );
     const method = findMethodOf(self, key);
     if (method === undefined) {
-      // `$now.year()` is a natural slip when other libraries make these methods.
+      // A property called as a method gets a message that shows how to read it.
       if (written && isPropertyOf(self, key))
         return evaluation.fail(`\`${key}\` is a property: write \`.${key}\``);
       return evaluation.fail(
@@ -516,7 +516,7 @@ function findMethodOf(self: Value, name: string): Method | undefined {
   return findMethod(self, name) as Method | undefined;
 }
 
-/** True for the properties the evaluator reads off a value itself: date fields and `length`. */
+/** Tells whether `name` is a property the evaluator reads off `self`: a date field or `length`. */
 function isPropertyOf(self: Value, name: string): boolean {
   if (self instanceof ExpressionDate) return self.field(name) !== undefined;
   return name === 'length' && (typeof self === 'string' || Array.isArray(self));

@@ -59,7 +59,7 @@ export class ClamdClient {
 
   /** Scans the file at `path`. Throws a Clamd*Error when there is no verdict. */
   async scanFile(path: string): Promise<ScanResult> {
-    return this.scan(createReadStream(path, { highWaterMark: CHUNK_SIZE }));
+    return this.scan(readChunks(path));
   }
 
   /** Scans the bytes of `source`, which is consumed. */
@@ -138,6 +138,15 @@ export class ClamdClient {
       );
     });
   }
+}
+
+/**
+ * Yields the file's bytes, opening it only when the scan starts to send. A stream opened at
+ * once would go unread when clamd cannot be reached, and an error opening it, such as a file
+ * removed meanwhile, would then have no listener.
+ */
+async function* readChunks(path: string): AsyncGenerator<Buffer> {
+  yield* createReadStream(path, { highWaterMark: CHUNK_SIZE }) as AsyncIterable<Buffer>;
 }
 
 function drained(socket: Socket): Promise<void> {

@@ -302,12 +302,16 @@ class MultipartRun {
     this.failed = rejection;
     this.stopSource?.();
     this.parser.removeAllListeners('close');
-    this.parser.destroy();
-    // A file cut off mid-way never ends its write stream, so it is closed here.
-    for (const output of this.outputs) output.destroy();
-    void Promise.allSettled(this.pendingWrites).then(async () => {
-      await Promise.all([...this.written].map((id) => this.storage.discard(id)));
-      this.rejectResult(new UploadRejectedError(rejection, cause));
+    // busboy emits 'limit' and then still sets `truncated` on its file stream, which a
+    // destroy within that callback has cleared, so the parser is destroyed after it returns.
+    queueMicrotask(() => {
+      this.parser.destroy();
+      // A file cut off mid-way never ends its write stream, so it is closed here.
+      for (const output of this.outputs) output.destroy();
+      void Promise.allSettled(this.pendingWrites).then(async () => {
+        await Promise.all([...this.written].map((id) => this.storage.discard(id)));
+        this.rejectResult(new UploadRejectedError(rejection, cause));
+      });
     });
   }
 }

@@ -221,7 +221,7 @@ describe('expression helpers', () => {
     expect(run('[$today].includes($now)')).toBe(false);
   });
 
-  it('date fields called as methods name the property', () => {
+  it('date field called as method', () => {
     expect(() => run('$now.year()')).toThrow(
       '`year` is a property: write `.year` (line 1, column 6)',
     );

@@ -292,6 +292,48 @@ describe('gateway waf', () => {
     expect(events[0]!.details).toMatchObject({ family: 'prototype', field: 'body.user.__proto__' });
   });
 
+  it.each([
+    ['{"constructor":{"prototype":{"isAdmin":true}}}', 'body.constructor.prototype'],
+    ['{"user":{"constructor":{"prototype":{"isAdmin":true}}}}', 'body.user.constructor.prototype'],
+  ])('constructor.prototype as nested members is blocked: %s', async (body, field) => {
+    const reply = await send(gateway.url, '/items', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(reply.status).toBe(403);
+    expect(received).toHaveLength(0);
+    expect(events[0]!.details).toMatchObject({ family: 'prototype', field });
+  });
+
+  it('a member named prototype elsewhere passes', async () => {
+    const reply = await send(gateway.url, '/items', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"constructor":"Ada","product":{"prototype":{"stage":"beta"}}}',
+    });
+    expect(reply.status).toBe(200);
+    expect(events).toHaveLength(0);
+  });
+
+  it.each(['x; cat /etc/passwd now', '127.0.0.1; id #', '127.0.0.1 && rm -rf /tmp/x y'])(
+    'command with a trailing word is blocked: %j',
+    async (payload) => {
+      const reply = await sendIn(gateway, 'query', payload);
+      expect(reply.status).toBe(403);
+      expect(events[0]!.details.rules).toContain('command-003-chained-command');
+    },
+  );
+
+  it.each(['cherries & more', 'apples; more', 'Went to the folder; ls showed nothing'])(
+    'prose after a separator passes: %j',
+    async (note) => {
+      const reply = await sendIn(gateway, 'json body', note);
+      expect(reply.status).toBe(200);
+      expect(events).toHaveLength(0);
+    },
+  );
+
   it('attack in the path stays out of the event', async () => {
     const reply = await send(gateway.url, '/docs/$(id)');
     expect(reply.status).toBe(403);

@@ -67,6 +67,17 @@ describe('clamd INSTREAM client', () => {
     );
   });
 
+  it('missing file with clamd down', async () => {
+    const port = await unusedPort();
+    const missing = join(folders.dir, 'removed-before-the-scan');
+    await expect(client(`tcp://127.0.0.1:${port}`).scanFile(missing)).rejects.toBeInstanceOf(
+      ClamdUnavailableError,
+    );
+    // A file opened before the connection failed would raise ENOENT with no listener, which
+    // vitest reports as an unhandled error; a later fs call lets such an open finish first.
+    await expect(readdir(join(folders.dir, 'absent'))).rejects.toThrow(/ENOENT/);
+  });
+
   it('silent server reported as timed out', async () => {
     const silent: Server = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));

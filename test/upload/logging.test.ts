@@ -13,7 +13,7 @@ import { PNG } from './fixtures.js';
 const storage = { dir: '/var/lib/bwk-test/files', quarantineDir: '/var/lib/bwk-test/quarantine' };
 const types = [{ extension: 'png', mime: 'image/png' }];
 
-/** A logger whose JSON lines are collected in `lines`. */
+/** Creates a logger that collects its JSON lines in `lines`. */
 function capturingLogger(): {
   logger: ReturnType<typeof createLogger>;
   lines: Array<Record<string, unknown>>;

@@ -34,6 +34,19 @@ const WORD_COMMANDS = new Set([
   'env', 'ver', 'rm', 'wc', 'groups', 'ip', 'route',
 ]); // prettier-ignore
 
+/**
+ * Word commands that are everyday English words. Alone after an operator that follows a word,
+ * as in "apples; more" or "power cut & shutdown", they end a sentence, so they count only
+ * from paranoia 2. After an address, a quote or nothing (`127.0.0.1; reboot`) they count at
+ * paranoia 1. The other word commands (`id`, `ps`, `rm`, `sh`) are rare alone in prose and
+ * count alone at paranoia 1 anywhere.
+ */
+const ENGLISH_COMMANDS = new Set([
+  'cat', 'echo', 'find', 'head', 'tail', 'more', 'kill', 'type', 'set', 'host', 'touch',
+  'system', 'export', 'tee', 'timeout', 'start', 'shutdown', 'reboot', 'copy', 'move', 'bash',
+  'dash', 'python', 'perl', 'ruby', 'telnet', 'sleep', 'ping', 'dig', 'groups', 'route',
+]); // prettier-ignore
+
 /** Commands that no word or name spells, so the command alone is a command line. */
 const UNMISTAKABLE_COMMANDS = new Set([
   'whoami', 'uname', 'ifconfig', 'ipconfig', 'netstat', 'nslookup', 'systeminfo', 'sysinfo',
@@ -76,6 +89,8 @@ interface CommandPiece {
   readonly after: 'operator' | 'substitution' | 'code-span' | 'start' | 'argument';
   /** True when an operator or the end of the value follows the piece, not markup. */
   readonly ended: boolean;
+  /** True when a word of prose comes right before the operator, as in "apples; more". */
+  readonly afterWord: boolean;
 }
 
 // Control operators and substitution starts. `&&` and `||` before `&` and `|`.
@@ -160,9 +175,20 @@ function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
     return;
   }
   const bareInSubstitution = piece.after === 'substitution' && piece.args.length === 0;
-  // A bare word such as `; id` counts only where a command ends: before an operator or the end.
-  const bareWord = piece.args.length === 0 && piece.ended;
-  const shaped = distinct ? commandLike : bareWord || wordWithShellArgs;
+  // A bare word counts only where a command ends: before an operator, a comment or the end.
+  // An everyday word there ends a sentence ("apples; more") more often than it runs.
+  const sentenceEnd = piece.afterWord && ENGLISH_COMMANDS.has(piece.name);
+  const bareWord = piece.args.length === 0 && piece.ended && !sentenceEnd;
+  // A shell runs `cat /etc/passwd now` with `now` as one more argument: plain words after a
+  // command count when flags, paths or addresses outnumber them.
+  const strongArgs = piece.args.filter(isStrongArgument).length;
+  const argumentsWithWords = commandLike && plainWords > 0 && strongArgs >= plainWords;
+  // A known command followed by plain English words only ("folder; ls showed nothing") is a
+  // sentence that names a command.
+  const proseArgs = piece.args.length > 0 && piece.args.every(isProseWord);
+  const shaped = distinct
+    ? commandLike && (!proseArgs || withSubcommand)
+    : bareWord || wordWithShellArgs || argumentsWithWords;
   if (shaped || (bareInSubstitution && commandLike)) {
     const ruleId =
       piece.after === 'substitution' ? 'command-004-substitution' : 'command-003-chained-command';
@@ -224,11 +250,15 @@ function readPieces(input: string): CommandPiece[] {
     // The next separator is a backtick that opens a code span, or no separator follows.
     const next = parts[i + 1];
     const ended = next === undefined || next !== '`' || backticks % 2 === 1;
-    const piece = readSimpleCommand(part, after, ended);
+    const afterWord = i >= 2 && PROSE_END.test(parts[i - 2]!);
+    const piece = readSimpleCommand(part, after, ended, afterWord);
     if (piece !== undefined) pieces.push(piece);
   }
   return pieces;
 }
+
+/** Text that ends with a word of two or more letters, maybe followed by closing punctuation. */
+const PROSE_END = /\p{L}{2,}[.,!?'")]*\s*$/u;
 
 // eslint-disable-next-line no-control-regex -- ESC starts the escape sequence being matched.
 const TERMINAL_ESCAPE = /(?:\\033|\x1b)\[\d*[A-Za-z]?/g;
@@ -237,6 +267,7 @@ function readSimpleCommand(
   text: string,
   after: CommandPiece['after'],
   ended = true,
+  afterWord = false,
 ): CommandPiece | undefined {
   // `${IFS}` is a space to the shell, and a terminal escape such as `\033[2A` hides what
   // precedes it on screen.
@@ -253,7 +284,10 @@ function readSimpleCommand(
   const name = readCommandName(cleaned.slice(start, firstEnd));
   if (!isKnownCommand(name) && name !== 'which') return undefined;
   const words = splitWords(cleaned.slice(start));
-  return { name, args: words.slice(1), after, ended };
+  // `#` at the start of a word opens a comment that runs to the end of the line.
+  const comment = words.findIndex((word, index) => index > 0 && word.startsWith('#'));
+  const args = comment === -1 ? words.slice(1) : words.slice(1, comment);
+  return { name, args, after, ended: ended || comment !== -1, afterWord };
 }
 
 const WORD = /\S*/y;
@@ -323,6 +357,16 @@ function countPlainWords(piece: CommandPiece): number {
 /** True for a quoted string, also one cut short by an operator inside it (`'import os`). */
 function isQuoted(arg: string): boolean {
   return /^(?:'[^']*'?|"[^"]*"?)$/.test(arg);
+}
+
+/** Flags, paths, URLs, IP addresses and redirections: arguments that no sentence has. */
+function isStrongArgument(arg: string): boolean {
+  return isQuoted(arg) || (isShellArgument(arg) && !/^\d+['"]?$/.test(arg));
+}
+
+/** Returns true for a word of letters as in a sentence, with or without closing punctuation. */
+function isProseWord(arg: string): boolean {
+  return /^[A-Za-z]+(?:'[a-z]+)?[,.:;!?]?$/.test(arg);
 }
 
 /** Flags, paths, URLs, IP addresses, numbers and redirections. */

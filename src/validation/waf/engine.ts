@@ -23,7 +23,7 @@ export interface InspectOptions {
 }
 
 export interface KeyOptions extends InspectOptions {
-  /** The name of the object member that holds the key, when the key is nested in one. */
+  /** The name of the object member that contains the key, when there is one. */
   readonly parentKey?: string;
 }
 

@@ -21,7 +21,7 @@ import { walkRequest } from './walk.js';
 /** The detection engine as the guard calls it. */
 export interface Inspector {
   inspectValue(value: string, options: { paranoia: Paranoia; sink?: Sink }): RuleHit[];
-  /** `parentKey` names the object member that holds the key, when there is one. */
+  /** `parentKey` is the name of the object member that contains the key, when there is one. */
   inspectKey(key: string, options: { paranoia: Paranoia; parentKey?: string }): RuleHit[];
 }
 
@@ -66,7 +66,10 @@ export function scanRequest(
 
     let hits: RuleHit[];
     if (isKey) {
-      hits = inspector.inspectKey(text, parentKey === undefined ? options : { ...options, parentKey });
+      hits = inspector.inspectKey(
+        text,
+        parentKey === undefined ? options : { ...options, parentKey },
+      );
     } else {
       const sink = policy.sinks.find((tag) => tag.field.matches(path))?.sink;
       hits = inspector.inspectValue(text, sink === undefined ? options : { ...options, sink });

@@ -27,7 +27,7 @@ export function reachesPrototype(segments: readonly string[]): 'proto' | 'constr
 
 /**
  * Detects an object key that pollutes a prototype. `parentKey` is the name of the member that
- * holds the key, so `{"constructor": {"prototype": …}}` reads as `constructor.prototype`, the
+ * contains the key, so `{"constructor": {"prototype": …}}` reads as `constructor.prototype`, the
  * path a deep merge follows. Only a parent `constructor` is joined: a parent `__proto__` is
  * reported on its own field already.
  */

@@ -13,14 +13,9 @@ import { indexPath, memberPath } from './field-glob.js';
 
 /**
  * Receives one string: a value, or the name of a member or parameter (`isKey`). For a member
- * of a JSON object that is itself a member, `parentKey` is the name of that enclosing member.
+ * of a JSON object that is itself a member, `parentKey` is the name of that parent member.
  */
-export type FieldVisitor = (
-  path: string,
-  text: string,
-  isKey: boolean,
-  parentKey?: string,
-) => void;
+export type FieldVisitor = (path: string, text: string, isKey: boolean, parentKey?: string) => void;
 
 export interface WalkResult {
   /** Strings visited. */
@@ -110,7 +105,7 @@ class Walker {
 
   /**
    * Visits a parsed JSON value depth first; numbers, booleans and null carry no text.
-   * `parentKey` is the member name that holds `value`, passed on with the names of its members.
+   * `parentKey` is the name of the member that contains `value`, passed on with the names of its members.
    */
   json(path: string, value: unknown, depth: number, parentKey?: string): boolean {
     if (typeof value === 'string') return this.string(path, value);

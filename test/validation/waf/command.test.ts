@@ -67,6 +67,46 @@ describe('detectCommand', () => {
     expect(ids(input)).toEqual([]);
   });
 
+  it.each([
+    'x; cat /etc/passwd now',
+    '127.0.0.1; id #',
+    '127.0.0.1 && rm -rf /tmp/x y',
+    'x; rm -rf / into',
+    'x; cat /etc/passwd',
+    '127.0.0.1; id',
+    '127.0.0.1 && rm -rf /tmp/x',
+    'x; rm -rf /',
+    '127.0.0.1; cat /etc/passwd # trailing comment',
+    '127.0.0.1; reboot',
+    '; shutdown',
+  ])('detects %j, with or without a trailing word or comment', (input) => {
+    expect(ids(input)).toContain('command-003-chained-command');
+  });
+
+  it.each([
+    'cherries & more',
+    'apples; more',
+    'Went to the folder; ls showed nothing',
+    'Tom & Jerry',
+    'R&D; QA',
+    'Q&A: why; how',
+    'see docs; then ask',
+    'salt & pepper; to taste',
+    'The power went out & shutdown',
+    'rooms; find 3 more',
+  ])('passes the everyday value %j at paranoia 1', (input) => {
+    expect(ids(input)).toEqual([]);
+  });
+
+  it('reports a lone everyday command word after an operator from paranoia 2', () => {
+    const level2: DetectContext = { paranoia: 2, strict: false };
+    expect(ids('apples; more', level2)).toContain('command-006-lone-command');
+    expect(ids('cherries & more', level2)).toContain('command-006-lone-command');
+    expect(ids('Went to the folder; ls showed nothing', level2)).toContain(
+      'command-006-lone-command',
+    );
+  });
+
   it('reads Markdown code spans as text at paranoia 1', () => {
     const ticket = 'Use `grep -r "TODO" src/` to find them';
 

@@ -50,6 +50,17 @@ describe('inspectValue', () => {
     );
   });
 
+  it('finds constructor.prototype spelled as nested members in nested JSON', () => {
+    // Another member before `prototype` keeps the text patterns from matching; the key path does.
+    const value = '{"a": {"constructor": {"name": "x", "prototype": {"isAdmin": true}}}}';
+    expect(ruleIds(inspectValue(value, { paranoia: 1 }))).toContain(
+      'prototype-002-constructor-prototype-key',
+    );
+    expect(inspectValue('{"product": {"prototype": {"stage": "beta"}}}', { paranoia: 1 })).toEqual(
+      [],
+    );
+  });
+
   it('skips nested JSON deeper than its bound', () => {
     const nest = (depth: number) => `${'['.repeat(depth)}{"a[$ne]": 1}${']'.repeat(depth)}`;
 
@@ -197,6 +208,13 @@ describe('inspectKey', () => {
 
   it.each(['$schema', '$ref', 'price', 'user_name'])('passes the key %j at paranoia 3', (key) => {
     expect(inspectKey(key, { paranoia: 3 })).toEqual([]);
+  });
+
+  it('detects a prototype member directly under a constructor member', () => {
+    expect(ruleIds(inspectKey('prototype', { paranoia: 1, parentKey: 'constructor' }))).toEqual([
+      'prototype-002-constructor-prototype-key',
+    ]);
+    expect(inspectKey('prototype', { paranoia: 1, parentKey: 'product' })).toEqual([]);
   });
 
   it('passes a key named constructor at paranoia 1', () => {

@@ -94,6 +94,26 @@ describe('waf walk', () => {
     expect(seen[0]).toEqual(['body.__proto__', '__proto__', true]);
   });
 
+  it('passes the enclosing member name with each nested key', () => {
+    const ctx = requestContext('/items', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"constructor":{"prototype":{"isAdmin":true}},"list":[{"id":1}]}',
+    });
+    const keys: Array<[string, string | undefined]> = [];
+    walkRequest(ctx, wafPolicy(), (_path, text, isKey, parentKey) => {
+      if (isKey) keys.push([text, parentKey]);
+    });
+    expect(keys).toEqual([
+      ['constructor', undefined],
+      ['prototype', 'constructor'],
+      ['isAdmin', 'prototype'],
+      ['list', undefined],
+      // A member of an array item has no member name right above it.
+      ['id', undefined],
+    ]);
+  });
+
   it('inspect switches leave parts out', () => {
     const ctx = requestContext('/a?q=1', {
       headers: { 'user-agent': 'x', cookie: 'c=1', 'x-search': 'term' },

@@ -46,6 +46,31 @@ describe('detectPrototypeKey', () => {
   );
 });
 
+describe('detectPrototypeKey with the parent key', () => {
+  it.each([
+    ['prototype', 'constructor'],
+    ['prototype.isAdmin', 'constructor'],
+    ['prototype', 'user.constructor'],
+  ])('detects %j under %j', (key, parent) => {
+    expect(detectPrototypeKey(key, level1, parent).map((hit) => hit.ruleId)).toEqual([
+      'prototype-002-constructor-prototype-key',
+    ]);
+  });
+
+  it.each([
+    ['prototype', 'product'],
+    ['prototype', 'constructors'],
+    ['isAdmin', 'constructor'],
+    ['name', 'prototype'],
+  ])('passes %j under %j at paranoia 1', (key, parent) => {
+    expect(detectPrototypeKey(key, level1, parent)).toEqual([]);
+  });
+
+  it('leaves a key under __proto__ to the __proto__ member itself', () => {
+    expect(detectPrototypeKey('isAdmin', level1, '__proto__')).toEqual([]);
+  });
+});
+
 describe('detectPrototype', () => {
   it.each([
     '__proto__.polluted',
