@@ -129,13 +129,22 @@ export class ClamdClient {
       });
       // The system's reason (e.g. ECONNREFUSED) stays in `cause` only: pino prints the cause's
       // message after this one, so repeating it here would show it twice.
-      socket.on('error', (error) =>
-        finish(
+      let connected = false;
+      socket.once('connect', () => (connected = true));
+      socket.on('error', (error) => {
+        const unreachable = () =>
           new ClamdUnavailableError(`clamd at ${formatClamdAddress(address)} is unreachable`, {
             cause: error,
-          }),
-        ),
-      );
+          });
+        if (received > 0) {
+          finish(undefined, Buffer.concat(chunks, received).toString('utf8').trim());
+          return;
+        }
+        // clamd answers a stream over its size limit and closes while the rest is still being
+        // sent: the reset can be reported before the answer is read, so give it a moment.
+        if (connected) setTimeout(() => finish(unreachable()), 100).unref();
+        else finish(unreachable());
+      });
     });
   }
 }
