@@ -1,6 +1,6 @@
 /**
  * Detection quality of the SQL injection and XSS detectors alone, on the payload lists and
- * benign values in ../shared/corpora (or the folder given as BENCH_CORPORA):
+ * benign values in test/fixtures/corpora (or the folder given as BENCH_CORPORA):
  *
  *   npx tsx bench/detection-sqli-xss.ts [paranoia, default 1] [--misses] [--excluded]
  *
@@ -35,7 +35,7 @@ import type { DetectContext, Paranoia, RuleHit } from '../src/validation/waf/typ
 import { detectXss } from '../src/validation/waf/xss.js';
 import { loadTechnicalProse } from './detection/technical-prose.js';
 
-const corpora = process.env['BENCH_CORPORA'] ?? join(import.meta.dirname, '../../shared/corpora');
+const corpora = process.env['BENCH_CORPORA'] ?? join(import.meta.dirname, '../test/fixtures/corpora');
 const paranoia = Number(process.argv[2] ?? '1') as Paranoia;
 const showMisses = process.argv.includes('--misses');
 const showExcluded = process.argv.includes('--excluded');

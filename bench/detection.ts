@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/detection.ts [--misses FAMILY] [--level N]
  *
- * The corpora folder is BULWARK_CORPORA, by default `../shared/corpora` from the repository
+ * The corpora folder is BULWARK_CORPORA, by default `test/fixtures/corpora` from the repository
  * root. It contains `attacks/<family>/*.txt` and `benign/*.txt`, one value per line. Each line is
  * passed to inspectValue as a free-text field with no sink. A value counts as detected (or,
  * for a benign line, as a false positive) when the scores of the rules it matched add up to
@@ -35,7 +35,7 @@ import { loadTechnicalProse } from './detection/technical-prose.js';
 
 const LEVELS: readonly Paranoia[] = [1, 2, 3, 4];
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const corporaDir = resolve(repoRoot, process.env.BULWARK_CORPORA ?? '../shared/corpora');
+const corporaDir = resolve(repoRoot, process.env.BULWARK_CORPORA ?? 'test/fixtures/corpora');
 const threshold = Number(process.env.BENCH_THRESHOLD ?? 5);
 
 function option(name: string): string | undefined {

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 import { HtmlSanitizer } from '../../../src/validation/sanitize/html.js';
 
-/** The attack and benign corpora next to the repository, or where BULWARK_CORPORA points. */
-const CORPORA = process.env.BULWARK_CORPORA ?? resolve('..', 'shared', 'corpora');
+/** The attack and benign corpora kept with the tests, or where BULWARK_CORPORA points. */
+const CORPORA = process.env.BULWARK_CORPORA ?? resolve('test', 'fixtures', 'corpora');
 
 function corpusFiles(): string[] {
   const attacks = join(CORPORA, 'attacks');
