@@ -35,7 +35,8 @@ import type { DetectContext, Paranoia, RuleHit } from '../src/validation/waf/typ
 import { detectXss } from '../src/validation/waf/xss.js';
 import { loadTechnicalProse } from './detection/technical-prose.js';
 
-const corpora = process.env['BENCH_CORPORA'] ?? join(import.meta.dirname, '../test/fixtures/corpora');
+const corpora =
+  process.env['BENCH_CORPORA'] ?? join(import.meta.dirname, '../test/fixtures/corpora');
 const paranoia = Number(process.argv[2] ?? '1') as Paranoia;
 const showMisses = process.argv.includes('--misses');
 const showExcluded = process.argv.includes('--excluded');
