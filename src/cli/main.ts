@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { loadConfigFile } from '../core/config.js';
 import { BulwarkError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
-import { createInputGuards } from '../validation/schema/setup.js';
+import { createInputGuards, describePatternWarning } from '../validation/schema/setup.js';
 import { registerAuditCommands } from './audit.js';
 import { registerBanCommands } from './bans.js';
 import { registerClientCommands } from './clients.js';
@@ -33,15 +33,22 @@ config
   .action((file: string) => {
     const loaded = loadConfigFile(file);
     // Route schemas are files of their own, compiled at start; a broken one fails the check.
-    createInputGuards(loaded, silentLogger);
+    const guards = createInputGuards(loaded, silentLogger);
+    // Patterns kept under validation.redos: warn do not fail the check, but must be seen.
+    for (const warning of guards.patternWarnings)
+      console.error(`bulwark: warning: ${describePatternWarning(warning)}`);
     const routes = loaded.routes.length;
     const limits =
       loaded.rateLimits.length +
       loaded.routes.reduce((sum, route) => sum + route.rateLimits.length, 0);
     console.log(
-      `${file}: valid (${routes} routes, ${limits} rate limits, store ${loaded.storage.redis ? 'redis' : 'memory'})`,
+      `${file}: valid (${plural(routes, 'route')}, ${plural(limits, 'rate limit')}, store ${loaded.storage.redis ? 'redis' : 'memory'})`,
     );
   });
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
 
 registerKeyCommands(program);
 registerClientCommands(program);

@@ -29,6 +29,28 @@ routes:
     colour: blue
 `;
 
+/** The JSON pointers of the three ReDoS-prone patterns in `redosConfig`. */
+const REDOS_POINTERS = ['/properties/name/pattern', '/properties/city/pattern', '/pattern'];
+
+function redosConfig(redos: 'reject' | 'warn'): string {
+  const body = {
+    type: 'object',
+    properties: {
+      name: { type: 'string', pattern: '^(a+)+$' },
+      city: { type: 'string', pattern: '^([a-z]+)*$' },
+    },
+  };
+  const tag = { type: 'string', pattern: '^(\\w+\\s?)*$' };
+  // JSON is valid YAML, so the inline schemas are written as JSON.
+  return [
+    'upstream: http://127.0.0.1:9',
+    `validation: { redos: ${redos} }`,
+    'routes:',
+    `  - { match: POST /users, validate: { body: ${JSON.stringify(body)} } }`,
+    `  - { match: GET /tags/:tag, validate: { params: ${JSON.stringify(tag)} } }`,
+  ].join('\n');
+}
+
 describe('bulwark config check', () => {
   let dir: string;
 
@@ -44,7 +66,7 @@ describe('bulwark config check', () => {
     const result = await runCli(['config', 'check', 'examples/bulwark.yaml']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('examples/bulwark.yaml: valid (1 routes, 2 rate limits');
+    expect(result.stdout).toContain('examples/bulwark.yaml: valid (1 route, 2 rate limits');
   });
 
   it('broken file lists every problem', async () => {
@@ -60,6 +82,38 @@ describe('bulwark config check', () => {
       expect(line, `no line for ${path}`).toBeDefined();
       expect(line).toContain(code);
       expect(line).toContain(value);
+    }
+  });
+
+  it('every vulnerable pattern is listed', async () => {
+    const file = join(dir, 'redos-reject.yaml');
+    writeFileSync(file, redosConfig('reject'));
+
+    const result = await runCli(['config', 'check', file]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.split('\n').filter((line) => line.includes('ReDoS'));
+    expect(lines).toHaveLength(3);
+    for (const pointer of REDOS_POINTERS) {
+      expect(lines.some((line) => line.includes(`#${pointer})`))).toBe(true);
+    }
+  });
+
+  it('warn mode prints each pattern as a warning', async () => {
+    const file = join(dir, 'redos-warn.yaml');
+    writeFileSync(file, redosConfig('warn'));
+
+    const result = await runCli(['config', 'check', file]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`${file}: valid (2 routes, 0 rate limits`);
+    const warnings = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('bulwark: warning:'));
+    expect(warnings).toHaveLength(3);
+    for (const [index, pointer] of REDOS_POINTERS.entries()) {
+      expect(warnings[index]).toContain(`#${pointer}`);
+      expect(warnings[index]).toContain('exponential backtracking');
+      expect(warnings[index]).toContain('a single request can keep the gateway busy');
     }
   });
 

@@ -392,6 +392,51 @@ describe('schema files at start', () => {
     expect(() => new Gateway(config)).toThrow(/ReDoS/);
   });
 
+  it('problems of all schema files reported together', () => {
+    const pattern = (source: string) => ({ type: 'string', pattern: source });
+    writeFileSync(
+      join(dir, 'names.json'),
+      JSON.stringify({
+        type: 'object',
+        properties: { first: pattern('^(a+)+$'), last: pattern('^([a-z]+)*$') },
+      }),
+    );
+    writeFileSync(
+      join(dir, 'tags.json'),
+      JSON.stringify({ type: 'object', properties: { tag: pattern('^(\\w+\\s?)*$') } }),
+    );
+    const file = join(dir, 'two-files.yaml');
+    writeFileSync(
+      file,
+      [
+        'upstream: http://127.0.0.1:9',
+        'listen: { host: 127.0.0.1, port: 0 }',
+        'events: { sink: none }',
+        'logging: { level: silent }',
+        `dataDir: ${join(dir, 'data')}`,
+        'routes:',
+        '  - match: POST /names',
+        '    validate: { body: names.json }',
+        '  - match: POST /tags',
+        '    validate: { query: tags.json }',
+      ].join('\n'),
+    );
+    let caught: unknown;
+    try {
+      new Gateway(loadConfigFile(file));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const issues = (caught as ConfigError).issues;
+    expect(issues.map((issue) => `${issue.path} ${issue.value}`)).toEqual([
+      `routes.0.validate.body ${join(dir, 'names.json')}#/properties/first/pattern`,
+      `routes.0.validate.body ${join(dir, 'names.json')}#/properties/last/pattern`,
+      `routes.1.validate.query ${join(dir, 'tags.json')}#/properties/tag/pattern`,
+    ]);
+    expect((caught as ConfigError).message).toContain(join(dir, 'tags.json'));
+  });
+
   it('unknown sanitize profile is a config error', () => {
     const file = join(dir, 'profile.yaml');
     writeFileSync(

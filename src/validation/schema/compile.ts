@@ -50,7 +50,8 @@ export interface CompileSettings {
 const MAX_SCHEMA_FILE_BYTES = 1024 * 1024;
 
 /**
- * Compiles `source` for one part. Throws a ConfigError that names the file (or the
+ * Compiles `source` for one part. Throws a ConfigError that lists every invalid or
+ * vulnerable pattern and every meta-schema error of the schema, each with the file (or the
  * configuration path) and the JSON pointer of the problem.
  */
 export function compilePart(source: SchemaSource, settings: CompileSettings): PartValidator {
@@ -58,16 +59,19 @@ export function compilePart(source: SchemaSource, settings: CompileSettings): Pa
 
   const where = source.kind === 'file' ? source.path : settings.configPath;
   const schema = source.kind === 'file' ? readSchemaFile(source.path, settings) : source.schema;
-  checkPatterns(schema, where, settings);
+  const issues = patternIssues(schema, where, settings);
 
   const dialect = dialectOf(schema);
   if (dialect === undefined) {
-    throw schemaError(
-      settings,
-      where,
-      '/$schema',
-      'unsupported $schema: use draft-07, 2019-09 or 2020-12 (https://json-schema.org/draft/2020-12/schema), or leave it out for draft-07',
+    issues.push(
+      schemaIssue(
+        settings,
+        where,
+        '/$schema',
+        'unsupported $schema: use draft-07, 2019-09 or 2020-12 (https://json-schema.org/draft/2020-12/schema), or leave it out for draft-07',
+      ),
     );
+    throw new ConfigError(where, issues);
   }
 
   // Headers always carry fields a schema does not name, and path parameters are fixed by
@@ -75,12 +79,19 @@ export function compilePart(source: SchemaSource, settings: CompileSettings): Pa
   const policed = settings.part === 'body' || settings.part === 'query';
   const prepared = policed ? closeObjects(schema) : schema;
   const max = settings.maxPatternInput;
-  const strict = compileWith(
-    ajvFor({ dialect, coerceTypes: false, maxPatternInput: max }),
-    prepared,
-    where,
-    settings,
-  );
+  let strict: ValidateFunction;
+  try {
+    strict = compileWith(
+      ajvFor({ dialect, coerceTypes: false, maxPatternInput: max }),
+      prepared,
+      where,
+      settings,
+    );
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(where, [...issues, ...error.issues]);
+  }
+  if (issues.length > 0) throw new ConfigError(where, issues);
   const coercing = compileWith(
     ajvFor({ dialect, coerceTypes: true, maxPatternInput: max }),
     prepared,
@@ -139,28 +150,38 @@ function readSchemaFile(path: string, settings: CompileSettings): Record<string,
   return schema as Record<string, unknown>;
 }
 
-function checkPatterns(schema: unknown, where: string, settings: CompileSettings): void {
+/**
+ * Returns an issue for every pattern that is invalid, or vulnerable under `redos: reject`,
+ * and passes the patterns kept despite a verdict other than `safe` to `settings.warn`.
+ */
+function patternIssues(schema: unknown, where: string, settings: CompileSettings): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
   for (const pattern of schemaPatterns(schema)) {
     const verdict = checkPattern(pattern);
     if (verdict.status === 'safe') continue;
     if (verdict.status === 'invalid') {
-      throw schemaError(
-        settings,
-        where,
-        pattern.pointer,
-        'is not a valid regular expression (with the u flag)',
+      issues.push(
+        schemaIssue(
+          settings,
+          where,
+          pattern.pointer,
+          'is not a valid regular expression (with the u flag)',
+        ),
       );
-    }
-    if (verdict.status === 'vulnerable' && settings.redos === 'reject') {
-      throw schemaError(
-        settings,
-        where,
-        pattern.pointer,
-        `pattern is vulnerable to ReDoS (${verdict.complexity} backtracking); rewrite it without nested or overlapping repetition, or set validation.redos: warn`,
+    } else if (verdict.status === 'vulnerable' && settings.redos === 'reject') {
+      issues.push(
+        schemaIssue(
+          settings,
+          where,
+          pattern.pointer,
+          `pattern is vulnerable to ReDoS (${verdict.complexity} backtracking); rewrite it without nested or overlapping repetition, or set validation.redos: warn`,
+        ),
       );
+    } else {
+      settings.warn(verdict, where);
     }
-    settings.warn(verdict, where);
   }
+  return issues;
 }
 
 function compileWith(
@@ -169,14 +190,23 @@ function compileWith(
   where: string,
   settings: CompileSettings,
 ): ValidateFunction {
+  // The instances are built with `allErrors`, so the meta-schema check lists every error.
+  // A compile error, below, is thrown by Ajv at the first one.
   if (!ajv.validateSchema(schema)) {
-    const first = ajv.errors?.[0];
-    throw schemaError(
-      settings,
-      where,
-      first?.instancePath ?? '',
-      `invalid JSON Schema: ${first?.message ?? 'does not match the meta-schema'}`,
+    // A bad keyword value fails several branches of the meta-schema (`type: "strin"` is
+    // neither one of the type names nor an array), so only the first error per pointer is kept.
+    const firstPerPointer = new Map<string, ErrorObject>();
+    for (const error of ajv.errors ?? []) {
+      if (!firstPerPointer.has(error.instancePath)) firstPerPointer.set(error.instancePath, error);
+    }
+    const issues = [...firstPerPointer.values()].map((error) =>
+      schemaIssue(settings, where, error.instancePath, `invalid JSON Schema: ${error.message}`),
     );
+    if (issues.length === 0)
+      issues.push(
+        schemaIssue(settings, where, '', 'invalid JSON Schema: does not match the meta-schema'),
+      );
+    throw new ConfigError(where, issues);
   }
   try {
     return ajv.compile(schema);
@@ -211,19 +241,27 @@ function findKey(node: unknown, key: string, pointer: string): string | undefine
   return undefined;
 }
 
+function schemaIssue(
+  settings: CompileSettings,
+  file: string,
+  pointer: string,
+  message: string,
+): ConfigIssue {
+  return {
+    path: settings.configPath,
+    value: pointer === '' ? file : `${file}#${pointer}`,
+    message,
+    code: 'BWK_ERR_CONFIG_SCHEMA',
+  };
+}
+
 function schemaError(
   settings: CompileSettings,
   file: string,
   pointer: string,
   message: string,
 ): ConfigError {
-  const issue: ConfigIssue = {
-    path: settings.configPath,
-    value: pointer === '' ? file : `${file}#${pointer}`,
-    message,
-    code: 'BWK_ERR_CONFIG_SCHEMA',
-  };
-  return new ConfigError(file, [issue]);
+  return new ConfigError(file, [schemaIssue(settings, file, pointer, message)]);
 }
 
 const COMBINATORS = new Set(['allOf', 'anyOf', 'oneOf', 'not', 'if', 'then', 'else']);

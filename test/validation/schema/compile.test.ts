@@ -354,6 +354,68 @@ describe('schema errors at start', () => {
     ).toEqual(['pattern']);
   });
 
+  it('every vulnerable pattern is reported', () => {
+    let caught: unknown;
+    try {
+      inline({
+        type: 'object',
+        properties: {
+          name: { type: 'string', pattern: '^(a+)+$' },
+          city: { type: 'string', pattern: '^([a-z]+)*$' },
+          tags: { type: 'array', items: { type: 'string', pattern: '^(\\w+\\s?)*$' } },
+          code: { type: 'string', pattern: '^[A-Z]{3}$' },
+        },
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const issues = (caught as ConfigError).issues;
+    expect(issues.map((issue) => issue.value)).toEqual([
+      'routes.0.validate.body#/properties/name/pattern',
+      'routes.0.validate.body#/properties/city/pattern',
+      'routes.0.validate.body#/properties/tags/items/pattern',
+    ]);
+    for (const issue of issues) expect(issue.message).toContain('ReDoS');
+  });
+
+  it('every meta-schema error is reported', () => {
+    let caught: unknown;
+    try {
+      inline({
+        type: 'object',
+        properties: { a: { type: 'strin' }, b: { minLength: -1 } },
+        required: 'a',
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const values = (caught as ConfigError).issues.map((issue) => issue.value).sort();
+    // One issue per pointer, although `type` fails two branches of the meta-schema.
+    expect(values).toEqual([
+      'routes.0.validate.body#/properties/a/type',
+      'routes.0.validate.body#/properties/b/minLength',
+      'routes.0.validate.body#/required',
+    ]);
+  });
+
+  it('invalid pattern and meta-schema error together', () => {
+    let caught: unknown;
+    try {
+      inline({
+        type: 'object',
+        properties: { a: { type: 'strin' }, b: { type: 'string', pattern: '([a-z' } },
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const values = (caught as ConfigError).issues.map((issue) => issue.value);
+    expect(values).toContain('routes.0.validate.body#/properties/b/pattern');
+    expect(values).toContain('routes.0.validate.body#/properties/a/type');
+  });
+
   it('invalid regular expression is rejected', () => {
     const issue = startError({ kind: 'json', schema: { type: 'string', pattern: '([a-z' } });
     expect(issue.value).toBe('routes.0.validate.body#/pattern');
