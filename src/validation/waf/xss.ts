@@ -4,9 +4,10 @@
  * unquoted attribute value, inside a JavaScript string, and as a whole URL attribute. Rules
  * ask whether the markup it produces can run script: a script-capable element, an event
  * handler attribute, a `javascript:` URL where a URL is loaded, `srcdoc`, CSS expressions,
- * meta refresh, `<base href>`. Formatting markup such as `<b>` or `<a href="https://...">`
- * passes at paranoia 1. It is reported from paranoia 2 on, and any markup in a field tagged
- * as reaching HTML.
+ * meta refresh, `<base href>`. A `<script>` tag counts at paranoia 1 when it loads a file, is
+ * closed, or is followed by code. Prose that only names the tag counts from paranoia 2.
+ * Formatting markup such as `<b>` or `<a href="https://...">` passes at paranoia 1. It is
+ * reported from paranoia 2 on, and any markup in a field tagged as reaching HTML.
  */
 
 import { SCORE } from './rule-table.js';
@@ -233,7 +234,13 @@ function judgeAttributes(
   }
 }
 
-function judgeTag(token: HtmlToken, level: number, finder: Finder, depth: number): void {
+function judgeTag(
+  token: HtmlToken,
+  level: number,
+  finder: Finder,
+  depth: number,
+  scriptCanRun = true,
+): void {
   if (token.kind === 'pi') {
     // `<?import ... implementation=...>` loads an HTML component in old Internet Explorer.
     if (/^(?:import|xml-stylesheet)\b/i.test(token.text))
@@ -245,7 +252,7 @@ function judgeTag(token: HtmlToken, level: number, finder: Finder, depth: number
     if (level >= 2) finder.add('xss-021-markup', SCORE.warning);
     // Internet Explorer runs the content of a conditional comment (`<!--[if IE]>`), and
     // content hidden in other comments runs when a filter or template reads them differently.
-    if (depth === 0) judgeMarkup(token.text, level, finder, depth + 1);
+    if (depth === 0) judgeMarkup(token.text, level, finder, depth + 1, scriptCanRun);
     // A DTD can give every element a default event-handler attribute.
     if (token.kind === 'doctype' && /\bon[a-z]{3,}\s+cdata\b/i.test(token.text)) {
       finder.add('xss-002-event-handler', SCORE.critical);
@@ -262,7 +269,14 @@ function judgeTag(token: HtmlToken, level: number, finder: Finder, depth: number
   const base = /^[a-z][a-z0-9]*/.exec(name)?.[0] ?? name;
 
   if (SCRIPT_ELEMENTS.has(name) || (SCRIPT_ELEMENTS.has(base) && name !== base)) {
-    finder.add('xss-001-script-element', SCORE.critical);
+    // A `<script>` that is only opened, with prose after it ("Put the <script> tag at the end
+    // of <body>"), runs nothing unless the page supplies the rest, so it counts from paranoia 2.
+    const loads = attributes.some(
+      (item) => item.hasValue && (URL_ATTRIBUTES.has(item.name) || item.name.endsWith(':href')),
+    );
+    if (loads || name !== base || scriptCanRun)
+      finder.add('xss-001-script-element', SCORE.critical);
+    else if (level >= 2) finder.add('xss-026-script-tag-named', SCORE.critical);
   }
   if (EMBEDDING_ELEMENTS.has(name) || (EMBEDDING_ELEMENTS.has(base) && name !== base)) {
     finder.add('xss-007-embedding-element', SCORE.critical);
@@ -331,14 +345,58 @@ function judgeTag(token: HtmlToken, level: number, finder: Finder, depth: number
   // A tag inside an attribute value runs if a filter or a raw-text element ends the value early.
   if (depth === 0) {
     for (const item of attributes) {
-      if (/<[a-z!?/]/i.test(item.value)) judgeMarkup(item.value, level, finder, depth + 1);
+      if (/<[a-z!?/]/i.test(item.value)) {
+        judgeMarkup(item.value, level, finder, depth + 1, scriptCanRun);
+      }
     }
   }
 }
 
-function judgeMarkup(text: string, level: number, finder: Finder, depth: number): void {
+/** Maximum `<script` openings whose content is read, which bounds the work on a long value. */
+const MAX_SCRIPT_OPENINGS = 16;
+/** Maximum length of the content after a `<script>` tag that is read for code. */
+const MAX_SCRIPT_CONTENT = 1024;
+/**
+ * Code at the start of a script, such as a call with no space before `(` (`alert(1)`, not
+ * "the end (see below)"), an assignment, an arrow, `MsgBox+1` (VBScript) or a `\u` escape.
+ * NOTE: prose that names the tag and then a call ("add <script> and call init()") still counts.
+ */
+const SCRIPT_CONTENT_CODE =
+  /[\w$\])]\(|[\w$\]]\s*=[^=]|=>|[\w$\])]\+[\w$(]|;\s*[\w$]+\s*[(=.[]|\\u[0-9a-f{]/i;
+
+/**
+ * Returns true when `text` contains `</script`, which closes the page's script or the value's
+ * own, or when the text after a `<script>` tag reads as code.
+ */
+function scriptRuns(text: string): boolean {
+  const lower = text.toLowerCase();
+  if (lower.includes('</script')) return true;
+  let at = lower.indexOf('<script');
+  for (let seen = 0; at !== -1 && seen < MAX_SCRIPT_OPENINGS; seen++) {
+    const open = lower.indexOf('>', at);
+    if (open === -1) return false;
+    const content = text.slice(open + 1, open + 1 + MAX_SCRIPT_CONTENT);
+    if (SCRIPT_CALL_ANY_CASE.test(content) || SCRIPT_CONTENT_CODE.test(content)) return true;
+    at = lower.indexOf('<script', at + 7);
+  }
+  return false;
+}
+
+/**
+ * Judges the markup in `text`. `outerCanRun` carries the script evidence of the whole value
+ * into a comment or attribute value, because a payload can split `<script` and `</script>`
+ * across two comments.
+ */
+function judgeMarkup(
+  text: string,
+  level: number,
+  finder: Finder,
+  depth: number,
+  outerCanRun = false,
+): void {
   const tokens = tokenizeHtml(text);
-  for (const token of tokens) judgeTag(token, level, finder, depth);
+  const canRun = outerCanRun || scriptRuns(text);
+  for (const token of tokens) judgeTag(token, level, finder, depth, canRun);
   // CSS in a `<style>` element: the tokenizer skips text, so look at what follows the tag.
   if (tokens.some((token) => token.kind === 'start' && token.name === 'style')) {
     const css = normalizeCss(text.slice(text.toLowerCase().indexOf('<style')));

@@ -250,6 +250,31 @@ describe('xss technical prose', () => {
     expect(rules(input)).toEqual([]);
   });
 
+  it.each([
+    'Is a `<script>` tag allowed in the page template?',
+    'Put the <script> tag at the end of <body> so the page renders first.',
+    'Use <script type=module> and the browser defers it for you.',
+    '<SCRIPT>',
+  ])('prose script tag %j from level 2', (input) => {
+    expect(rules(input, level(1))).toEqual([]);
+    expect(rules(input, level(2))).toContain('xss-026-script-tag-named');
+  });
+
+  it.each([
+    ['closed', '<script></script>'],
+    ['followed by a call', '<script>alert(1)'],
+    ['mixed case with a call', '<ScRiPt>prompt(1)'],
+    ['loading a file', '<script src=//example.test/x.js>'],
+    ['loading a file by a namespaced href', "<svg><script x:href='//example.test/x.js'"],
+    ['with an assignment', '<script>a=/XSS/'],
+    ['in VBScript', '<svg contentScriptType=text/vbs><script>MsgBox+1'],
+    ['after closing the page script', '*/alert(1)</script><script>/*'],
+    ['split across comments', "<!--'<SCRIPT SRC'--><!--'=//example.test/x.js></SCRIPT>'-->"],
+    ['named in prose and then called', 'Put the <script> tag in <head> and call init()'],
+  ])('script tag %s at level 1', (_title, input) => {
+    expect(rules(input, level(1))).toContain('xss-001-script-element');
+  });
+
   it('odd quote still breaks out', () => {
     expect(rules("'-alert(1)-'")).toContain('xss-014-script-breakout');
     expect(rules('x`-alert`1`-')).toContain('xss-014-script-breakout');
