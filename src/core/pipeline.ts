@@ -33,6 +33,12 @@ export interface PipelineOptions {
    * audit records who did what. Off where no guard authenticates.
    */
   successEvents?: boolean;
+  /**
+   * Called when the final decision rejects the request or responds to it without the
+   * upstream, so that a guard that let it through can undo its work (files an upload stored).
+   * The decision waits for a returned promise.
+   */
+  onReject?: (ctx: RequestContext) => void | Promise<void>;
 }
 
 /**
@@ -46,6 +52,7 @@ export class Pipeline {
   private readonly observer: PipelineObserver | undefined;
   private readonly reportOnlyFor: (ctx: RequestContext) => boolean;
   private readonly successEvents: boolean;
+  private readonly onReject: ((ctx: RequestContext) => void | Promise<void>) | undefined;
 
   constructor(options: PipelineOptions) {
     this.guards = options.guards;
@@ -54,14 +61,39 @@ export class Pipeline {
     this.observer = options.observer;
     this.reportOnlyFor = options.reportOnlyFor ?? (() => false);
     this.successEvents = options.successEvents ?? false;
+    this.onReject = options.onReject;
   }
 
   run(ctx: RequestContext): Decision | Promise<Decision> {
-    return this.runFrom(ctx, 0);
+    const decision = this.runFrom(ctx, 0);
+    if (this.onReject === undefined) return decision;
+    return isPromise(decision)
+      ? decision.then((settled) => this.finish(ctx, settled))
+      : this.finish(ctx, decision);
   }
 
   async close(): Promise<void> {
     for (const guard of this.guards) await guard.close?.();
+  }
+
+  /** Runs `onReject` unless the request continues, and awaits it only when it is async. */
+  private finish(ctx: RequestContext, decision: Decision): Decision | Promise<Decision> {
+    if (decision.action === 'continue') return decision;
+    let undone: void | Promise<void>;
+    try {
+      undone = this.onReject!(ctx);
+    } catch (error) {
+      this.logger.error({ err: error, requestId: ctx.id }, 'undoing a rejected request failed');
+      return decision;
+    }
+    if (!isPromise(undone)) return decision;
+    return undone.then(
+      () => decision,
+      (error: unknown) => {
+        this.logger.error({ err: error, requestId: ctx.id }, 'undoing a rejected request failed');
+        return decision;
+      },
+    );
   }
 
   private runFrom(ctx: RequestContext, start: number): Decision | Promise<Decision> {

@@ -168,7 +168,8 @@ export class Protection {
       ),
       { bus: this.bus, logger },
     );
-    const uploads = this.uploadGuard ? [this.uploadGuard] : [];
+    const uploadGuard = this.uploadGuard;
+    const uploads = uploadGuard ? [uploadGuard] : [];
     // Schemas first, so that injection detection reads a stripped body; sanitizing last, so
     // that detection judges the HTML as sent.
     const input = [checks.schema, waf, checks.sanitize].filter((guard) => guard !== undefined);
@@ -224,6 +225,8 @@ export class Protection {
       observer: options.observer,
       reportOnlyFor: (ctx) => (ctx.route?.policy as RoutePolicy | undefined)?.reportOnly === true,
       successEvents: authn.length > 0,
+      // A request rejected after the upload guard stored its files leaves none behind.
+      onReject: uploadGuard && ((ctx) => uploadGuard.discard(ctx)),
     });
   }
 

@@ -3,9 +3,11 @@
  * streams, then checks, scans and stores the files. The body is replaced as the route's
  * `storage.forward` sets: a JSON reference to the stored files, or a multipart body rebuilt
  * from the checked files. The guard runs after authentication and rate limits, so that
- * anonymous floods are rejected before any file is written or scanned.
- * NOTE: a guard after this one (injection detection) can still reject the request, and the
- * files it stored then stay in the storage folder without a request that references them.
+ * anonymous floods are rejected before any file is written or scanned. When a later guard
+ * (injection detection) rejects the request, the pipeline calls `discard`, which removes the
+ * files this request stored, because no forwarded request will reference them.
+ * NOTE: the load shedder, and a client that leaves while the guards run, end a request after
+ * the pipeline admitted it, and its files then stay in the storage folder.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -14,6 +16,7 @@ import { headerValue, policyOf, type RequestContext } from '../core/context.js';
 import { CONTINUE, type Guard, type Verdict } from '../core/guard.js';
 import type { Logger } from '../core/logger.js';
 import type { EventBus } from '../events/bus.js';
+import type { EventDraft } from '../events/schema.js';
 import { announcesBody } from '../http/body-reader.js';
 import { formatClamdAddress, type UploadPolicy } from './config.js';
 import { UploadInspector, type UploadResult } from './inspect.js';
@@ -47,6 +50,8 @@ export function uploadResultOf(
 export class UploadGuard implements Guard {
   readonly name = 'upload';
   private readonly inspectors = new Map<UploadPolicy, UploadInspector>();
+  /** The inspector that stored each admitted request's files, for `discard`. */
+  private readonly storedBy = new WeakMap<RequestContext, UploadInspector>();
 
   constructor(
     private readonly bus: EventBus,
@@ -63,6 +68,65 @@ export class UploadGuard implements Guard {
 
   async close(): Promise<void> {
     for (const inspector of this.inspectors.values()) inspector.close();
+  }
+
+  /**
+   * Removes the files this guard stored for `ctx`, with their records, after a later guard
+   * rejected the request; publishes `upload.discarded` with their ids. Does nothing for a
+   * request whose upload this guard did not admit.
+   */
+  discard(ctx: RequestContext): Promise<void> | undefined {
+    const inspector = this.storedBy.get(ctx);
+    const result = results.get(ctx);
+    if (inspector === undefined || result === undefined) return undefined;
+    this.storedBy.delete(ctx);
+    results.delete(ctx);
+    const req = sources.get(ctx);
+    if (req !== undefined) results.delete(req as IncomingMessage);
+    return this.removeFiles(ctx, inspector, result);
+  }
+
+  private async removeFiles(
+    ctx: RequestContext,
+    inspector: UploadInspector,
+    result: Extract<UploadResult, { ok: true }>,
+  ): Promise<void> {
+    const storage = inspector.storage;
+    // Files forwarded in a rebuilt multipart body left the storage folder already; only
+    // referenced files, and those waiting in quarantine for a scan, are still on disk.
+    const kept = result.files.filter(
+      (file) => inspector.policy.storage.forward === 'reference' || file.status === 'pending_scan',
+    );
+    if (kept.length === 0) return;
+    await Promise.all(
+      kept.map((file) =>
+        file.status === 'pending_scan'
+          ? // The rescan may have released the file to the storage folder meanwhile.
+            storage.removeQuarantined(file.id).then(() => storage.remove(file.id))
+          : storage.remove(file.id),
+      ),
+    );
+    const ids = kept.map((file) => file.id);
+    this.logger.info(
+      { correlationId: ctx.correlationId, route: ctx.route?.id, fileIds: ids },
+      'removed the stored files of an upload that a later guard rejected',
+    );
+    this.bus.publish({
+      type: 'upload.discarded',
+      category: 'data_access',
+      severity: 'info',
+      outcome: 'success',
+      component: this.name,
+      correlationId: ctx.correlationId,
+      actor: actorOf(ctx),
+      target: {
+        resourceType: 'upload',
+        method: ctx.method,
+        route: ctx.route?.id,
+        path: ctx.path.slice(0, 512),
+      },
+      details: { files: ids },
+    });
   }
 
   private inspectorFor(policy: UploadPolicy): UploadInspector {
@@ -93,6 +157,7 @@ export class UploadGuard implements Guard {
     if (ctx.body === undefined) ctx.body = result.body;
     ctx.forwardBody = result.body;
     results.set(ctx, result);
+    this.storedBy.set(ctx, inspector);
     const req = sources.get(ctx);
     if (req !== undefined) results.set(req as IncomingMessage, result);
     this.publishAccepted(ctx, result);
@@ -100,8 +165,6 @@ export class UploadGuard implements Guard {
   }
 
   private publishAccepted(ctx: RequestContext, result: Extract<UploadResult, { ok: true }>): void {
-    const principal = ctx.principal;
-    const userAgent = headerValue(ctx.headers, 'user-agent');
     this.bus.publish({
       type: 'upload.accepted',
       category: 'data_access',
@@ -109,12 +172,7 @@ export class UploadGuard implements Guard {
       outcome: 'success',
       component: this.name,
       correlationId: ctx.correlationId,
-      actor: {
-        type: principal ? principal.type : 'anonymous',
-        id: principal?.id,
-        ip: ctx.ip,
-        userAgent: userAgent?.slice(0, 256),
-      },
+      actor: actorOf(ctx),
       target: {
         resourceType: 'upload',
         method: ctx.method,
@@ -135,6 +193,17 @@ export class UploadGuard implements Guard {
       },
     });
   }
+}
+
+function actorOf(ctx: RequestContext): EventDraft['actor'] {
+  const principal = ctx.principal;
+  const userAgent = headerValue(ctx.headers, 'user-agent');
+  return {
+    type: principal ? principal.type : 'anonymous',
+    id: principal?.id,
+    ip: ctx.ip,
+    userAgent: userAgent?.slice(0, 256),
+  };
 }
 
 /**

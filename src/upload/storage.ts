@@ -152,6 +152,12 @@ export class UploadStorage {
     await rm(join(this.dir, `${id}.json`), { force: true });
   }
 
+  /** Removes a quarantined file and its record, such as one of a request rejected later. */
+  async removeQuarantined(id: string): Promise<void> {
+    await rm(this.quarantinePathOf(id), { force: true });
+    await rm(join(this.quarantineDir, `${id}.json`), { force: true });
+  }
+
   async read(id: string): Promise<Buffer> {
     return readFile(this.pathOf(id));
   }

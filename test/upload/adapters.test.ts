@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+
 import express from 'express';
 import Fastify from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -25,6 +27,7 @@ afterEach(async () => {
 
 function options(): AdapterOptions {
   return {
+    waf: { enabled: true },
     routes: [
       {
         match: 'POST /files',
@@ -96,6 +99,21 @@ for (const harness of harnesses) {
         code: 'BWK_ERR_UPLOAD_TYPE',
         reason: 'type_mismatch',
       });
+    });
+
+    it('injection rejection leaves no stored file', async () => {
+      server = await harness.start();
+      const reply = await send(server.url, '/files', {
+        method: 'POST',
+        headers: { 'content-type': MULTIPART_TYPE },
+        body: multipart([
+          { name: 'title', value: "x' UNION SELECT password FROM users --" },
+          { name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG },
+        ]),
+      });
+      expect(reply.status).toBe(403);
+      expect(await readdir(folders.dir)).toEqual([]);
+      expect(await readdir(folders.quarantineDir)).toEqual([]);
     });
   });
 }

@@ -239,3 +239,136 @@ describe('upload guard in the node:http adapter', () => {
     expect(resultNames).toEqual([['me.png']]);
   });
 });
+
+describe('upload rejected by a later guard', () => {
+  // A field value the injection guard rejects, after the upload guard stored the file.
+  const injected = () =>
+    multipart([
+      { name: 'title', value: "x' UNION SELECT password FROM users --" },
+      { name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG },
+    ]);
+
+  it('gateway removes the stored file', async () => {
+    const guarded = await startGateway(
+      {
+        upstream: upstream.url,
+        waf: { enabled: true },
+        routes: [uploadRoute(folders, clamd.address)],
+      },
+      { bus: eventsBus() },
+    );
+    try {
+      const reply = await send(guarded.url, '/files', {
+        method: 'POST',
+        headers: { 'content-type': MULTIPART_TYPE },
+        body: injected(),
+      });
+      expect(reply.status).toBe(403);
+    } finally {
+      await guarded.stop();
+    }
+    expect(received).toHaveLength(0);
+    await expectNothingKept(await storedIds());
+  });
+
+  it('node:http adapter removes the stored file', async () => {
+    const listener = withBulwark(
+      (_req, res) => {
+        res.writeHead(201);
+        res.end();
+      },
+      { waf: { enabled: true }, routes: [uploadRoute(folders, clamd.address)], bus: eventsBus() },
+    );
+    const server = createServer(listener);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const reply = await send(`http://127.0.0.1:${port}`, '/files', {
+        method: 'POST',
+        headers: { 'content-type': MULTIPART_TYPE },
+        body: injected(),
+      });
+      expect(reply.status).toBe(403);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await listener.close();
+    }
+    await expectNothingKept(await storedIds());
+  });
+
+  it('file pending scan removed from quarantine', async () => {
+    const stopped = await startClamd();
+    const port = stopped.port;
+    await stopped.stop();
+    const base = uploadRoute(folders, clamd.address);
+    const scan = {
+      clamd: `tcp://127.0.0.1:${port}`,
+      unavailable: 'quarantine' as const,
+      retryInterval: '1h',
+    };
+    const route = { ...base, upload: { ...base.upload, scan } };
+    const guarded = await startGateway(
+      { upstream: upstream.url, waf: { enabled: true }, routes: [route] },
+      { bus: eventsBus() },
+    );
+    try {
+      const reply = await send(guarded.url, '/files', {
+        method: 'POST',
+        headers: { 'content-type': MULTIPART_TYPE },
+        body: injected(),
+      });
+      expect(reply.status).toBe(403);
+    } finally {
+      await guarded.stop();
+    }
+    const accepted = events.find((event) => event.type === 'upload.accepted');
+    expect(accepted?.details.files).toMatchObject([{ status: 'pending_scan' }]);
+    await expectNothingKept(await storedIds());
+  }, 90_000);
+
+  it('an admitted upload keeps its file', async () => {
+    const guarded = await startGateway(
+      {
+        upstream: upstream.url,
+        waf: { enabled: true },
+        routes: [uploadRoute(folders, clamd.address)],
+      },
+      { bus: eventsBus() },
+    );
+    try {
+      const reply = await send(guarded.url, '/files', {
+        method: 'POST',
+        headers: { 'content-type': MULTIPART_TYPE },
+        body: multipart([{ name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG }]),
+      });
+      expect(reply.status).toBe(201);
+    } finally {
+      await guarded.stop();
+    }
+    expect(events.some((event) => event.type === 'upload.discarded')).toBe(false);
+    expect(await readdir(folders.dir)).toHaveLength(2);
+  });
+
+  function eventsBus(): EventBus {
+    const bus = new EventBus();
+    bus.subscribe((event) => events.push(event));
+    return bus;
+  }
+
+  /** The ids of the files upload.accepted reported, which the rejection must have removed. */
+  async function storedIds(): Promise<string[]> {
+    const accepted = events.find((event) => event.type === 'upload.accepted');
+    expect(accepted).toBeDefined();
+    return (accepted!.details.files as Array<{ id: string }>).map((file) => file.id);
+  }
+
+  async function expectNothingKept(ids: string[]): Promise<void> {
+    expect(ids).toHaveLength(1);
+    expect(await readdir(folders.dir)).toEqual([]);
+    expect(await readdir(folders.quarantineDir)).toEqual([]);
+    const discarded = events.find((event) => event.type === 'upload.discarded');
+    expect(discarded?.details.files).toEqual(ids);
+    expect(events.find((event) => event.type === 'injection.detected')?.outcome).toBe('blocked');
+  }
+});
