@@ -29,10 +29,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { decodeFully, decodeVariants } from '../src/validation/waf/decode.js';
+import { decodeVariants } from '../src/validation/waf/decode.js';
 import { detectSqli } from '../src/validation/waf/sqli.js';
 import type { DetectContext, Paranoia, RuleHit } from '../src/validation/waf/types.js';
 import { detectXss } from '../src/validation/waf/xss.js';
+import { joinVectors, markupOrSqlExclusion } from './detection/corpus.js';
 import { loadTechnicalProse } from './detection/technical-prose.js';
 
 const corpora =
@@ -64,19 +65,7 @@ function exclusionReason(line: string, file: string): string | undefined {
   const trimmed = line.trim();
   if (trimmed === '') return 'blank';
   if (LEFT_OUT.has(file)) return 'name list or script-context file';
-  if (/^#\s/.test(line) || /^#[\w .'/-]+:?$/.test(line)) return 'comment';
-  if (/^[^\t]{1,10}\t+\s*[A-Za-z(][\w\s(),-]*$/.test(line)) return 'cheat-sheet note';
-  if (/^[A-Z][A-Za-z -]*:?$/.test(trimmed) && !/\b(select|union|or|and)\b/i.test(line)) {
-    return 'cheat-sheet note';
-  }
-  if (trimmed.length <= 3 && !/[=#]|--|\/\*/.test(line)) return 'syntax probe';
-  if (!/[\p{L}\p{N}]/u.test(line) && !/['"`]\s*(?:--|#|\/\*|=)/.test(line)) return 'syntax probe';
-  // A lone encoded `<` (`&#x3c;`, `\u003c`) probes a filter and carries no markup.
-  if (decodeFully(line).trim() === '<') return 'encoded < probe';
-  // A plain link to an http(s) URL, however the host is written, is the same markup as a
-  // benign rich-text link.
-  if (/^<a href="htt[^"]*">[^<]*<\/a>$/i.test(trimmed)) return 'plain link';
-  return undefined;
+  return markupOrSqlExclusion(line, trimmed);
 }
 
 /**
@@ -85,13 +74,7 @@ function exclusionReason(line: string, file: string): string | undefined {
  */
 function readPayloads(path: string, file: string): string[] {
   const lines = readLines(path);
-  if (file !== MULTI_LINE) return lines;
-  const vectors: string[] = [];
-  for (const line of lines) {
-    if (vectors.length === 0 || line.startsWith('<div id="')) vectors.push(line);
-    else vectors[vectors.length - 1] += `\n${line}`;
-  }
-  return vectors;
+  return file === MULTI_LINE ? joinVectors(lines) : lines;
 }
 
 function flagged(

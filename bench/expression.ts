@@ -9,8 +9,9 @@
  * new Tournament per evaluation). Bulwark reads plain data in place through checked
  * descriptor reads and copies only the objects and arrays an evaluation keeps, here the
  * items array passed to `filter`. Prepared data is copied once, so both forms are measured.
- * Tournament reads the caller's objects as they are. Tournament gets the same `$json`; its `$now` is a
- * small object whose `plus` returns a host Date, as the peer has no date value of its own.
+ * Tournament reads the caller's objects as they are. Tournament gets the same `$json`. Its
+ * `$now` is a small object whose `plus` returns a host Date, because the peer has no date
+ * value of its own.
  * Measurements alternate between contenders for three rounds; the table shows the best of
  * the three and ratios are Bulwark ÷ tournament.
  */

@@ -1,6 +1,7 @@
 /**
  * Cost of Bulwark's HTML sanitization against one plain DOMPurify call with the same
- * settings on the same jsdom window, in the same process:
+ * settings, in the same process. The peer runs on its own empty jsdom window, like the one
+ * Bulwark creates:
  *
  *   npx tsx bench/sanitize.ts [samples, default 2000]
  *

@@ -71,11 +71,11 @@ export function exclusionReason(family: string, line: string): string | undefine
 }
 
 /**
- * Returns the exclusion of the SQL injection and XSS bench, so that both report the same
- * payload counts. It leaves out comments, cheat-sheet notes, syntax probes without letters,
+ * Returns why a SQL injection or XSS line is not a payload. Both detection benches use it,
+ * so they report the same payload counts. It leaves out comments, cheat-sheet notes, syntax probes without letters,
  * lone encoded `<` characters, and plain links, whose markup a benign rich-text link shares.
  */
-function markupOrSqlExclusion(line: string, trimmed: string): string | undefined {
+export function markupOrSqlExclusion(line: string, trimmed: string): string | undefined {
   if (/^#\s/.test(line) || /^#[\w .'/-]+:?$/.test(line)) return 'comment';
   if (/^[^\t]{1,10}\t+\s*[A-Za-z(][\w\s(),-]*$/.test(line)) return 'description';
   if (/^[A-Z][A-Za-z -]*:?$/.test(trimmed) && !/\b(select|union|or|and)\b/i.test(line)) {
@@ -89,7 +89,7 @@ function markupOrSqlExclusion(line: string, trimmed: string): string | undefined
 }
 
 /** Joins the lines of a multi-line vector file into one value per `<div id="…">` vector. */
-function joinVectors(lines: readonly string[]): string[] {
+export function joinVectors(lines: readonly string[]): string[] {
   const vectors: string[] = [];
   for (const line of lines) {
     if (vectors.length === 0 || line.startsWith('<div id="')) vectors.push(line);
@@ -142,7 +142,7 @@ export function loadAttacks(root: string): AttackCorpus {
   return { lines, excluded, substituted };
 }
 
-/** Reads every `<root>/benign/*.txt`; blank lines are skipped and counted. */
+/** Reads every `<root>/benign/*.txt`, skipping and counting blank lines. */
 export function loadBenign(root: string): BenignFile[] {
   const dir = join(root, 'benign');
   return readdirSync(dir)

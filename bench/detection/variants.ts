@@ -7,7 +7,7 @@
 
 export interface Variant {
   readonly name: string;
-  /** Families the variant keeps the payload's meaning for. */
+  /** Families the variant is applied to. */
   readonly families: readonly string[] | 'all';
   readonly apply: (payload: string) => string;
 }
@@ -17,7 +17,7 @@ function urlEncode(payload: string): string {
   try {
     return encodeURIComponent(payload);
   } catch {
-    // A lone surrogate cannot be encoded; send the payload as it is.
+    // A lone surrogate cannot be encoded, so the payload is sent as it is.
     return payload;
   }
 }

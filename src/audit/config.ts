@@ -65,19 +65,19 @@ export function auditSchema(duration: DurationSchema, positiveDuration: Duration
   const retention = retentionValue(duration);
   return z
     .object({
-      /** Names this writer's chain; must differ between gateways sharing one database. */
+      /** Name of this writer's chain. It must differ between gateways sharing one database. */
       instance: z
         .string()
         .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1 to 128 letters, digits, . _ : or -')
         .optional(),
-      /** Key files folder; default `<dataDir>/audit-keys`, created with new keys on first start. */
+      /** Key files folder (default `<dataDir>/audit-keys`), created with new keys on first start. */
       keysDir: folderName.optional(),
       /**
        * Also records one `http.request` event per request forwarded upstream, so that every
        * request leaves an audit record, not only those a guard rejected.
        */
       requests: z.boolean().default(false),
-      /** `full` syncs every commit of the SQLite log to disk; `normal` survives a process crash only. */
+      /** `full` syncs every commit of the SQLite log to disk. `normal` survives a process crash only. */
       durability: z.enum(['full', 'normal']).default('full'),
       encryption: z
         .object({
@@ -112,7 +112,7 @@ export function auditSchema(duration: DurationSchema, positiveDuration: Duration
         .object({
           /** Default `<dataDir>/audit-spool.jsonl`. */
           file: folderName.optional(),
-          /** Bytes the spool may grow to while the store is down; later events are dropped and counted. */
+          /** Max spool size in bytes while the store is down. Later events are dropped and counted. */
           maxBytes: z
             .number()
             .int()

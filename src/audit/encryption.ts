@@ -17,10 +17,10 @@ import { KEY_ID_PATTERN, type SecretKeyRing } from './keys.js';
 const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** Largest text `decrypt` parses; an audit record field is far smaller. */
+/** Max text length that `decrypt` parses. An audit record field is far smaller. */
 export const MAX_ENCRYPTED_TEXT_LENGTH = 16 * 1024 * 1024;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-/** IVs drawn per call to the CSPRNG; one call per field costs more than the encryption itself. */
+/** IVs drawn per call to the CSPRNG, because one call per field costs more than the encryption. */
 const IV_POOL_SIZE = 256;
 
 export type DecryptionFailure = 'malformed' | 'unknown_key' | 'authentication_failed';
@@ -168,7 +168,8 @@ function parse(text: string): { kid: string; iv: Buffer; tag: Buffer; ciphertext
     tag: Buffer.from(tag, 'base64url'),
     ciphertext: Buffer.from(ciphertext, 'base64url'),
   };
-  // A shorter tag would let a forger try far fewer values; GCM accepts it unless told not to.
+  // A shorter tag would let a forger try far fewer values, so both lengths are checked
+  // before decryption.
   if (decoded.iv.length !== IV_BYTES || decoded.tag.length !== TAG_BYTES)
     throw malformed(`needs a ${IV_BYTES}-byte IV and a ${TAG_BYTES}-byte tag`);
   return decoded;

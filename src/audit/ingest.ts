@@ -104,7 +104,7 @@ export const ingestEventSchema = z
     type: z.enum(eventTypes),
     outcome: z.enum(['success', 'failure', 'blocked']),
     severity: z.enum(eventSeverities).optional(),
-    /** When the application observed the event; the bus stamps the time it was recorded. */
+    /** Time the application observed the event. The bus stamps the time it was recorded. */
     occurredAt: z.iso.datetime({ offset: true }).optional(),
     /** Name of the sending application or service. */
     application: identifier(64).optional(),
@@ -150,7 +150,7 @@ export interface IngestIssue {
   message: string;
 }
 
-/** Invalid application event input; `issues` name each field. */
+/** Invalid application event input. Each entry of `issues` names an invalid field. */
 export class AuditEventInvalidError extends BulwarkError {
   constructor(readonly issues: readonly IngestIssue[]) {
     const summary = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
@@ -280,7 +280,7 @@ function issuesOf(error: z.ZodError, base: string): IngestIssue[] {
       continue;
     }
     const path = joinPath(base, issue.path);
-    // `reportInput` adds the input to each issue; it is only compared here, never quoted.
+    // `reportInput` adds the input to each issue. The input is only compared here, never quoted.
     const missing = 'input' in issue && issue.input === undefined;
     issues.push({ field: path, message: missing ? 'is required' : messageOf(issue) });
   }

@@ -56,11 +56,12 @@ export const AUDIT_KEY_ENV = {
 /** Folder below the data directory that contains the key files by default. */
 export const DEFAULT_AUDIT_KEYS_FOLDER = 'audit-keys';
 
-/** Smallest HMAC key accepted; RFC 2104 recommends at least the hash output length. */
+/** Minimum HMAC key length, because RFC 2104 recommends at least the hash output length. */
 export const MIN_HMAC_KEY_BYTES = 32;
 const ENCRYPTION_KEY_BYTES = 32;
 const GENERATED_HMAC_KEY_BYTES = 32;
-// Bounds the parse of a key file or variable; a file with a thousand rotations is ~100 KiB.
+// Bounds the parse of a key file or variable. A file with a thousand rotations is about
+// 100 KiB (an estimate).
 const MAX_KEY_FILE_BYTES = 1024 * 1024;
 const MAX_KEYS_PER_KIND = 1000;
 
@@ -205,7 +206,7 @@ export function generateAuditKeys(
 }
 
 /**
- * Adds a new current key of `kind` to its file; the previous keys stay for verification
+ * Adds a new current key of `kind` to its file. The previous keys stay for verification
  * and decryption. Returns the new and the previous key id.
  */
 export function rotateAuditKey(
@@ -571,7 +572,7 @@ function readSecretFile(path: string, kind: 'hmac' | 'encryption'): SecretKeyFil
   if (value === undefined) return undefined;
   if (!hasKeyList(value, kind, 'key'))
     throw new AuditKeyError(
-      `The audit key file ${path} does not hold ${kind} keys in the expected form.`,
+      `The audit key file ${path} does not contain ${kind} keys in the expected form.`,
     );
   return value as SecretKeyFile;
 }
@@ -584,7 +585,7 @@ function readSigningFile(path: string): SigningKeyFile | undefined {
     typeof (value as Partial<SigningKeyFile>).privateKey === 'string';
   if (!valid)
     throw new AuditKeyError(
-      `The audit key file ${path} does not hold signing keys in the expected form.`,
+      `The audit key file ${path} does not contain signing keys in the expected form.`,
     );
   return value as SigningKeyFile;
 }

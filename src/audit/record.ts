@@ -7,7 +7,7 @@ import { createHmac, hash as digest, timingSafeEqual } from 'node:crypto';
  * records is fixed by the chain: each record names the hash of its predecessor.
  */
 
-/** Format version inside the hashed envelope; a change of the envelope bumps it. */
+/** Format version inside the hashed envelope. A change of the envelope bumps it. */
 export const RECORD_FORMAT = 1;
 
 /** `prevHash` of the first record of a chain. */
@@ -18,9 +18,9 @@ export type RecordKind = (typeof recordKinds)[number];
 
 /** One row of the audit log as every store keeps it. */
 export interface AuditRecord {
-  /** The writer that owns the chain; every instance appends to a chain of its own. */
+  /** Writer that owns the chain. Every instance appends to a chain of its own. */
   instance: string;
-  /** Position in the chain, from 1; gaps appear only where a tombstone removed records. */
+  /** Position in the chain, from 1. Gaps appear only where a tombstone removed records. */
   seq: number;
   kind: RecordKind;
   /** ISO 8601 UTC with milliseconds: the event time, or the writer's time for its own kinds. */

@@ -54,7 +54,7 @@ export interface AuditStore {
   query(filter: RecordQuery): Promise<StoredAuditRecord[]>;
   /** Records in all chains, or in one. */
   count(instance?: string): Promise<number>;
-  /** Removes the records `fromSeq..toSeq` of a chain; used only by retention. */
+  /** Removes the records `fromSeq..toSeq` of a chain. Only retention calls it. */
   remove(instance: string, fromSeq: number, toSeq: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -68,7 +68,7 @@ export interface VerifyOptions {
   hmacKeys?: SecretKeyRing;
   /** A folder of external checkpoints, as the writer's `checkpoint.externalDir`. */
   externalDir?: string;
-  /** Only these chains; all by default. */
+  /** Chains to verify. All chains when unset. */
   instances?: readonly string[];
   /** Called every `progressEvery` records and at the end of each chain. */
   onProgress?: (progress: { instance: string; records: number; total: number }) => void;
@@ -217,7 +217,7 @@ async function verifyChain(
   return report;
 }
 
-/** Accounts for records removed by policy before `seq`; false when a gap is unexplained. */
+/** Accounts for records removed by policy before `seq`. Returns false when a gap is unexplained. */
 function skipRemoved(state: ChainState, seq: number, runs: Map<number, RemovedRun>): boolean {
   while (seq > state.expectedSeq) {
     const run = runs.get(state.expectedSeq);
@@ -237,7 +237,7 @@ async function checkRecord(
   record: AuditRecord,
   next: AuditRecord | undefined,
 ): Promise<Damage | undefined> {
-  // Hashes are public, so a plain comparison will do; the HMAC is compared in constant time.
+  // Hashes are public, so a plain comparison will do. The HMAC is compared in constant time.
   const hashOk = record.instance === instance && recordHash(record) === record.hash;
   const linkOk = record.prevHash === state.prevHash;
   const hmacOk = options.hmacKeys === undefined || hmacMatches(options.hmacKeys, record);
@@ -409,8 +409,8 @@ async function externalChains(dir: string): Promise<string[]> {
 
 /**
  * Matches every external checkpoint of the chain against the log. A checkpoint beyond the
- * last record means the tail was cut off; one whose hash differs means the log was rolled
- * back or rewritten.
+ * last record means the tail was cut off. A checkpoint whose hash differs means the log was
+ * rolled back or rewritten.
  */
 async function checkExternal(
   options: VerifyOptions,
@@ -435,7 +435,7 @@ async function checkExternal(
     } catch {
       continue;
     }
-    // An external file that does not verify is not evidence of anything; it is skipped.
+    // An external file that does not verify is not evidence of anything, so it is skipped.
     if (!verifyBody(body, options.publicKeys) || !digestsEqual(recordHash(record), record.hash)) {
       continue;
     }

@@ -98,6 +98,7 @@ export class AuditLog implements EventSink {
     this.instance = options.instance;
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new AuditMetrics();
+
     const mode = options.encryption?.mode ?? 'none';
     const cipher =
       this.keys.encryption === undefined ? undefined : new RecordCipher(this.keys.encryption);
@@ -107,6 +108,7 @@ export class AuditLog implements EventSink {
         `audit encryption mode "${mode}" needs an encryption key; run "bulwark audit keys generate" or set BULWARK_AUDIT_ENCRYPTION_KEY, or set audit.encryption.mode to none`,
       );
     }
+
     this.seal = {
       instance: this.instance,
       hmacKeys: this.keys.hmac,
@@ -114,11 +116,13 @@ export class AuditLog implements EventSink {
       mode,
       fields: options.encryption?.fields ?? [],
     };
+
     this.maxBatch = options.maxBatch ?? 1000;
     this.checkpointEvery = options.checkpoint?.every ?? 1000;
     this.externalDir = options.checkpoint?.externalDir;
     this.spool = new EventSpool(options.spool.file, options.spool.maxBytes, cipher);
     this.retryInterval = options.spool.retryInterval;
+
     const interval = options.checkpoint?.interval ?? 60_000;
     this.timers.push(
       setInterval(() => this.requestCheckpoint(), interval).unref(),
@@ -182,10 +186,10 @@ export class AuditLog implements EventSink {
     return this.appendEvents([event]).then(() => event);
   }
 
-  /** Appends a signed tombstone; rejects rather than spools when the store is down. */
+  /** Appends a signed tombstone. Rejects rather than spools when the store is down. */
   appendTombstone(body: TombstoneBody): Promise<void> {
     const text = JSON.stringify(body);
-    // Retention removes records once the tombstone is in; the next checkpoint must cover
+    // Retention removes records once the tombstone is in. The next checkpoint must cover
     // what the store still contains, so it scans.
     this.uncheckpointed = undefined;
     return this.enqueue([
@@ -301,6 +305,7 @@ export class AuditLog implements EventSink {
       for (const pending of batch) pending.resolve();
       return;
     }
+
     if (this.spool.pending === 0) {
       const committed = await this.tryCommit(entries);
       if (committed) {
@@ -308,6 +313,7 @@ export class AuditLog implements EventSink {
         return;
       }
     }
+
     // The store failed, or older events still wait in the spool and must go first. A
     // tombstone is not spooled: retention removes records only after it is committed.
     const writerRecords = batch.filter((pending) =>
@@ -317,6 +323,7 @@ export class AuditLog implements EventSink {
       pending.reject(new StoreUnavailableError('the audit store is unavailable'));
     }
     batch = batch.filter((pending) => !writerRecords.includes(pending));
+
     const events = batch.flatMap((pending) =>
       pending.entries.flatMap((entry) => (entry.kind === 'event' ? [entry.event] : [])),
     );
@@ -326,6 +333,7 @@ export class AuditLog implements EventSink {
       for (const pending of batch) pending.resolve();
       return;
     }
+
     this.droppedSinceReport += events.length;
     this.metrics.dropped.inc(events.length);
     this.logger.error(
@@ -336,7 +344,7 @@ export class AuditLog implements EventSink {
     for (const pending of batch) pending.reject(error);
   }
 
-  /** Commits entries to the store; false (logged and counted) when the store failed. */
+  /** Commits entries to the store. Returns false (logged and counted) when the store failed. */
   private async tryCommit(entries: RecordEntry[]): Promise<boolean> {
     const started = process.hrtime.bigint();
     try {
@@ -367,7 +375,10 @@ export class AuditLog implements EventSink {
     return true;
   }
 
-  /** Moves spooled events to the store, oldest first; while the store is down, once per retry interval. */
+  /**
+   * Moves spooled events to the store, oldest first. While the store is down, it tries once
+   * per retry interval.
+   */
   private async replay(): Promise<void> {
     if (this.storeDown && Date.now() - this.lastReplayAttempt < this.retryInterval) return;
     this.lastReplayAttempt = Date.now();
@@ -436,7 +447,7 @@ export class AuditLog implements EventSink {
       );
       const text = JSON.stringify(body);
       const [record] = await this.store.append(this.instance, (current) => {
-        // Another writer of this chain appended meanwhile; the next checkpoint covers it.
+        // Another writer of this chain appended meanwhile, so the next checkpoint covers it.
         if (current?.seq !== head.seq) {
           this.uncheckpointed = undefined;
           return [];

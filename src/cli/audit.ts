@@ -128,7 +128,7 @@ function withConfig(command: Command): Command {
 function resolveConfig(path: string | undefined): BulwarkConfig {
   if (path !== undefined) return loadConfigFile(path);
   if (existsSync(DEFAULT_CONFIG_FILE)) return loadConfigFile(DEFAULT_CONFIG_FILE);
-  // Only the defaults of dataDir, storage and audit matter here; the upstream is a placeholder.
+  // Only the defaults of dataDir, storage and audit matter here. The upstream is a placeholder.
   return validateConfig({ upstream: 'http://127.0.0.1:1' }, 'defaults');
 }
 

@@ -31,8 +31,8 @@ export interface JsonBodyOptions {
 /**
  * Reads a JSON request body of at most `options.maxBytes`. The checks run in this order: an
  * empty body (when `emptyBody` is set), the declared length, the media type. A body that
- * fails one of them is not read, and neither is the rest of one that grows past the limit,
- * so those results ask the caller to close the connection.
+ * fails a check is not read, nor is the rest of a body that grows past the limit. Those
+ * results set `closeConnection` so the caller closes the connection.
  */
 export function readJsonBody(req: IncomingMessage, options: JsonBodyOptions): Promise<BodyResult> {
   if (options.emptyBody !== undefined && !hasBody(req))

@@ -14,7 +14,7 @@ export interface BearerMessages {
   unauthorized: (detail: string) => Problem;
 }
 
-/** Why a request was rejected, with the response to send. */
+/** Reason a request was rejected, with the response to send. */
 export interface BearerRejection {
   reason: 'missing_token' | 'invalid_token';
   problem: Problem;

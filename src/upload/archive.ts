@@ -2,7 +2,8 @@
  * ZIP inspection from the central directory alone, before anything unpacks the archive. The
  * sizes checked are the ones the directory declares, which is what an unpacker trusts when
  * it allocates. NOTE: an archive whose entries lie about their uncompressed size is caught
- * only by an unpacker that enforces the declared sizes; yauzl does, others may not.
+ * only by an unpacker that enforces the declared sizes. yauzl does by default
+ * (`validateEntrySizes`), other unpackers may not.
  */
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 

@@ -24,7 +24,7 @@ export class ClamdTimeoutError extends BulwarkError {
   }
 }
 
-/** clamd answered with an error line, e.g. when the stream exceeds its StreamMaxLength. */
+/** clamd replied with an error line, e.g. when the stream exceeds its StreamMaxLength. */
 export class ClamdResponseError extends BulwarkError {
   constructor(readonly response: string) {
     super('BWK_ERR_CLAMD_RESPONSE', `clamd reported an error: ${response.slice(0, 200)}`);
@@ -36,7 +36,7 @@ export type ScanResult = { clean: true } | { clean: false; signature: string };
 
 /** Chunks stay well under clamd's default StreamMaxLength of 25 MiB. */
 const CHUNK_SIZE = 64 * 1024;
-/** An answer longer than this is not a clamd answer. */
+/** Maximum length of a clamd reply. Anything longer did not come from clamd. */
 const MAX_RESPONSE = 4096;
 
 export class ClamdClient {
@@ -45,7 +45,7 @@ export class ClamdClient {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Resolves true when clamd answers `PONG`, false when it cannot be reached or times out. */
+  /** Resolves true when clamd replies `PONG`, false when it cannot be reached or times out. */
   async ping(): Promise<boolean> {
     try {
       const answer = await this.exchange(async (socket) => {
@@ -84,7 +84,7 @@ export class ClamdClient {
   }
 
   /**
-   * Opens a connection, runs `send`, and resolves with clamd's answer without its NUL. The
+   * Opens a connection, runs `send`, and resolves with clamd's reply without its NUL. The
    * timeout covers the whole exchange, sending included.
    */
   private exchange(send: (socket: Socket) => Promise<void>): Promise<string> {
@@ -122,13 +122,13 @@ export class ClamdClient {
           finish(new ClamdResponseError('response longer than 4096 bytes'));
       });
       socket.on('end', () => {
-        // clamd sends the NUL-terminated answer and closes. Without the NUL, take what came.
+        // clamd sends the NUL-terminated reply and closes. Without the NUL, take what came.
         if (received > 0)
           finish(undefined, Buffer.concat(chunks, received).toString('utf8').trim());
-        else finish(new ClamdUnavailableError('clamd closed the connection without answering'));
+        else finish(new ClamdUnavailableError('clamd closed the connection without a response'));
       });
-      // The system's reason (e.g. ECONNREFUSED) stays in `cause` only: pino prints the cause's
-      // message after this one, so repeating it here would show it twice.
+      // The system's reason (e.g. ECONNREFUSED) stays in `cause` only, because pino prints the
+      // cause's message after this one and repeating it here would show it twice.
       let connected = false;
       socket.once('connect', () => (connected = true));
       socket.on('error', (error) => {
@@ -140,8 +140,8 @@ export class ClamdClient {
           finish(undefined, Buffer.concat(chunks, received).toString('utf8').trim());
           return;
         }
-        // clamd answers a stream over its size limit and closes while the rest is still being
-        // sent: the reset can be reported before the answer is read, so give it a moment.
+        // clamd replies to a stream over its size limit and closes while the rest is still
+        // being sent. The reset can be reported before the reply is read, so wait briefly.
         if (connected) setTimeout(() => finish(unreachable()), 100).unref();
         else finish(unreachable());
       });
@@ -170,7 +170,7 @@ function drained(socket: Socket): Promise<void> {
   });
 }
 
-/** Parses clamd's answer to INSTREAM. */
+/** Parses clamd's reply to INSTREAM. */
 export function parseScanAnswer(answer: string): ScanResult {
   if (answer === 'stream: OK') return { clean: true };
   const found = /^stream: (.+) FOUND$/.exec(answer);

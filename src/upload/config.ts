@@ -120,7 +120,7 @@ export const uploadSchema = z
       .object({
         clamd: clamdAddress,
         timeout: timeout.default(10_000),
-        /** `reject` answers 503; `quarantine` accepts into quarantine and scans later. */
+        /** `reject` responds with 503. `quarantine` accepts into quarantine and scans later. */
         unavailable: z.enum(['reject', 'quarantine']).default('reject'),
         /** How often quarantined files are scanned again while clamd is unavailable. */
         retryInterval: timeout.default(30_000),
@@ -175,7 +175,7 @@ function inside(parent: string, child: string): boolean {
   return path === '' || (!path.startsWith('..') && !isAbsolute(path));
 }
 
-/** Where clamd listens. */
+/** The address clamd listens on: a TCP host and port, or a Unix socket path. */
 export type ClamdAddress =
   { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 

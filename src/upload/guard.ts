@@ -72,7 +72,7 @@ export class UploadGuard implements Guard {
 
   /**
    * Removes the files this guard stored for `ctx`, with their records, after a later guard
-   * rejected the request; publishes `upload.discarded` with their ids. Does nothing for a
+   * rejected the request, and publishes `upload.discarded` with their ids. Does nothing for a
    * request whose upload this guard did not admit.
    */
   discard(ctx: RequestContext): Promise<void> | undefined {
@@ -92,8 +92,8 @@ export class UploadGuard implements Guard {
     result: Extract<UploadResult, { ok: true }>,
   ): Promise<void> {
     const storage = inspector.storage;
-    // Files forwarded in a rebuilt multipart body left the storage folder already; only
-    // referenced files, and those waiting in quarantine for a scan, are still on disk.
+    // Files forwarded in a rebuilt multipart body have already left the storage folder.
+    // Only referenced files, and those waiting in quarantine for a scan, are still on disk.
     const kept = result.files.filter(
       (file) => inspector.policy.storage.forward === 'reference' || file.status === 'pending_scan',
     );
@@ -111,22 +111,7 @@ export class UploadGuard implements Guard {
       { correlationId: ctx.correlationId, route: ctx.route?.id, fileIds: ids },
       'removed the stored files of an upload that a later guard rejected',
     );
-    this.bus.publish({
-      type: 'upload.discarded',
-      category: 'data_access',
-      severity: 'info',
-      outcome: 'success',
-      component: this.name,
-      correlationId: ctx.correlationId,
-      actor: actorOf(ctx),
-      target: {
-        resourceType: 'upload',
-        method: ctx.method,
-        route: ctx.route?.id,
-        path: ctx.path.slice(0, 512),
-      },
-      details: { files: ids },
-    });
+    this.bus.publish({ ...this.eventBase(ctx), type: 'upload.discarded', details: { files: ids } });
   }
 
   private inspectorFor(policy: UploadPolicy): UploadInspector {
@@ -164,9 +149,9 @@ export class UploadGuard implements Guard {
     return CONTINUE;
   }
 
-  private publishAccepted(ctx: RequestContext, result: Extract<UploadResult, { ok: true }>): void {
-    this.bus.publish({
-      type: 'upload.accepted',
+  /** Fields shared by the upload events of one request: a successful data access on its route. */
+  private eventBase(ctx: RequestContext) {
+    return {
       category: 'data_access',
       severity: 'info',
       outcome: 'success',
@@ -179,6 +164,13 @@ export class UploadGuard implements Guard {
         route: ctx.route?.id,
         path: ctx.path.slice(0, 512),
       },
+    } as const;
+  }
+
+  private publishAccepted(ctx: RequestContext, result: Extract<UploadResult, { ok: true }>): void {
+    this.bus.publish({
+      ...this.eventBase(ctx),
+      type: 'upload.accepted',
       details: {
         files: result.files.map((file) => ({
           id: file.id,

@@ -47,7 +47,7 @@ import { createHash } from 'node:crypto';
 /** A stored file as described to the upstream. */
 export interface UploadedFile extends StoredFile {
   /**
-   * `accepted`, as its record in the storage folder says, or `pending_scan` when it waits in
+   * `accepted`, as its record in the storage folder states, or `pending_scan` when it waits in
    * quarantine for clamd.
    */
   status: 'accepted' | 'pending_scan';

@@ -23,7 +23,7 @@ const HTML_MARKERS = /<\s*(script|html|body|iframe|svg|head|img|a\s)|<\?php|<%/i
 
 /**
  * Returns the second format `path` parses as, when its detected format is `primary` (a
- * file-type extension such as `gif`); undefined when it parses as one format only.
+ * file-type extension such as `gif`). Returns undefined when it parses as one format only.
  * `isZipFamily` is true when the primary format is itself a ZIP container (docx, jar, apk...).
  */
 export async function findPolyglot(

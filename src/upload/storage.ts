@@ -9,7 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** What is recorded about a stored file. */
+/** The metadata recorded about a stored file. */
 export interface StoredFile {
   /** Random UUID, also the file name on disk. */
   id: string;
@@ -117,7 +117,7 @@ export class UploadStorage {
     await rm(join(this.quarantineDir, `${record.id}.json`), { force: true });
   }
 
-  /** Marks a quarantined file as malware; the file stays in quarantine. */
+  /** Marks a quarantined file as malware. The file stays in quarantine. */
   async condemn(record: StoredRecord, signature: string): Promise<void> {
     await writeRecord(this.quarantineDir, {
       ...record,

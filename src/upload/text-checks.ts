@@ -6,7 +6,7 @@
  */
 import { parseXmlSafely, XmlRejectedError } from '../validation/safe-xml.js';
 
-/** Why an SVG document was rejected; undefined when it passed. */
+/** The reason an SVG document was rejected, or undefined when it passed. */
 export type SvgFinding =
   'not_svg' | 'script' | 'event_handler' | 'foreign_object' | 'external_reference' | 'xml';
 
@@ -132,7 +132,7 @@ function hasExternalCss(css: string, allowDataUrls: boolean): boolean {
   return false;
 }
 
-/** Why an HTML document was rejected. */
+/** The reason an HTML document was rejected. */
 export type HtmlFinding = 'script' | 'event_handler' | 'embedded_content' | 'javascript_url';
 
 const HTML_SCRIPT = /<\s*script[\s/>]/i;
@@ -146,7 +146,7 @@ const HTML_JS_URL =
  * embedded documents and frames, and script URLs. HTML has no safe subset a browser honours
  * as such, so this rejects rather than cleans.
  * NOTE: the check reads tags with patterns rather than a full HTML tokenizer, so markup that
- * only a browser's error recovery turns into a tag may pass it; serve uploads as attachments.
+ * only a browser's error recovery turns into a tag may pass it. Serve uploads as attachments.
  */
 export function checkHtml(text: string): HtmlFinding | undefined {
   const decoded = text.replace(/&#(x[0-9a-f]+|\d+);?/gi, (_match, code: string) => {

@@ -16,12 +16,12 @@ export type ParsedBody =
   | { readonly kind: 'unparsed'; readonly reason: 'not-buffered' | 'media-type' | 'syntax' };
 
 export interface RequestValues {
-  /** Query parameters; a repeated name gives an array. */
+  /** Query parameters. A repeated name gives an array. */
   readonly query: Record<string, string | string[]>;
   /** Route parameters from the matched route pattern. */
   readonly params: Record<string, string>;
   readonly body: ParsedBody;
-  /** Cookies by name; the first of a repeated name wins, as most servers do. */
+  /** Cookies by name. The first of a repeated name wins, as in most servers. */
   readonly cookies: Record<string, string>;
 }
 

@@ -71,13 +71,13 @@ describe('expression operators', () => {
     expect(run('void 1')).toBeUndefined();
   });
 
-  it('optional chaining', () => {
+  it('optional chaining skips missing fields', () => {
     expect(run('$json.nothing?.deep.deeper')).toBeUndefined();
     expect(run('$json.nothing?.trim()')).toBeUndefined();
     expect(run('$json.order?.items[1]?.sku')).toBe('b-2');
   });
 
-  it('template literals', () => {
+  it('template literals interpolate values', () => {
     expect(run('`${$json.order.currency} ${$json.order.total}`')).toBe('EUR 100');
   });
 
@@ -96,7 +96,7 @@ describe('expression operators', () => {
 });
 
 describe('expression helpers', () => {
-  it('string methods', () => {
+  it('string methods on values', () => {
     expect(run('$json.name.trim().toUpperCase()')).toBe('ADA LOVELACE');
     expect(run("$json.name.trim().split(' ')")).toEqual(['Ada', 'Lovelace']);
     expect(run("$json.name.includes('Ada')")).toBe(true);
@@ -109,7 +109,7 @@ describe('expression helpers', () => {
     expect(run("'x'.concat(1, 'y')")).toBe('x1y');
   });
 
-  it('number methods', () => {
+  it('number methods on values', () => {
     expect(run('(1.005 * 100).toFixed(1)')).toBe('100.5');
     expect(run('$json.order.total.toPrecision(2)')).toBe('1.0e+2');
   });
@@ -143,7 +143,7 @@ describe('expression helpers', () => {
     expect(run('[1, 2, 3].at(-1)')).toBe(3);
   });
 
-  it('global helpers', () => {
+  it('global helpers such as Math', () => {
     expect(run("Number('42') + 1")).toBe(43);
     expect(run("String(12) + Boolean('')")).toBe('12false');
     expect(run("parseInt('0x1f', 16) + parseFloat('1.5')")).toBe(32.5);
@@ -156,7 +156,7 @@ describe('expression helpers', () => {
     expect(run("Object.fromEntries([['a', 1], ['a', 2]])")).toEqual({ a: 2 });
   });
 
-  it('JSON helpers', () => {
+  it('JSON stringify and parse', () => {
     expect(run('JSON.stringify($json.tags)')).toBe('["x","y"]');
     expect(run('JSON.stringify({ a: [1, { b: null }] }, null, 2)')).toBe(
       JSON.stringify({ a: [1, { b: null }] }, null, 2),
@@ -303,7 +303,7 @@ describe('expression results', () => {
 });
 
 describe('templates', () => {
-  it('several parts', () => {
+  it('template with several parts', () => {
     expect(
       engine.renderTemplate(
         'Total: {{ $json.order.total * 1.2 }} {{ $json.order.currency }} for {{ $json.name.trim() }}',

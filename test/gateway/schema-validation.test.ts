@@ -361,7 +361,7 @@ describe('schema files at start', () => {
     await gateway.stop();
   });
 
-  it('broken schema stops the start naming file and pointer', () => {
+  it('broken schema fails startup with pointer', () => {
     writeFileSync(
       join(dir, 'broken.json'),
       JSON.stringify({ type: 'object', properties: { a: { type: 'strin' } } }),

@@ -131,7 +131,7 @@ describe('gateway waf', () => {
     expect(findings).toContainEqual(expect.objectContaining({ family, field: fieldOf[where] }));
   });
 
-  it('block answers problem json without the payload', async () => {
+  it('block returns problem json without payload', async () => {
     const reply = await sendIn(gateway, 'json body', attacks.command);
     expect(reply.status).toBe(403);
     expect(reply.headers['content-type']).toBe('application/problem+json');
@@ -334,7 +334,7 @@ describe('gateway waf', () => {
     },
   );
 
-  it('attack in the path stays out of the event', async () => {
+  it('path attack omitted from event', async () => {
     const reply = await send(gateway.url, '/docs/$(id)');
     expect(reply.status).toBe(403);
     expect(events[0]!.details.field).toBe('path');

@@ -249,20 +249,9 @@ describe('upload rejected by a later guard', () => {
     ]);
 
   it('gateway removes the stored file', async () => {
-    const guarded = await startGateway(
-      {
-        upstream: upstream.url,
-        waf: { enabled: true },
-        routes: [uploadRoute(folders, clamd.address)],
-      },
-      { bus: eventsBus() },
-    );
+    const guarded = await startGuardedGateway();
     try {
-      const reply = await send(guarded.url, '/files', {
-        method: 'POST',
-        headers: { 'content-type': MULTIPART_TYPE },
-        body: injected(),
-      });
+      const reply = await postFiles(guarded.url, injected());
       expect(reply.status).toBe(403);
     } finally {
       await guarded.stop();
@@ -283,11 +272,7 @@ describe('upload rejected by a later guard', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const port = (server.address() as { port: number }).port;
-      const reply = await send(`http://127.0.0.1:${port}`, '/files', {
-        method: 'POST',
-        headers: { 'content-type': MULTIPART_TYPE },
-        body: injected(),
-      });
+      const reply = await postFiles(`http://127.0.0.1:${port}`, injected());
       expect(reply.status).toBe(403);
     } finally {
       server.closeAllConnections();
@@ -313,11 +298,7 @@ describe('upload rejected by a later guard', () => {
       { bus: eventsBus() },
     );
     try {
-      const reply = await send(guarded.url, '/files', {
-        method: 'POST',
-        headers: { 'content-type': MULTIPART_TYPE },
-        body: injected(),
-      });
+      const reply = await postFiles(guarded.url, injected());
       expect(reply.status).toBe(403);
     } finally {
       await guarded.stop();
@@ -327,21 +308,13 @@ describe('upload rejected by a later guard', () => {
     await expectNothingKept(await storedIds());
   }, 90_000);
 
-  it('an admitted upload keeps its file', async () => {
-    const guarded = await startGateway(
-      {
-        upstream: upstream.url,
-        waf: { enabled: true },
-        routes: [uploadRoute(folders, clamd.address)],
-      },
-      { bus: eventsBus() },
-    );
+  it('admitted upload keeps its file', async () => {
+    const guarded = await startGuardedGateway();
     try {
-      const reply = await send(guarded.url, '/files', {
-        method: 'POST',
-        headers: { 'content-type': MULTIPART_TYPE },
-        body: multipart([{ name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG }]),
-      });
+      const reply = await postFiles(
+        guarded.url,
+        multipart([{ name: 'avatar', filename: 'me.png', type: 'image/png', data: PNG }]),
+      );
       expect(reply.status).toBe(201);
     } finally {
       await guarded.stop();
@@ -349,6 +322,26 @@ describe('upload rejected by a later guard', () => {
     expect(events.some((event) => event.type === 'upload.discarded')).toBe(false);
     expect(await readdir(folders.dir)).toHaveLength(2);
   });
+
+  /** Starts a gateway with the WAF on and the default upload route, publishing to `events`. */
+  function startGuardedGateway(): ReturnType<typeof startGateway> {
+    return startGateway(
+      {
+        upstream: upstream.url,
+        waf: { enabled: true },
+        routes: [uploadRoute(folders, clamd.address)],
+      },
+      { bus: eventsBus() },
+    );
+  }
+
+  function postFiles(url: string, body: Buffer): ReturnType<typeof send> {
+    return send(url, '/files', {
+      method: 'POST',
+      headers: { 'content-type': MULTIPART_TYPE },
+      body,
+    });
+  }
 
   function eventsBus(): EventBus {
     const bus = new EventBus();

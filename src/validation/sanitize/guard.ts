@@ -5,7 +5,7 @@
  * or depth limit is rejected, since cutting HTML would change its meaning.
  *
  * Paths are dotted, with `*` for every element of an array or every value of an object.
- * A number, boolean or null is left alone; an object or a nested array is rejected, because
+ * A number, boolean or null is left alone. An object or a nested array is rejected, because
  * markup inside it would reach the upstream unsanitized.
  */
 import type { RequestContext } from '../../core/context.js';
@@ -48,7 +48,8 @@ export class SanitizeGuard implements Guard {
       walk(body.value, field.path, [], (holder, key, at) => {
         const value = holder[key];
         // Markup nested in an object would pass both this guard and the injection guard,
-        // which leaves declared HTML fields to this one: such a value is refused.
+        // because the injection guard leaves declared HTML fields to this one. So such a
+        // value is rejected.
         if (value !== null && typeof value === 'object') {
           issues.push({
             in: 'body',

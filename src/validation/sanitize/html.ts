@@ -41,9 +41,9 @@ export class HtmlTooLargeError extends BulwarkError {
 export interface HtmlSanitizerOptions {
   /** Custom profiles by name, in addition to `text`, `basic` and `rich`. */
   profiles?: Readonly<Record<string, SanitizeProfile>>;
-  /** Maximum input length in UTF-16 code units; default 16,384. */
+  /** Maximum input length in UTF-16 code units. Default 16,384. */
   maxLength?: number;
-  /** Maximum element nesting depth, as estimated before parsing; default 100. */
+  /** Maximum element nesting depth, as estimated before parsing. Default 100. */
   maxDepth?: number;
 }
 
@@ -147,7 +147,7 @@ export class HtmlSanitizer {
     sharedPurifier();
   }
 
-  /** Tells whether `name` is a profile of this sanitizer. */
+  /** Checks whether `name` is a profile of this sanitizer. */
   hasProfile(name: string): boolean {
     return Object.hasOwn(this.profiles, name);
   }
@@ -172,7 +172,7 @@ export class HtmlSanitizer {
 }
 
 /**
- * Sanitizes until the output no longer changes, at most three passes beyond the first.
+ * Sanitizes until the output no longer changes, for a maximum of three passes beyond the first.
  * DOMPurify's output is not always stable: content that the parser moved out of a table
  * (foster parenting) serialises inside the element it left, such as `<p><table><p>x`, and a
  * second leading newline in `<pre>` loses one newline per pass. If the output still changes, the text profile is applied to it, whose

@@ -1,6 +1,6 @@
 /**
  * Sanitization profiles: which elements and attributes survive, and where links and images
- * may point. The built-in profiles cover plain text, basic formatting and rich text; the
+ * may point. The built-in profiles cover plain text, basic formatting and rich text. The
  * configuration may add its own under `validation.sanitize.profiles`.
  */
 
@@ -8,7 +8,7 @@
 export interface SanitizeProfile {
   readonly tags: readonly string[];
   readonly attributes: readonly string[];
-  /** Schemes allowed in `href`, without the colon; relative URLs are always allowed. */
+  /** Schemes allowed in `href`, without the colon. Relative URLs are always allowed. */
   readonly linkSchemes: readonly string[];
   /** `https` allows https URLs in `src`, `data-image` allows base64 PNG, GIF, JPEG and WebP. */
   readonly imageSources: readonly ('https' | 'data-image')[];

@@ -1,7 +1,7 @@
 /**
  * The Ajv instances that compile the JSON Schemas of the configuration: strict mode, all
  * errors, the formats of ajv-formats, the named formats and keywords Bulwark adds, and a
- * regular-expression engine that refuses to match long strings.
+ * regular-expression engine that rejects long strings.
  *
  * Ajv compiles each schema to a JavaScript function with `new Function`. That runs on schema
  * text from the operator's configuration at start, never on request data.
@@ -82,7 +82,7 @@ export const customKeywords: KeywordDefinition[] = [
   },
 ];
 
-/** The JSON Schema drafts a schema may declare in `$schema`; draft-07 without one. */
+/** The JSON Schema drafts a schema may declare in `$schema`. Draft-07 without one. */
 export type Dialect = 'draft-07' | '2019-09' | '2020-12';
 
 /** Returns the draft a schema declares in `$schema`, draft-07 when it declares none. */

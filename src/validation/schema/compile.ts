@@ -267,13 +267,13 @@ function schemaError(
 const COMBINATORS = new Set(['allOf', 'anyOf', 'oneOf', 'not', 'if', 'then', 'else']);
 
 // NOTE: a `$defs` entry is closed even when a `$ref` inside `allOf` uses it, which rejects
-// the fields a sibling of that `$ref` declares; such schemas should set their own rule.
+// the fields a sibling of that `$ref` declares. Such schemas should set their own rule.
 
 /**
  * Returns a copy of `schema` where every object schema that declares `properties` and sets
  * no rule for other properties gets `additionalProperties: false`. Subschemas inside
  * `allOf`, `anyOf`, `oneOf`, `not` and `if`/`then`/`else` are left open, because closing
- * them would reject the fields a sibling subschema declares; such schemas should set
+ * them would reject the fields a sibling subschema declares. Such schemas should set
  * `additionalProperties` or `unevaluatedProperties` themselves.
  */
 export function closeObjects(schema: Record<string, unknown>): Record<string, unknown> {

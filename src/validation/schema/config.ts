@@ -117,11 +117,11 @@ const profileAttribute = z
 
 export const customProfileSchema = z
   .object({
-    /** Elements kept; all others are removed and their text kept. */
+    /** Elements kept. All others are removed and their text kept. */
     tags: z.array(profileTag),
     /** Attributes kept on the allowed elements. */
     attributes: z.array(profileAttribute).default([]),
-    /** URL schemes allowed in `href`; relative URLs are always allowed. */
+    /** URL schemes allowed in `href`. Relative URLs are always allowed. */
     linkSchemes: z.array(z.enum(['http', 'https', 'mailto', 'tel'])).default(['http', 'https']),
     /** Allowed `src` values: https URLs, data URLs of raster images, or both. */
     imageSources: z.array(z.enum(['https', 'data-image'])).default(['https']),
@@ -152,11 +152,11 @@ export const validationSchema = z
       .min(16)
       .max(1024 * 1024)
       .default(validationDefaults.maxPatternInput),
-    /** Issues listed in a rejection at most; the count covers all of them. */
+    /** Maximum number of issues listed in a rejection. The count still covers all of them. */
     maxErrors: z.number().int().min(1).max(1000).default(validationDefaults.maxErrors),
     sanitize: z
       .object({
-        /** Maximum length of an HTML field in UTF-16 code units; a longer one is rejected. */
+        /** Maximum length of an HTML field in UTF-16 code units. A longer one is rejected. */
         maxLength: z
           .number()
           .int()
@@ -183,7 +183,7 @@ export function validationRouteShape() {
   return {
     /** JSON Schemas (or zod schemas in library options) for the parts of the request. */
     validate: routeValidateSchema.optional(),
-    /** Body fields that hold HTML, by the sanitization profile applied to each. */
+    /** Body fields that contain HTML, by the sanitization profile applied to each. */
     sanitize: routeSanitizeSchema.optional(),
   };
 }
@@ -248,7 +248,7 @@ export function resolveSchemaFiles(
   return { ...raw, routes };
 }
 
-/** Tells whether a route reads its body as a whole for a body schema or HTML fields. */
+/** Checks whether a route reads its body as a whole for a body schema or HTML fields. */
 export function routeReadsBody(route: {
   validate?: { body?: unknown };
   sanitize?: Record<string, string>;

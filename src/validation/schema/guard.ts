@@ -27,7 +27,7 @@ export class SchemaGuard implements Guard {
 
   /**
    * @param routes compiled schemas by route id (the route's `match` text)
-   * @param maxErrors issues listed in one rejection at most
+   * @param maxErrors maximum number of issues listed in one rejection
    */
   constructor(
     private readonly routes: ReadonlyMap<string, RouteSchemas>,
@@ -125,7 +125,7 @@ export function formWith(
 function withoutQueryNames(url: string, removed: ReadonlySet<string>): string {
   const start = url.indexOf('?');
   if (start === -1 || removed.size === 0) return url;
-  // Pairs that stay keep their bytes as sent; only removed ones are dropped.
+  // Pairs that stay keep their bytes as sent. Only removed ones are dropped.
   const kept = url
     .slice(start + 1)
     .split('&')
@@ -140,7 +140,7 @@ function decodeName(name: string): string {
   return new URLSearchParams(`${name}=`).keys().next().value ?? name;
 }
 
-/** Headers as strings by lower-case name; a repeated header gives its first value. */
+/** Headers as strings by lower-case name. A repeated header gives its first value. */
 function headersOf(ctx: RequestContext): Record<string, string> {
   const headers: Record<string, string> = Object.create(null);
   for (const name of Object.keys(ctx.headers)) {

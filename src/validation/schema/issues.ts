@@ -12,14 +12,14 @@ export type RequestPart = 'body' | 'query' | 'params' | 'headers';
 
 export interface ValidationIssue {
   in: RequestPart;
-  /** JSON pointer into the part, e.g. `/items/0/email`; empty for the part as a whole. */
+  /** JSON pointer into the part, e.g. `/items/0/email`. Empty for the part as a whole. */
   path: string;
   /** The schema keyword or zod check that failed, e.g. `format`, `maxLength`, `required`. */
   rule: string;
   message: string;
 }
 
-/** Maximum length of a path segment; a longer key (chosen by the client) is cut and marked. */
+/** Maximum length of a path segment. A longer key (chosen by the client) is cut and marked. */
 const MAX_SEGMENT = 64;
 /** Maximum length of the path in an issue. */
 const MAX_PATH = 256;

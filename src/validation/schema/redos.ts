@@ -38,7 +38,7 @@ export interface PatternVerdict extends SchemaPattern {
   status: 'safe' | 'vulnerable' | 'unknown' | 'invalid';
   /** `exponential` or `polynomial` for a vulnerable pattern. */
   complexity?: string;
-  /** An input that shows the backtracking, shortened; only for vulnerable patterns. */
+  /** An input that shows the backtracking, shortened. Only for vulnerable patterns. */
   attack?: string;
 }
 
@@ -47,7 +47,7 @@ const verdicts = new Map<string, Omit<PatternVerdict, 'pointer' | 'source'>>();
 /** Time recheck may spend on one pattern before its verdict is `unknown`. */
 const CHECK_TIMEOUT_MS = 5_000;
 
-/** Checks one pattern, with `u` as Ajv compiles it; verdicts are cached per process. */
+/** Checks one pattern, with `u` as Ajv compiles it. Verdicts are cached per process. */
 export function checkPattern(pattern: SchemaPattern): PatternVerdict {
   let verdict = verdicts.get(pattern.source);
   if (verdict === undefined) {

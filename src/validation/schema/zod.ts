@@ -1,7 +1,7 @@
 /**
  * zod schemas as request validators, for library use: the same unknown-fields policy and the
  * same issue shape as JSON Schemas. Refinements (`.refine`, `.superRefine`) are the custom
- * validators; their message is sent to the client as written, so it must not quote the value.
+ * validators. Their message is sent to the client as written, so it must not quote the value.
  */
 import { z } from 'zod';
 

@@ -10,7 +10,7 @@
 import type { DetectContext, RuleHit } from './types.js';
 import { HitList, SCORE } from './rule-table.js';
 
-/** Commands whose name is no English word or common name; one after an operator is enough. */
+/** Commands whose name is no English word or common name. One after an operator is enough. */
 const DISTINCT_COMMANDS = new Set([
   'whoami', 'uname', 'ifconfig', 'ipconfig', 'netstat', 'nslookup', 'wget', 'curl', 'netsh',
   'powershell', 'pwsh', 'systeminfo', 'tasklist', 'taskkill', 'chmod', 'chown', 'nc', 'ncat',
@@ -54,7 +54,7 @@ const UNMISTAKABLE_COMMANDS = new Set([
   'mkfifo', 'busybox', 'ncat', 'netcat', 'tracert', 'traceroute', 'printenv',
 ]); // prettier-ignore
 
-/** Windows commands that act through a subcommand; the subcommand is part of the name. */
+/** Windows commands that act through a subcommand. The subcommand is part of the name. */
 const SUBCOMMANDS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['net', new Set(['user', 'localgroup', 'group', 'view', 'share', 'use', 'session', 'accounts', 'start', 'stop'])],
   ['netsh', new Set(['firewall', 'advfirewall', 'interface', 'wlan', 'http', 'winhttp'])],
@@ -199,9 +199,9 @@ function judgePiece(piece: CommandPiece, level: number, found: HitList): void {
 }
 
 /**
- * Tells a shell substitution from a Markdown code span. A backtick that follows a space or an
- * opening bracket in a value with other words around it opens a code span, as in "the `exec`
- * function" or "(`dir`, `type`)".
+ * Distinguishes a shell substitution from a Markdown code span. A backtick that follows a
+ * space or an opening bracket in a value with other words around it opens a code span, as in
+ * "the `exec` function" or "(`dir`, `type`)".
  */
 function openingBacktick(
   parts: readonly string[],
@@ -280,7 +280,7 @@ function readSimpleCommand(
   const start = /^[\s'")]*/.exec(cleaned)![0].length;
   const firstEnd = nextSpace(cleaned, start);
   if (firstEnd === start) return undefined;
-  // Most pieces start with a word that is no command; leave before splitting the rest.
+  // Most pieces start with a word that is no command. Leave before splitting the rest.
   const name = readCommandName(cleaned.slice(start, firstEnd));
   if (!isKnownCommand(name) && name !== 'which') return undefined;
   const words = splitWords(cleaned.slice(start));
@@ -309,7 +309,7 @@ function readCommandName(word: string): string {
   return commandName(joined.replace(/['"]/g, ''));
 }
 
-/** Splits at spaces outside quotes; a quoted span stays in its word with its quotes. */
+/** Splits at spaces outside quotes. A quoted span stays in its word with its quotes. */
 function splitWords(text: string): string[] {
   return text.match(/(?:'[^']*'?|"[^"]*"?|[^\s'"]+)+/g) ?? [];
 }
@@ -354,7 +354,7 @@ function countPlainWords(piece: CommandPiece): number {
   return plainWords <= Math.max(3, shellArguments) ? plainWords : -1;
 }
 
-/** True for a quoted string, also one cut short by an operator inside it (`'import os`). */
+/** Checks whether `arg` is a quoted string, also one cut short by an operator (`'import os`). */
 function isQuoted(arg: string): boolean {
   return /^(?:'[^']*'?|"[^"]*"?)$/.test(arg);
 }
@@ -364,7 +364,7 @@ function isStrongArgument(arg: string): boolean {
   return isQuoted(arg) || (isShellArgument(arg) && !/^\d+['"]?$/.test(arg));
 }
 
-/** Returns true for a word of letters as in a sentence, with or without closing punctuation. */
+/** Checks whether `arg` is a word of letters as in a sentence, with or without punctuation. */
 function isProseWord(arg: string): boolean {
   return /^[A-Za-z]+(?:'[a-z]+)?[,.:;!?]?$/.test(arg);
 }

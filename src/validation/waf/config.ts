@@ -57,7 +57,7 @@ const exclusionSchema = z
   .object({
     /** The field, and everything nested under it, that the exclusion applies to. */
     field: fieldGlob,
-    /** Rule ids or families skipped on the field; without it, the field is not inspected. */
+    /** Rule ids or families skipped on the field. Without it, the field is not inspected. */
     rules: z.array(ruleName).min(1).max(100).optional(),
   })
   .strict();
@@ -115,7 +115,7 @@ export type WafInput = z.output<typeof wafSchema>;
 
 export interface WafExclusion {
   readonly field: FieldGlob;
-  /** Families and `<family>-<NNN>` rule keys skipped; undefined skips the field. */
+  /** Families and `<family>-<NNN>` rule keys skipped. Undefined skips the field. */
   readonly rules: ReadonlySet<string> | undefined;
 }
 
@@ -174,8 +174,9 @@ export function compileWafPolicy(
 }
 
 /**
- * A sanitize path writes `.*` for any member or element, where a glob tells `.*` (member)
- * from `[*]` (element) apart: returns every spelling, for up to four wildcards.
+ * Expands a sanitize path into every glob spelling of its wildcards. A sanitize path writes
+ * `.*` for any member or element, but a glob distinguishes `.*` (member) from `[*]`
+ * (element). Paths with more than four wildcards are returned unchanged.
  */
 function wildcardForms(field: string): string[] {
   const parts = field.split('.*');
@@ -187,13 +188,13 @@ function wildcardForms(field: string): string[] {
   return forms;
 }
 
-/** Tells whether an exclusion skips rule `ruleId` of `family` on the fields it selects. */
+/** Checks whether an exclusion skips rule `ruleId` of `family` on the fields it selects. */
 export function excludes(exclusion: WafExclusion, ruleId: string, family: Family): boolean {
   const rules = exclusion.rules;
   return rules === undefined || rules.has(family) || rules.has(ruleKey(ruleId));
 }
 
-/** Tells whether any route, or requests outside every route, have the guard on. */
+/** Checks whether any route, or requests outside every route, have the guard on. */
 export function wafEnabledAnywhere(config: {
   waf: WafInput;
   routes: ReadonlyArray<{ waf?: WafInput }>;

@@ -1,7 +1,7 @@
 /**
  * Decoding before matching. Attackers hide a payload behind the encodings that some layer
  * between the client and the sink undoes: URL escapes (often applied twice), HTML entities,
- * JavaScript escapes, overlong UTF-8 and fullwidth forms. The detectors see the raw value,
+ * JavaScript escapes, overlong UTF-8 and fullwidth forms. The detectors inspect the raw value,
  * the URL-decoded value and the value with every layer undone.
  *
  * Every step is a single linear pass and the number of rounds is fixed. No step makes the
@@ -71,7 +71,7 @@ export function decodeVariants(value: string): string[] {
   return variants;
 }
 
-/** True when `value` contains a character that starts an encoding decodeFully undoes. */
+/** Checks whether `value` contains a character that starts an encoding decodeFully undoes. */
 export function needsDecoding(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);

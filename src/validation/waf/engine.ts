@@ -51,7 +51,7 @@ const SINK_DETECTORS: Readonly<Record<Sink, Detector>> = {
 const MAX_NESTED_JSON_LENGTH = 64 * 1024;
 /** Deepest bracket nesting accepted in nested JSON, and deepest nesting of JSON in JSON. */
 const MAX_NESTED_JSON_DEPTH = 16;
-/** Most strings and keys inspected inside one nested JSON document. */
+/** Maximum number of strings and keys inspected inside one nested JSON document. */
 const MAX_NESTED_JSON_VALUES = 1000;
 
 /**

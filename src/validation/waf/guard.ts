@@ -44,7 +44,7 @@ export interface ScanReport {
 
 const NO_EXCLUSIONS: readonly WafExclusion[] = [];
 
-/** Findings listed in one event; the score counts them all. */
+/** Findings listed in one event. The score counts them all. */
 const MAX_REPORTED_FINDINGS = 20;
 
 /** Walks `ctx` under `policy` and returns what the engine found, after exclusions. */

@@ -2,7 +2,7 @@
  * LDAP filter injection (RFC 4515 filters built by string concatenation): a value that closes
  * the filter it was placed in and opens another (`*)(uid=*`), adds an OR or AND branch
  * (`)(|(`), or ends the filter early with a NUL byte. The sink's real fix is escaping, which
- * src/validation/ldap.ts provides; this detector flags the attempt.
+ * src/validation/ldap.ts provides. This detector flags the attempt.
  */
 import { patternRule, runRules, SCORE, type Rule } from './rule-table.js';
 import type { DetectContext, RuleHit } from './types.js';
@@ -43,7 +43,7 @@ const rules: readonly Rule[] = [
   patternRule('ldap-006-paren-pair', 2, SCORE.error, /\)\s*\(/),
   // `admin*` then `)` or `(`: a wildcard beside filter syntax.
   patternRule('ldap-007-wildcard-paren', 3, SCORE.warning, /\*\s*[()]|[()]\s*\*/),
-  // Any filter metacharacter; only in a field tagged as an LDAP filter value.
+  // Any filter metacharacter. Only in a field tagged as an LDAP filter value.
   patternRule('ldap-008-sink-metacharacter', 4, SCORE.critical, /[()*\\\0]/, true),
 ];
 

@@ -83,7 +83,7 @@ const rules: readonly Rule[] = [
   ),
   // `"&exists": false`, a mistyped but still probing operator key.
   patternRule('nosql-009-odd-operator-key', 3, SCORE.warning, /["'][&$]\w+["']\s*:/),
-  // Any operator name with a dollar sign; ordinary text rarely contains one.
+  // Any operator name with a dollar sign. Ordinary text rarely contains one.
   patternRule('nosql-010-operator-word', 3, SCORE.notice, new RegExp(`${OPERATOR}\\b`)),
 ];
 

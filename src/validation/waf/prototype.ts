@@ -15,7 +15,10 @@ export function pathSegments(path: string): string[] {
     .filter((segment) => segment.length > 0);
 }
 
-/** True when the segments of a key reach the prototype of Object. */
+/**
+ * Finds how the segments of a key reach the prototype of Object: `'proto'` through
+ * `__proto__`, `'constructor'` through `constructor.prototype`, or undefined when they do not.
+ */
 export function reachesPrototype(segments: readonly string[]): 'proto' | 'constructor' | undefined {
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!;

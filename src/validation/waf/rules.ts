@@ -1,12 +1,12 @@
 /**
  * Rule ids as users write them in exclusions. A rule id is `<family>-<number>-<name>`, for
- * example `sqli-001-tautology`; users may also write only `<family>-<number>`.
+ * example `sqli-001-tautology`. Users may also write only `<family>-<number>`.
  */
 import { families } from './types.js';
 
 const RULE_ID = new RegExp(`^(?:${families.join('|')})-\\d{3}(?:-[a-z0-9]+(?:-[a-z0-9]+)*)?$`);
 
-/** True when `value` is written like a rule id of a known family. */
+/** Checks whether `value` is written like a rule id of a known family. */
 export function isKnownRule(value: string): boolean {
   return RULE_ID.test(value);
 }

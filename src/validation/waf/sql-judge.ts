@@ -321,7 +321,7 @@ function noteComparison(
   if (!isComparison(operator) || operator === undefined) return;
 
   if (operator.text === 'like' && right.kind === 'string' && /^%+$/.test(right.text)) {
-    // `like '%'` holds for any non-null left side.
+    // `like '%'` is true for any non-null left side.
     findings.tautology = true;
     if (afterLogic) findings.tautologyAfterLogic = true;
   }
@@ -436,7 +436,7 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
       continue;
     }
 
-    // An input may begin with an operator, continuing a value that the query already holds.
+    // An input may begin with an operator, continuing a value that the query already contains.
     if (atStart) {
       atStart = false;
       const startsWithOperator =
@@ -465,7 +465,7 @@ export function judgeSql(tokens: readonly SqlToken[]): SqlFindings {
           if (isAtom(last)) noteComparison(code, index - 1, findings, afterLogic);
           const following = code[index];
           // MySQL reads a string in a condition as a number, so `or 'abc'` is false while
-          // `or '1'`, like `or 1` and `or true`, holds.
+          // `or '1'`, like `or 1` and `or true`, is true.
           const lone =
             afterLogic &&
             isLiteral(last) &&
@@ -790,14 +790,14 @@ function isName(token: SqlToken | undefined): boolean {
   return token?.kind === 'word' || token?.kind === 'identifier';
 }
 
-/** True for `;`, a comment or the end of the input: where a statement may stop. */
+/** Checks whether a statement may stop here: at `;`, a comment or the end of the input. */
 function ends(token: SqlToken | undefined): boolean {
   return token === undefined || token.kind === 'semicolon' || token.kind === 'comment';
 }
 
 /**
- * True when the whole value is a SQL statement of a shape that prose does not take, for the
- * places where a query is built from a user's string: `select @@version`, `select * from t`,
+ * Checks whether the whole value is a SQL statement of a shape that prose does not take, for
+ * the places where a query is built from a user's string: `select @@version`, `select * from t`,
  * `exec master..xp_cmdshell '...'`, `drop table t;`, `insert into t values (...)`.
  * A statement keyword followed by ordinary words ("select your plan") is not one.
  */

@@ -28,7 +28,7 @@ interface SqliRule {
   readonly test: (findings: SqlFindings, place: Place) => boolean;
 }
 
-/** True when the code after a closed quote, or the bare value, added a boolean condition. */
+/** Checks whether the code after a closed quote, or the bare value, adds a boolean condition. */
 function addsCondition(f: SqlFindings, place: Place): boolean {
   if (!f.valid || f.logicOperators === 0) return false;
   if (f.functionAfterOperator || f.subqueryAfterOperator) return true;
@@ -191,7 +191,7 @@ function changesStructure(f: SqlFindings, place: Place): boolean {
 const SERVER_NAME =
   /^(?:@@|pg_|sys|master\.|information_schema|mysql\.|current_|session_user|user$|version|database|schema)/;
 
-/** True when a `select` statement reads the server rather than application tables. */
+/** Checks whether a `select` statement reads the server rather than application tables. */
 function readsServer(tokens: SqlTokens['tokens']): boolean {
   let statements = 0;
   for (const token of tokens) {
@@ -206,7 +206,7 @@ function readsServer(tokens: SqlTokens['tokens']): boolean {
   return false;
 }
 
-/** True when a backtick-quoted identifier reads as a phrase: words and spaces, no markup. */
+/** Checks whether a backtick-quoted identifier is a phrase: words and spaces, no markup. */
 function isPhrase(identifier: string): boolean {
   return /\s/.test(identifier) && /^[\p{L}\p{N}\s.,:;!?'()*_-]*$/u.test(identifier);
 }

@@ -48,7 +48,7 @@ const OTHER_ROOT =
   /^(?:file:\/\/\/?)?(?:[A-Za-z]:)?[/\\]+(?:var|usr|bin|sbin|lib|lib64|opt|tmp|dev|srv|private|System|Library|Volumes|Applications|Program ?Files(?: \(x86\))?|ProgramData|logs?)(?:[/\\]|$)/i;
 
 /* eslint-disable no-control-regex -- control characters stand in for separators here. */
-/** Characters and notations that foldPath rewrites; most values have none. */
+/** Characters and notations that foldPath rewrites. Most values have none. */
 const FOLDABLE =
   /0x|%|\.\.(?:2f|5c)|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u2024\u2044\u2215\u2216\u29f5\u29f8\u29f9\u3002\ufe68\uff0e\uff0f\uff3c\ue000-\uf8ff\ufffd]/i;
 
@@ -100,13 +100,13 @@ export function detectTraversal(value: string, context: DetectContext): RuleHit[
 
   const path = foldPath(input);
   const trimmed = path.trim();
-  // One path and nothing else; spaces only inside the folders of an absolute path.
+  // One path and nothing else. Spaces only inside the folders of an absolute path.
   const isPathLike =
     (trimmed.length > 0 && !/\s/.test(trimmed)) ||
     /^(?:[A-Za-z]:)?[/\\](?:[^/\\\n]*[/\\])+[^/\\\s]*$/.test(trimmed);
   const dotDots = countDotDot(path);
 
-  // `../../` climbs out of any folder a value is joined to; prose has no reason to repeat it.
+  // `../../` climbs out of any folder a value is joined to. Prose has no reason to repeat it.
   if (dotDots >= 2) found.add('traversal-001-dot-dot-sequence', SCORE.critical);
   // `../boot.ini`, `etc/passwd%00` or `/etc/shadow` as the whole value.
   if (isPathLike && SENSITIVE_TARGET.test(path))
@@ -167,7 +167,7 @@ export function detectTraversal(value: string, context: DetectContext): RuleHit[
 
 /**
  * Returns the decoded text when `input` is base64 that decodes to printable ASCII, as in
- * `Li4vLi4vZXRjL3Bhc3N3ZA==` for PHP's `convert.base64-decode` filter; otherwise `input`.
+ * `Li4vLi4vZXRjL3Bhc3N3ZA==` for PHP's `convert.base64-decode` filter. Otherwise `input`.
  */
 function unwrapBase64(input: string): string {
   if (input.length < 8 || input.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(input))

@@ -18,7 +18,7 @@ export type Family = (typeof families)[number];
 export const sinks = ['sql', 'shell', 'path', 'ldap', 'html'] as const;
 export type Sink = (typeof sinks)[number];
 
-/** Level 1 finds clear attacks with almost no false positives; each level adds looser rules. */
+/** Level 1 finds clear attacks with almost no false positives. Each level adds looser rules. */
 export type Paranoia = 1 | 2 | 3 | 4;
 
 /** What a detector is told about the value it inspects. */

@@ -57,7 +57,7 @@ export function walkRequest(
 }
 
 /**
- * Tells whether the request has a body read whole in a text format: `text/*`, XML or an
+ * Checks whether the request has a body read whole in a text format: `text/*`, XML or an
  * `+xml` type. Binary bodies (images, archives, multipart) are left to the upload checks.
  */
 function isTextBody(ctx: RequestContext): boolean {
@@ -76,7 +76,7 @@ class Walker {
     private readonly visit: FieldVisitor,
   ) {}
 
-  /** Visits one string; returns false once the value limit is reached. */
+  /** Visits one string. Returns false once the value limit is reached. */
   string(path: string, text: string, isKey = false, parentKey?: string): boolean {
     if (this.visited >= this.limits.maxValues) {
       this.truncated = true;
@@ -104,7 +104,7 @@ class Walker {
   }
 
   /**
-   * Visits a parsed JSON value depth first; numbers, booleans and null carry no text.
+   * Visits a parsed JSON value depth first. Numbers, booleans and null carry no text.
    * `parentKey` is the name of the member that contains `value`, passed on with the names of its members.
    */
   json(path: string, value: unknown, depth: number, parentKey?: string): boolean {

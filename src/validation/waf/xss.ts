@@ -173,7 +173,8 @@ function attribute(attributes: readonly HtmlAttribute[], name: string): HtmlAttr
 const MAX_BREAKOUT_QUOTES = 64;
 
 /**
- * True when a quote that closes the page's string is followed by a call (JS_STRING_BREAKOUT).
+ * Checks whether a quote that closes the page's string is followed by a call
+ * (JS_STRING_BREAKOUT).
  * Only the first, third, fifth... quote of a kind closes it: the second opens a new string.
  * So `'Total' + SUM(A1) + 'x'` and Markdown code spans (`` `7d`, or `forever`) ``) stay text.
  */
@@ -365,8 +366,8 @@ const SCRIPT_CONTENT_CODE =
   /[\w$\])]\(|[\w$\]]\s*=[^=]|=>|[\w$\])]\+[\w$(]|;\s*[\w$]+\s*[(=.[]|\\u[0-9a-f{]/i;
 
 /**
- * Returns true when `text` contains `</script`, which closes the page's script or the value's
- * own, or when the text after a `<script>` tag reads as code.
+ * Checks whether `text` contains `</script`, which closes the page's script or the value's
+ * own, or whether the text after a `<script>` tag reads as code.
  */
 function scriptRuns(text: string): boolean {
   const lower = text.toLowerCase();

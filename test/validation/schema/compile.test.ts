@@ -348,7 +348,7 @@ describe('schema errors at start', () => {
     const validator = inline({ type: 'string', pattern: '^(a|a)*b$' }, { redos: 'warn' });
     expect(warnings.map((verdict) => verdict.status)).toEqual(['vulnerable']);
     expect(validator.validate('aab', false).issues).toEqual([]);
-    // The bounded engine refuses the long input that would backtrack.
+    // The bounded engine rejects the long input that would backtrack.
     expect(
       validator.validate(`${'a'.repeat(5000)}c`, false).issues.map((issue) => issue.rule),
     ).toEqual(['pattern']);

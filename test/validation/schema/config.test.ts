@@ -46,7 +46,7 @@ describe('validation configuration', () => {
     ).toEqual(['BWK_ERR_CONFIG_VALIDATION validation.sanitize.profiles.basic']);
   });
 
-  it('dangerous tags and attributes are refused', () => {
+  it('dangerous tags and attributes rejected', () => {
     const input = {
       validation: {
         sanitize: {

@@ -98,7 +98,7 @@ describe('detectCommand', () => {
     expect(ids(input)).toEqual([]);
   });
 
-  it('reports a lone everyday command word after an operator from paranoia 2', () => {
+  it('lone command word after operator', () => {
     const level2: DetectContext = { paranoia: 2, strict: false };
     expect(ids('apples; more', level2)).toContain('command-006-lone-command');
     expect(ids('cherries & more', level2)).toContain('command-006-lone-command');
@@ -107,7 +107,7 @@ describe('detectCommand', () => {
     );
   });
 
-  it('reads Markdown code spans as text at paranoia 1', () => {
+  it('Markdown code spans read as text', () => {
     const ticket = 'Use `grep -r "TODO" src/` to find them';
 
     expect(ids(ticket)).toEqual([]);
@@ -124,13 +124,13 @@ describe('detectCommand', () => {
     expect(ids('x=`whoami`')).toContain('command-004-substitution');
   });
 
-  it('reports a command word after an operator in prose only at paranoia 2', () => {
+  it('command word in prose at paranoia 2', () => {
     expect(ids('I bought milk; cat food is next', { paranoia: 2, strict: false })).toContain(
       'command-006-lone-command',
     );
   });
 
-  it('rejects any metacharacter in a field tagged as a shell argument', () => {
+  it('shell argument field rejects metacharacters', () => {
     expect(ids('report; final', { paranoia: 1, strict: true })).toContain(
       'command-010-sink-metacharacter',
     );

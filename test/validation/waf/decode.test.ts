@@ -27,7 +27,7 @@ describe('urlDecodeOnce', () => {
     expect(urlDecodeOnce('%c1%9c')).toBe('\\');
   });
 
-  it('reads the lenient IIS form of an overlong slash', () => {
+  it('lenient IIS overlong slash', () => {
     expect(urlDecodeOnce('%c1%af')).toBe('/');
     expect(urlDecodeOnce('%c0%2e')).toBe('.');
   });
@@ -93,7 +93,7 @@ describe('decodeFully', () => {
     expect(decodeFully('%26lt%3Bscript%26gt%3B')).toBe('<script>');
   });
 
-  it('reads + as a space in a form-encoded value', () => {
+  it('plus as space when form-encoded', () => {
     expect(decodeFully('1+OR+1%3D1')).toBe('1 OR 1=1');
   });
 
@@ -113,12 +113,12 @@ describe('decodeFully', () => {
 });
 
 describe('decodeVariants', () => {
-  it('returns only the raw value when nothing is encoded', () => {
+  it('unencoded value returns raw only', () => {
     expect(decodeVariants('plain text, nothing to see')).toEqual(['plain text, nothing to see']);
     expect(decodeVariants('Ben & Jerry')).toEqual(['Ben & Jerry']);
   });
 
-  it('returns the raw value first and distinct decoded forms after it', () => {
+  it('raw value first, distinct forms after', () => {
     const variants = decodeVariants('%253Cb%253E&amp;');
 
     expect(variants[0]).toBe('%253Cb%253E&amp;');
@@ -127,7 +127,7 @@ describe('decodeVariants', () => {
     expect(variants.length).toBeLessThanOrEqual(3);
   });
 
-  it('folds only fullwidth ASCII when NFKC would more than double the value', () => {
+  it('NFKC falls back to fullwidth folding', () => {
     const padding = '\ufdfa'.repeat(100);
 
     expect(decodeFully(`${padding}\uff1cscript\uff1e`)).toBe(`${padding}<script>`);

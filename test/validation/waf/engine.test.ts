@@ -8,7 +8,7 @@ const ruleIds = (hits: readonly RuleHit[]): string[] => hits.map((hit) => hit.ru
 const total = (hits: readonly RuleHit[]): number => hits.reduce((sum, hit) => sum + hit.score, 0);
 
 describe('inspectValue', () => {
-  it('finds an attack behind URL, entity and Unicode encodings', () => {
+  it('attack behind URL, entity, Unicode encodings', () => {
     expect(ruleIds(inspectValue('%3B%20id', { paranoia: 1 }))).toContain(
       'command-003-chained-command',
     );
@@ -50,7 +50,7 @@ describe('inspectValue', () => {
     );
   });
 
-  it('finds constructor.prototype spelled as nested members in nested JSON', () => {
+  it('nested JSON constructor.prototype members', () => {
     // Another member before `prototype` keeps the text patterns from matching; the key path does.
     const value = '{"a": {"constructor": {"name": "x", "prototype": {"isAdmin": true}}}}';
     expect(ruleIds(inspectValue(value, { paranoia: 1 }))).toContain(
@@ -72,7 +72,7 @@ describe('inspectValue', () => {
     );
   });
 
-  it('runs only the sink detector, strictly, for a tagged field', () => {
+  it('tagged field runs only sink detector', () => {
     const shell = inspectValue('report; final', { paranoia: 1, sink: 'shell' });
     const path = inspectValue('report; final', { paranoia: 1, sink: 'path' });
 
@@ -95,7 +95,7 @@ describe('inspectValue', () => {
     );
   });
 
-  it('skips values of letters, digits and spaces except for SQL', () => {
+  it('alphanumeric values skip all but SQL', () => {
     expect(inspectValue('whoami', { paranoia: 4 })).toEqual([]);
     expect(inspectValue('Lorem ipsum dolor sit amet', { paranoia: 1 })).toEqual([]);
   });
@@ -136,7 +136,7 @@ describe('inspectValue under encodings', () => {
       encodeURIComponent([...value].map((ch) => `&#x${ch.charCodeAt(0).toString(16)}`).join('')),
   ];
 
-  it('detects known attacks through any chain of two encodings', () => {
+  it('attacks behind two chained encodings', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...attacks),
@@ -171,7 +171,7 @@ describe('inspectValue on arbitrary input', () => {
     '"',
   );
 
-  it('returns well-formed hits for any string at any level', () => {
+  it('well-formed hits for any string', () => {
     fc.assert(
       fc.property(
         fc.array(fc.oneof(fc.string({ unit: 'grapheme-composite' }), encodedChunks, fc.string()), {
@@ -210,7 +210,7 @@ describe('inspectKey', () => {
     expect(inspectKey(key, { paranoia: 3 })).toEqual([]);
   });
 
-  it('detects a prototype member directly under a constructor member', () => {
+  it('prototype member under constructor', () => {
     expect(ruleIds(inspectKey('prototype', { paranoia: 1, parentKey: 'constructor' }))).toEqual([
       'prototype-002-constructor-prototype-key',
     ]);

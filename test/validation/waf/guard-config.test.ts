@@ -106,6 +106,7 @@ describe('waf config', () => {
         },
       ],
     });
+
     const route = compileWafPolicy(config.waf, config.routes[0]!.waf);
     expect(route.enabled).toBe(true);
     expect(route.paranoia).toBe(3);
@@ -114,10 +115,12 @@ describe('waf config', () => {
     expect(route.inspect.query).toBe(false);
     expect(route.inspect.cookies).toBe(false);
     expect(route.inspect.headers).toEqual(['user-agent', 'x-search']);
+
     expect(route.exclusions.map((exclusion) => exclusion.field.source)).toEqual([
       'body.bio',
       'body.query',
     ]);
+
     // The route's tag comes first, so it wins over the global tag of the same field.
     const filterSink = route.sinks.find((tag) => tag.field.matches('body.filter'))?.sink;
     expect(filterSink).toBe('sql');

@@ -36,7 +36,7 @@ export function requestContext(
   return ctx;
 }
 
-/** Compiles the global `waf` of a policy, with the guard on unless `enabled` says otherwise. */
+/** Compiles the global `waf` of a policy, with the guard on unless `enabled` is false. */
 export function wafPolicy(waf: NonNullable<PolicyInput['waf']> = {}): WafPolicy {
   return compileWafPolicy(validatePolicy({ waf: { enabled: true, ...waf } }).waf);
 }

@@ -94,7 +94,7 @@ describe('waf walk', () => {
     expect(seen[0]).toEqual(['body.__proto__', '__proto__', true]);
   });
 
-  it('passes the enclosing member name with each nested key', () => {
+  it('nested key gets parent name', () => {
     const ctx = requestContext('/items', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

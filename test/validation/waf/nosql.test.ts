@@ -22,7 +22,7 @@ describe('detectNosql', () => {
     expect(ids(input)).toContain(ruleId);
   });
 
-  it('reports a return statement in code from paranoia 2', () => {
+  it('return statement at paranoia 2', () => {
     const code = 'function f() { a++; return 0; }';
 
     expect(ids(code)).toEqual([]);

@@ -66,7 +66,7 @@ describe('detectPrototypeKey with the parent key', () => {
     expect(detectPrototypeKey(key, level1, parent)).toEqual([]);
   });
 
-  it('leaves a key under __proto__ to the __proto__ member itself', () => {
+  it('key under __proto__ left to parent', () => {
     expect(detectPrototypeKey('isAdmin', level1, '__proto__')).toEqual([]);
   });
 });
@@ -82,7 +82,7 @@ describe('detectPrototype', () => {
     ]);
   });
 
-  it('passes prose that names the property at paranoia 1', () => {
+  it('property mention passes paranoia 1', () => {
     const prose = 'Never assign to __proto__ in your handlers';
 
     expect(detectPrototype(prose, level1)).toEqual([]);
